@@ -1,0 +1,56 @@
+# regcli — every target creates .venv and installs what it needs, so each works as the first
+# command on a fresh machine that has only python3.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_WORKERS ?= 2
+
+.PHONY: help demo test bench lint format samples chapter clean
+
+help:
+	@echo "make demo    register the sample images (results under out/)"
+	@echo "make test    install the dev tools, lint, run the test suite"
+	@echo "make bench   install the bench extra, run the benchmark (bench/README.md)"
+	@echo "make lint    ruff check + format check"
+	@echo "make samples regenerate sample_images/ from their committed sources"
+	@echo "make clean   remove .venv, out/ and caches"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+demo: $(VENV)/.stamp-run
+	$(BIN)/python scripts/demo.py --out out
+
+test: $(VENV)/.stamp-dev lint
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.stamp-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(VENV)/.stamp-bench
+	$(BIN)/python bench/run.py
+
+samples: $(VENV)/.stamp-run
+	$(BIN)/python scripts/make_sample_images.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis build *.egg-info regcli.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

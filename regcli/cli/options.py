@@ -1,0 +1,104 @@
+"""Options and helpers shared by every subcommand (click only; the core is imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+# --------------------------------------------------------------------------- options
+
+json_opt = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text."
+)
+overwrite_opt = click.option(
+    "--overwrite", is_flag=True, help="Replace output files that already exist."
+)
+order_opt = click.option(
+    "--order",
+    type=click.IntRange(0, 5),
+    default=3,
+    show_default=True,
+    help="Interpolation order: 0 nearest (label maps), 1 linear, 3 cubic spline.",
+)
+
+
+def _parse_center(ctx, param, value):
+    if value is None:
+        return None
+    key = value.strip().lower()
+    if key in ("topleft", "center", "centre"):
+        return "center" if key == "centre" else key
+    parts = key.split(",")
+    try:
+        if len(parts) == 2:
+            x, y = float(parts[0]), float(parts[1])
+            if math.isfinite(x) and math.isfinite(y):
+                return (x, y)
+    except ValueError:
+        pass
+    raise click.BadParameter(f"expected topleft, center or X,Y (pixels), got {value!r}")
+
+
+def center_opt(default: str | None, help_extra: str = ""):
+    return click.option(
+        "--center",
+        callback=_parse_center,
+        default=default,
+        show_default=default is not None,
+        metavar="topleft|center|X,Y",
+        help="Centre of rotation: pixel (0, 0), the image centre, or a point x=column,y=row."
+        + help_extra,
+    )
+
+
+def image_argument(name: str):
+    """An input image argument; existence and format are checked by the core's reader."""
+    return click.argument(name, type=click.Path(dir_okay=True, path_type=Path))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays and paths so ``json.dumps`` accepts them."""
+    import numpy as np  # only called after the core ran, so numpy is loaded anyway
+
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
+
+
+def echo_json(obj) -> None:
+    """Print ``obj`` as one JSON object on stdout, keys sorted, numpy types converted."""
+    click.echo(json.dumps(to_jsonable(obj), sort_keys=True, allow_nan=False))
+
+
+def check_outputs(paths, *, overwrite: bool, inputs=()) -> None:
+    """Fail before any work if an output may not be written (exists, is an input, no folder)."""
+    from regcli.io import check_output_path
+
+    for p in paths:
+        if p is not None:
+            check_output_path(p, overwrite=overwrite, inputs=inputs)
+
+
+def verbosity(ctx: click.Context) -> int:
+    """The group's -v/-q count: 0 default, >0 verbose, <0 quiet."""
+    root = ctx.find_root()
+    return (root.obj or {}).get("verbosity", 0)

@@ -1,0 +1,118 @@
+"""Resampling an image through a transform matrix (scipy.ndimage), and the two course verbs.
+
+``warp(moving, M)`` gives the image ``aligned`` with ``aligned(x) = moving(M @ x)`` for every
+pixel ``x = (col, row)`` of the output: ``M`` is the fixed -> moving matrix a registration
+returns.  To *move content* by a geometric map ``G`` (shift it right, turn it clockwise), warp
+by the inverse of ``G``: that is what :func:`translate` and :func:`rotate` do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from regcli.transforms import (
+    check_matrix,
+    resolve_center,
+    rotation_matrix,
+    translation_matrix,
+)
+
+__all__ = ["as_float", "inside_mask", "rotate", "translate", "warp"]
+
+
+def as_float(image) -> np.ndarray:
+    """``image`` as a floating-point array (float32 stays float32, everything else float64)."""
+    arr = np.asarray(image)
+    if arr.dtype in (np.float32, np.float64):
+        return arr
+    return arr.astype(np.float64)
+
+
+def _index_space(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) matrix written for ndimage's (row, col) indices: swap both axes."""
+    swap = [1, 0]
+    return matrix[:2, :2][np.ix_(swap, swap)], matrix[:2, 2][swap]
+
+
+def warp(
+    image,
+    matrix,
+    *,
+    output_shape: Sequence[int] | None = None,
+    order: int = 1,
+    fill: float = 0.0,
+    output=None,
+) -> np.ndarray:
+    """Resample ``image`` so that ``out[row, col] = image(M @ (col, row, 1))``.
+
+    Parameters
+    ----------
+    image : (rows, cols) array
+    matrix : (3, 3) array
+        Maps output (fixed) pixel coordinates ``(x, y)`` to input (moving) coordinates.
+    output_shape : (rows, cols), optional
+        Shape of the result; by default the shape of ``image``.
+    order : {0, 1, 3, 5} or 0..5
+        Spline order: 0 nearest (label maps), 1 linear, 3 cubic.
+    fill : float
+        Value of output pixels that map outside ``image``.
+    output : ndarray, optional
+        Preallocated float array to write into (saves an allocation in loops).
+
+    Returns
+    -------
+    ndarray of float (float32 for float32 input, otherwise float64).
+    """
+    m = check_matrix(matrix)
+    img = as_float(image)
+    linear, offset = _index_space(m)
+    shape = tuple(img.shape) if output_shape is None else tuple(int(s) for s in output_shape)
+    return ndimage.affine_transform(
+        img,
+        linear,
+        offset=offset,
+        output_shape=shape if output is None else None,
+        output=img.dtype if output is None else output,
+        order=order,
+        mode="constant",
+        cval=fill,
+        prefilter=order > 1,
+    )
+
+
+def inside_mask(matrix, output_shape: Sequence[int], input_shape: Sequence[int]) -> np.ndarray:
+    """Boolean mask of output pixels whose ``M @ x`` falls inside the input image."""
+    m = np.asarray(matrix, dtype=float)
+    rows, cols = int(output_shape[0]), int(output_shape[1])
+    x = np.arange(cols, dtype=np.float64)[None, :]
+    y = np.arange(rows, dtype=np.float64)[:, None]
+    u = m[0, 0] * x + m[0, 1] * y + m[0, 2]
+    v = m[1, 0] * x + m[1, 1] * y + m[1, 2]
+    eps = 1e-9
+    return (
+        (u >= -eps)
+        & (u <= input_shape[1] - 1 + eps)
+        & (v >= -eps)
+        & (v <= input_shape[0] - 1 + eps)
+    )
+
+
+def translate(image, dx: float, dy: float, *, order: int = 3, fill: float = 0.0) -> np.ndarray:
+    """Move the content of ``image`` by ``dx`` pixels right and ``dy`` pixels down (sub-pixel)."""
+    return warp(image, translation_matrix(-dx, -dy), order=order, fill=fill)
+
+
+def rotate(
+    image, angle: float, *, center="topleft", order: int = 3, fill: float = 0.0
+) -> np.ndarray:
+    """Turn the content of ``image`` by ``angle`` radians about ``center``.
+
+    ``center`` is ``"topleft"`` (pixel (0, 0), the course's definition), ``"center"`` or
+    ``(x, y)``.  With ``y`` pointing down a positive angle is clockwise on screen, so a turn of
+    ``pi/2`` about the centre of a square image equals ``np.rot90(image, k=-1)``.
+    """
+    c = resolve_center(center, np.shape(image))
+    return warp(image, rotation_matrix(-angle, c), order=order, fill=fill)

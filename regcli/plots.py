@@ -11,10 +11,21 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from regcli.io import atomic_output
 
-__all__ = ["save_figure"]
+__all__ = [
+    "checkerboard",
+    "cost_curve_figure",
+    "magenta_green",
+    "optimizer_comparison_figure",
+    "overlay_figure",
+    "plot_cost_curve",
+    "plot_optimizer_comparison",
+    "plot_overlay",
+    "save_figure",
+]
 
 
 def save_figure(fig, path, *, dpi: int = 120):
@@ -25,3 +36,216 @@ def save_figure(fig, path, *, dpi: int = 120):
     finally:
         plt.close(fig)
     return path
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _wants_log_scale(values) -> bool:
+    """True when every finite cost is positive and they span more than a decade."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 2 or finite.min() <= 0:
+        return False
+    return bool(finite.max() / finite.min() > 10.0)
+
+
+def _finite_or_nan(values) -> np.ndarray:
+    """Costs as floats with +-inf replaced by NaN (matplotlib leaves a gap instead of failing)."""
+    arr = np.asarray(values, dtype=float).copy()
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+#: ``gid`` of the vertical lines that mark where a pyramid level starts (tests count them).
+LEVEL_MARKER_GID = "level-start"
+
+
+def cost_curve_figure(
+    costs,
+    *,
+    level_starts=None,
+    level_shapes=None,
+    cost_label: str = "cost",
+    title: str | None = None,
+):
+    """Figure of the cost against the iteration, with the pyramid levels marked.
+
+    Parameters
+    ----------
+    costs : 1-D sequence of float
+        One cost per iteration over all levels, coarse to fine
+        (``RegistrationResult.cost_history``).
+    level_starts : sequence of int, optional
+        Index in ``costs`` where each level begins; every level after the first gets a dashed
+        vertical line, and every level a label (with its image size from ``level_shapes``).
+    level_shapes : sequence of (rows, cols), optional
+    cost_label : str
+        What the cost is (y-axis label), e.g. ``"ssd per pixel"``.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The y axis is logarithmic when the costs are positive and span more than a decade.
+    """
+    from matplotlib.transforms import blended_transform_factory
+
+    values = _finite_or_nan(costs)
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    iterations = np.arange(values.size)
+    ax.plot(iterations, values, color="tab:blue", linewidth=1.6, label=cost_label)
+    if _wants_log_scale(values):
+        ax.set_yscale("log")
+    starts = list(level_starts or [0])
+    shapes = list(level_shapes or [])
+    label_at = blended_transform_factory(ax.transData, ax.transAxes)
+    for level, start in enumerate(starts):
+        if level > 0:
+            ax.axvline(
+                start - 0.5, color="0.45", linestyle="--", linewidth=1.0, gid=LEVEL_MARKER_GID
+            )
+        if len(starts) > 1 or shapes:
+            text = f"level {level + 1}"
+            if level < len(shapes):
+                text += f"\n{shapes[level][0]}x{shapes[level][1]}"
+            ax.text(
+                start,
+                0.98,
+                " " + text.replace("\n", "\n "),
+                transform=label_at,
+                va="top",
+                ha="left",
+                fontsize=8,
+                color="0.3",
+            )
+    finite = values[np.isfinite(values)]
+    if finite.size:
+        ax.plot(
+            [values.size - 1],
+            [values[-1]] if np.isfinite(values[-1]) else [finite[-1]],
+            "o",
+            color="tab:red",
+            markersize=4,
+            label=f"final {finite[-1]:.4g}",
+        )
+        ax.legend(loc="upper right" if len(starts) <= 1 else "center right", fontsize=8)
+    ax.set_xlabel("iteration (all pyramid levels, coarse to fine)")
+    ax.set_ylabel(f"cost: {cost_label}")
+    ax.set_xlim(-0.5, max(values.size - 0.5, 1.0))
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cost_curve(costs, path, **options):
+    """Draw :func:`cost_curve_figure` (same keyword options) into ``path``; return ``path``."""
+    return save_figure(cost_curve_figure(costs, **options), path)
+
+
+def _display_range(image) -> tuple[float, float]:
+    """Robust grey range (1st-99th percentile) so one bright pixel does not darken the rest."""
+    arr = np.asarray(image, dtype=float)
+    low, high = np.percentile(arr, [1.0, 99.0])
+    if high <= low:
+        low, high = float(arr.min()), float(arr.max())
+    if high <= low:
+        high = low + 1.0
+    return float(low), float(high)
+
+
+def _scaled(image, value_range) -> np.ndarray:
+    low, high = value_range
+    return np.clip((np.asarray(image, dtype=float) - low) / (high - low), 0.0, 1.0)
+
+
+def magenta_green(fixed, moving, *, fixed_range=None, moving_range=None) -> np.ndarray:
+    """RGB composite: ``fixed`` in magenta, ``moving`` in green; where they agree it is grey."""
+    f = _scaled(fixed, fixed_range or _display_range(fixed))
+    m = _scaled(moving, moving_range or _display_range(moving))
+    return np.dstack([f, m, f])
+
+
+def checkerboard(image1, image2, *, tiles: int = 8) -> np.ndarray:
+    """Tiles taken alternately from ``image1`` and ``image2`` (``tiles`` per side)."""
+    a, b = np.asarray(image1), np.asarray(image2)
+    rows, cols = a.shape
+    row_tile = (np.arange(rows) * tiles) // rows
+    col_tile = (np.arange(cols) * tiles) // cols
+    take_first = (row_tile[:, None] + col_tile[None, :]) % 2 == 0
+    return np.where(take_first, a, b)
+
+
+def overlay_figure(fixed, moving, aligned, *, title: str | None = None, tiles: int = 8):
+    """Before / after figure of a registration.
+
+    Top row: ``fixed`` (magenta) over ``moving`` (before) and over ``aligned`` (after); grey
+    where the two agree.  Bottom row: checkerboards of the same pairs, where misalignment shows
+    as broken edges at the tile borders.  ``aligned`` is drawn with the grey range of
+    ``moving`` so both columns are comparable.
+    """
+    fixed_range, moving_range = _display_range(fixed), _display_range(moving)
+    fixed01 = _scaled(fixed, fixed_range)
+    fig, axes = plt.subplots(2, 2, figsize=(8.0, 8.6))
+    for column, (other, name) in enumerate([(moving, "moving"), (aligned, "aligned")]):
+        when = "before" if column == 0 else "after"
+        composite = magenta_green(fixed, other, fixed_range=fixed_range, moving_range=moving_range)
+        axes[0, column].imshow(composite, interpolation="nearest")
+        axes[0, column].set_title(f"{when}: fixed (magenta) vs {name} (green)", fontsize=10)
+        board = checkerboard(fixed01, _scaled(other, moving_range), tiles=tiles)
+        axes[1, column].imshow(board, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        axes[1, column].set_title(f"{when}: checkerboard fixed / {name}", fontsize=10)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_overlay(fixed, moving, aligned, path, **options):
+    """Draw :func:`overlay_figure` into ``path``; return ``path``."""
+    return save_figure(overlay_figure(fixed, moving, aligned, **options), path)
+
+
+def optimizer_comparison_figure(curves, *, cost_label: str = "cost", title: str | None = None):
+    """One figure with the cost curve of every optimiser (the course's comparison plot).
+
+    Parameters
+    ----------
+    curves : mapping of str to 1-D sequence of float
+        Legend label (e.g. ``"nag"``) -> cost per iteration.
+    cost_label : str
+        y-axis label.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Logarithmic y axis when all costs are positive and span more than a decade.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    everything = []
+    for label, costs in curves.items():
+        values = _finite_or_nan(costs)
+        everything.append(values)
+        ax.plot(np.arange(values.size), values, linewidth=1.5, label=label)
+    if everything and _wants_log_scale(np.concatenate(everything)):
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration (all pyramid levels, coarse to fine)")
+    ax.set_ylabel(f"cost: {cost_label}")
+    ax.grid(True, which="major", alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_optimizer_comparison(curves, path, **options):
+    """Draw :func:`optimizer_comparison_figure` into ``path``; return ``path``."""
+    return save_figure(optimizer_comparison_figure(curves, **options), path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -163,6 +164,17 @@ def _pseudo_colour(image: np.ndarray) -> np.ndarray:
     return np.rint(255 * rgb).astype(np.uint8)
 
 
+def _json_text(data: dict) -> str:
+    """Indented JSON with every innermost list (matrix row, centre) kept on one line."""
+    text = json.dumps(data, indent=2)
+    flat = re.sub(
+        r"\[\s+([^\[\]{}]*?)\s+\]",
+        lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]",
+        text,
+    )
+    return flat + "\n"
+
+
 def build(output_dir: Path = SAMPLES, source_dir: Path = SOURCE_DIR) -> list[Path]:
     """Stage 2: write every derived sample file into ``output_dir``; return their paths."""
     import imageio.v3 as iio
@@ -209,7 +221,7 @@ def build(output_dir: Path = SAMPLES, source_dir: Path = SOURCE_DIR) -> list[Pat
         iio.imwrite(path, images[name])
         written.append(path)
     path = output_dir / "truth.json"
-    path.write_text(json.dumps(truth, indent=2) + "\n")
+    path.write_text(_json_text(truth))
     written.append(path)
     return written
 

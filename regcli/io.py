@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -24,13 +26,17 @@ from regcli.errors import InputError
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "TRANSFORM_CONVENTION",
     "atomic_output",
     "check_image",
+    "check_output_format",
     "check_output_path",
     "check_same_shape",
     "read_image",
+    "read_transform_json",
     "to_dtype",
     "write_image",
+    "write_transform_json",
 ]
 
 log = logging.getLogger("regcli")
@@ -38,6 +44,13 @@ log = logging.getLogger("regcli")
 #: File endings regcli reads and writes.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 _LUMINANCE = np.array([0.2125, 0.7154, 0.0721])  # ITU-R BT.709, as skimage.color.rgb2gray
+#: Pixel dtypes each format can store (formats not listed store any numeric dtype).
+_FORMAT_DTYPES = {".png": ("uint8", "uint16"), ".jpg": ("uint8",), ".jpeg": ("uint8",)}
+#: The sentence every transform JSON (and sample_images/truth.json) carries.
+TRANSFORM_CONVENTION = (
+    "matrix maps a fixed pixel (x=col, y=row, 1) to the moving pixel showing the same "
+    "anatomy; aligned = regcli.warp(moving, matrix)"
+)
 
 
 def check_image(image, *, name: str = "image") -> np.ndarray:
@@ -53,9 +66,7 @@ def check_image(image, *, name: str = "image") -> np.ndarray:
         raise InputError(f"{name}: expected a numeric image, got dtype {arr.dtype}")
     if arr.ndim != 2:
         what = "3-D stack" if arr.ndim == 3 else f"{arr.ndim}-D array"
-        raise InputError(
-            f"{name}: got a {what} of shape {arr.shape} where a 2-D image is needed"
-        )
+        raise InputError(f"{name}: got a {what} of shape {arr.shape} where a 2-D image is needed")
     if arr.size == 0:
         raise InputError(f"{name}: the image is empty (shape {arr.shape})")
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
@@ -83,11 +94,37 @@ def _to_gray(arr: np.ndarray, name: str) -> np.ndarray:
         log.warning("%s: converted %s image to grey (luminance)", name, kind)
         gray = arr[..., :3].astype(np.float64) @ _LUMINANCE
         if np.issubdtype(arr.dtype, np.integer):
-            return np.clip(np.rint(gray), 0, np.iinfo(arr.dtype).max).astype(arr.dtype)
+            return to_dtype(gray, arr.dtype)
         return gray.astype(arr.dtype)
-    raise InputError(
-        f"{name}: got a 3-D stack of shape {arr.shape} where a 2-D image is needed"
-    )
+    raise InputError(f"{name}: got a 3-D stack of shape {arr.shape} where a 2-D image is needed")
+
+
+def _read_tiff(path: Path, name: str) -> np.ndarray:
+    """Read the first series of a TIFF; colour samples go last, extra pages are an error.
+
+    tifffile's axis labels tell colour samples (``S``) from pages (``Q``, ``I``, ``Z``...),
+    which the array shape alone cannot: a 3-page 5x3 stack and a 5x3 RGB image are both
+    3-D with a 3 in them.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes = series.axes
+        arr = series.asarray()
+    if "S" in axes:
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    # Drop length-1 axes other than the image's own (ImageJ writes e.g. TZCYX with T=Z=C=1).
+    keep = [i for i, ax in enumerate(axes) if ax in "YXS" or arr.shape[i] != 1]
+    arr = arr.reshape([arr.shape[i] for i in keep])
+    planes = arr.ndim - (1 if axes.endswith("S") else 0)
+    if planes > 2:
+        raise InputError(
+            f"{name}: got a 3-D stack of shape {arr.shape} (a multi-page TIFF) where a 2-D "
+            "image is needed; save a single page"
+        )
+    return arr
 
 
 def read_image(path) -> np.ndarray:
@@ -105,19 +142,35 @@ def read_image(path) -> np.ndarray:
         raise InputError(f"{name}: is a directory, not an image file")
     if not os.access(p, os.R_OK):
         raise InputError(f"{name}: permission denied")
+    if p.stat().st_size == 0:
+        raise InputError(f"{name}: the file is empty (0 bytes), not an image")
+    suffix = p.suffix.lower()
     try:
-        if p.suffix.lower() == ".npy":
+        if suffix == ".npy":
             arr = np.load(p, allow_pickle=False)
+        elif suffix in (".tif", ".tiff"):
+            arr = _read_tiff(p, name)
         else:
             import imageio.v3 as iio
 
-            arr = iio.imread(p)
-    except Exception as exc:  # imageio raises many types; all mean "cannot read this file"
+            # Pillow reads PNG and JPEG; letting imageio try every plugin on a broken file
+            # ends in a confusing message from whichever plugin it tried last.
+            plugin = "pillow" if suffix in (".png", ".jpg", ".jpeg") else None
+            arr = iio.imread(p, plugin=plugin)
+    except InputError:
+        raise
+    except Exception as exc:  # the readers raise many types; all mean "cannot read this file"
+        log.debug("%s: %s: %s", name, type(exc).__name__, exc)  # the details, for -vv
+        kind = {".npy": "a NumPy .npy array", ".tif": "TIFF", ".tiff": "TIFF"}.get(
+            suffix, suffix[1:].upper() or "an image"
+        )
         raise InputError(
-            f"{name}: not a readable image ({type(exc).__name__}); "
+            f"{name}: not a readable image (cannot decode the file as {kind}); "
             f"regcli reads {', '.join(IMAGE_SUFFIXES)}"
         ) from exc
     arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[0] == 1:  # a single plane saved as a stack of one
+        arr = arr[0]
     if arr.ndim == 3 and arr.shape[2] <= 4:
         arr = _to_gray(arr, name)
     return check_image(arr, name=name)
@@ -143,17 +196,45 @@ def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -
     for src in inputs:
         try:
             if p.exists() and os.path.samefile(p, src):
-                raise InputError(f"{path}: refusing to overwrite the input file {src}")
+                raise InputError(
+                    f"{path}: refusing to overwrite the input file {src} (even with "
+                    "--overwrite); choose another output name"
+                )
         except FileNotFoundError:
             continue
+    if p.is_dir():
+        raise InputError(f"{path}: is a directory, expected a file name")
     if p.exists() and not overwrite:
         raise InputError(f"{path}: already exists; pass --overwrite to replace it")
-    if p.exists() and p.is_dir():
-        raise InputError(f"{path}: is a directory, expected a file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"{path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write into folder {parent} (permission denied)")
     return p
+
+
+def check_output_format(path, dtype=None) -> str:
+    """Check that ``path`` has an image ending regcli writes and can hold ``dtype`` pixels.
+
+    Returns the lower-case ending.  Call it before the work, so a run does not fail at the
+    end because of the output's name.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(
+            f"{path}: unknown image format {suffix or '(no ending)'!r}; "
+            f"use one of {', '.join(IMAGE_SUFFIXES)}"
+        )
+    if dtype is not None:
+        name = np.dtype(dtype).name
+        allowed = _FORMAT_DTYPES.get(suffix)
+        if allowed is not None and name not in allowed:
+            raise InputError(
+                f"{path}: {suffix} cannot store {name} pixels ({', '.join(allowed)} only); "
+                "write .tif or .npy instead"
+            )
+    return suffix
 
 
 def _umask() -> int:
@@ -184,32 +265,148 @@ def atomic_output(path) -> Iterator[Path]:
 def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
     """Write ``image`` to ``path`` atomically, converted to ``dtype`` (default: its own).
 
-    PNG holds uint8 and uint16, JPEG uint8; TIFF and ``.npy`` hold any dtype.  Raises
-    :class:`InputError` for an unknown ending or a dtype the format cannot store.
+    Integer dtypes are rounded and clipped to their range, so interpolation overshoot (cubic
+    splines ring past the input's extremes) saturates instead of wrapping around.  PNG holds
+    uint8 and uint16, JPEG uint8 (written at quality 95); TIFF and ``.npy`` hold any numeric
+    dtype.  Raises :class:`InputError` for an unknown ending, a dtype the format cannot store,
+    or an image that is not 2-D, empty, or has NaN/inf pixels.
     """
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise InputError(
-            f"{path}: unknown image format {suffix or '(no ending)'!r}; "
-            f"use one of {', '.join(IMAGE_SUFFIXES)}"
-        )
+    suffix = check_output_format(p)
     if not overwrite:
         check_output_path(p, overwrite=False)
-    arr = check_image(image, name=str(path)) if dtype is None else None
-    arr = to_dtype(np.asarray(image) if arr is None else arr, dtype or np.asarray(image).dtype)
-    allowed = {".png": ("uint8", "uint16"), ".jpg": ("uint8",), ".jpeg": ("uint8",)}
-    if suffix in allowed and arr.dtype.name not in allowed[suffix]:
-        raise InputError(
-            f"{path}: {suffix} cannot store {arr.dtype} pixels ({', '.join(allowed[suffix])} "
-            "only); write .tif or .npy instead"
-        )
+    arr = check_image(image, name=str(path))
+    arr = to_dtype(arr, arr.dtype if dtype is None else dtype)
+    check_output_format(p, arr.dtype)
     with atomic_output(p) as tmp:
         if suffix == ".npy":
             with open(tmp, "wb") as fh:
                 np.save(fh, arr, allow_pickle=False)
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
+
+            tifffile.imwrite(tmp, arr, photometric="minisblack")
         else:
             import imageio.v3 as iio
 
-            iio.imwrite(tmp, arr, extension=suffix)
+            options = {"quality": 95} if suffix in (".jpg", ".jpeg") else {}
+            iio.imwrite(tmp, arr, extension=suffix, **options)
     return p
+
+
+# --------------------------------------------------------------------------- transform JSON
+
+
+def _jsonable(obj):
+    """Plain-Python copy of ``obj`` for ``json.dumps`` (numpy types, paths; NaN -> null)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
+
+
+def _shape_pair(value, *, name: str) -> tuple[int, int]:
+    """``value`` as ``(rows, cols)`` of positive integers, or :class:`InputError`."""
+    try:
+        rows, cols = value
+        shape = (int(rows), int(cols))
+        exact = float(rows) == shape[0] and float(cols) == shape[1]
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected [rows, cols], got {value!r}") from None
+    if not exact or min(shape) < 1:
+        raise InputError(f"{name}: expected two positive whole numbers [rows, cols], got {value!r}")
+    return shape
+
+
+def write_transform_json(
+    path,
+    matrix,
+    *,
+    transform: str | None = None,
+    params: dict | None = None,
+    fixed_shape=None,
+    moving_shape=None,
+    extra: dict | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write a transform JSON file (what ``regcli register`` saves and ``regcli apply`` reads).
+
+    Keys: ``matrix`` (3x3, fixed -> moving), ``convention`` (:data:`TRANSFORM_CONVENTION`),
+    and when given ``transform``, ``params``, ``fixed_shape`` and ``moving_shape``
+    (``[rows, cols]``), plus the keys of ``extra`` (metric, optimizer, ...).  Written
+    atomically with sorted keys; NaN/inf values in ``extra`` become ``null``.
+    """
+    from regcli.transforms import check_matrix
+
+    p = Path(path)
+    if not overwrite:
+        check_output_path(p, overwrite=False)
+    data = dict(extra or {})
+    data["matrix"] = check_matrix(matrix, name=f"{path}: matrix")
+    data["convention"] = TRANSFORM_CONVENTION
+    optional = {"transform": transform, "params": params}
+    optional["fixed_shape"] = None if fixed_shape is None else list(fixed_shape)[:2]
+    optional["moving_shape"] = None if moving_shape is None else list(moving_shape)[:2]
+    data.update({key: value for key, value in optional.items() if value is not None})
+    text = json.dumps(_jsonable(data), sort_keys=True, indent=2, allow_nan=False) + "\n"
+    with atomic_output(p) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return p
+
+
+def read_transform_json(path) -> dict:
+    """Read and check a transform JSON file; ``"matrix"`` comes back as a 3x3 float array.
+
+    ``"fixed_shape"`` and ``"moving_shape"``, when present, come back as ``(rows, cols)``
+    tuples.  Raises :class:`InputError` naming the file for a missing or unreadable file,
+    text that is not JSON, or a missing or unusable matrix.
+    """
+    from regcli.transforms import check_matrix
+
+    p = Path(path)
+    name = str(path)
+    if not p.exists():
+        raise InputError(f"{name}: no such file")
+    if p.is_dir():
+        raise InputError(f"{name}: is a directory, not a transform JSON file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{name}: not a text file; expected a transform JSON file (as written by "
+            "regcli register)"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(
+            f'{name}: expected a JSON object with a "matrix" key, got a {type(data).__name__}'
+        )
+    if "matrix" not in data:
+        raise InputError(
+            f'{name}: no "matrix" key; expected a transform JSON file with a 3x3 '
+            "fixed -> moving matrix (as written by regcli register)"
+        )
+    data["matrix"] = check_matrix(data["matrix"], name=f"{name}: matrix")
+    for key in ("fixed_shape", "moving_shape"):
+        if data.get(key) is not None:
+            data[key] = _shape_pair(data[key], name=f"{name}: {key}")
+    return data

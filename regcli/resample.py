@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from regcli.errors import InputError
 from regcli.transforms import (
     check_matrix,
     resolve_center,
@@ -68,6 +69,10 @@ def warp(
     """
     m = check_matrix(matrix)
     img = as_float(image)
+    if img.ndim != 2:
+        raise InputError(f"warp: expected a 2-D image, got shape {img.shape}")
+    if isinstance(order, bool) or order not in range(6):
+        raise InputError(f"order: expected a spline order 0..5, got {order!r}")
     linear, offset = _index_space(m)
     shape = tuple(img.shape) if output_shape is None else tuple(int(s) for s in output_shape)
     return ndimage.affine_transform(

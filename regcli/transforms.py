@@ -147,9 +147,12 @@ def resolve_center(center, shape: Sequence[int] | None = None) -> tuple[float, f
         parts = key.split(",")
         if len(parts) == 2:
             try:
-                return (float(parts[0]), float(parts[1]))
+                x, y = float(parts[0]), float(parts[1])
             except ValueError:
                 pass
+            else:
+                if math.isfinite(x) and math.isfinite(y):
+                    return (x, y)
         raise InputError(f"center: expected 'topleft', 'center' or 'X,Y', got {center!r}")
     try:
         x, y = (float(v) for v in center)

@@ -25,6 +25,52 @@ order_opt = click.option(
 )
 
 
+class FiniteFloat(click.ParamType):
+    """A float that must be finite: click's FLOAT accepts 'nan' and 'inf', which no option
+    of regcli can use."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected a number, got {value!r}", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"expected a finite number, got {value!r}", param, ctx)
+        return number
+
+
+#: Shared instance of :class:`FiniteFloat` for ``type=``.
+FINITE_FLOAT = FiniteFloat()
+
+fill_opt = click.option(
+    "--fill",
+    type=FINITE_FLOAT,
+    default=0.0,
+    show_default=True,
+    help="Value of output pixels that come from outside the input image.",
+)
+
+
+def output_opt(help_text: str, *, required: bool = False):
+    """``-o/--output PATH`` for one output file."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path),
+        required=required,
+        help=help_text,
+    )
+
+
+def default_output(image: Path, tag: str) -> Path:
+    """``<stem>_<tag><suffix>`` in the current folder: a name that is never the input's."""
+    return Path(f"{Path(image).stem}_{tag}{Path(image).suffix}")
+
+
 def _parse_center(ctx, param, value):
     if value is None:
         return None

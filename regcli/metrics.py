@@ -21,9 +21,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from regcli.errors import InputError
+from regcli.histogram import joint_entropy, joint_histogram, marginal_entropies
 from regcli.io import check_image, check_same_shape
 
-__all__ = ["METRICS", "Metric", "get_metric", "ssd"]
+__all__ = [
+    "DEFAULT_COST_BINS",
+    "DEFAULT_SIGMA",
+    "METRICS",
+    "Metric",
+    "correlation",
+    "get_metric",
+    "gradient_similarity",
+    "mutual_information",
+    "normalized_mutual_information",
+    "pluim",
+    "ssd",
+]
+
+#: Bins per axis of the Parzen joint histogram behind the MI / NMI / pluim *costs*.
+DEFAULT_COST_BINS = 32
+#: Standard deviation (pixels) of the Gaussian that smooths images before their gradients
+#: are taken for the gradient similarity (the chapter's value).
+DEFAULT_SIGMA = 1.5
 
 
 def _pair(image1, image2) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +99,387 @@ def _ssd_cost(fixed, warped, mask=None):
     return float(np.dot(d, d)) / n
 
 
+# --------------------------------------------------------------------------- correlation
+
+
+def _check_not_constant(values: np.ndarray, name: str, what: str) -> None:
+    if values.size and np.ptp(values) == 0:
+        raise InputError(
+            f"{name} is constant (every pixel is {values.flat[0]:g}): {what} is undefined "
+            "for an image without contrast; use --metric ssd or another image"
+        )
+
+
+def correlation(image1, image2) -> float:
+    """Pearson correlation coefficient of the pixel values of two images, in [-1, 1].
+
+    ``r = sum(a b) / sqrt(sum(a^2) sum(b^2))`` with ``a``, ``b`` the images minus their means.
+    Invariant to a linear change of intensity (gain and offset) of either image.
+
+    Raises
+    ------
+    InputError
+        If the shapes differ, or if an image is constant (``r`` would be 0/0).
+
+    >>> image = np.arange(6.0).reshape(2, 3)
+    >>> correlation(image, 2 * image + 1), correlation(image, -image)
+    (1.0, -1.0)
+    """
+    a, b = _pair(image1, image2)
+    _check_not_constant(a, "image1", "the correlation")
+    _check_not_constant(b, "image2", "the correlation")
+    a = a.ravel().astype(np.float64)
+    b = b.ravel().astype(np.float64)
+    a -= a.mean()
+    b -= b.mean()
+    # Normalising each vector first keeps the product of two large sums from overflowing.
+    r = float(np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b)))
+    return min(max(r, -1.0), 1.0)
+
+
+def _correlation_cost_gradient(fixed, warped, mask=None):
+    """``-r`` over the mask and ``d(-r)/d warped``: ``-(a / sqrt(Sa Sb) - r b / Sb)``."""
+    f, w, n = _masked(fixed, warped, mask)
+    gradient = np.zeros(np.shape(warped), dtype=np.float64)
+    if n < 2:
+        return np.inf, gradient
+    a = f - f.mean()
+    b = w - w.mean()
+    sum_aa, sum_bb = float(np.dot(a, a)), float(np.dot(b, b))
+    if sum_aa <= 0 or sum_bb <= 0:  # no contrast in the overlap: nothing to correlate
+        return np.inf, gradient
+    norm = np.sqrt(sum_aa * sum_bb)
+    r = float(np.dot(a, b)) / norm
+    # Sum(a) = 0, so the mean of ``warped`` drops out of d(sum ab)/dw; d(Sb)/dw = 2 b.
+    per_pixel = -(a / norm - r * b / sum_bb)
+    if mask is None:
+        gradient = per_pixel.reshape(gradient.shape)
+    else:
+        gradient[np.asarray(mask, dtype=bool)] = per_pixel
+    return -r, gradient
+
+
+def _correlation_cost(fixed, warped, mask=None):
+    return _correlation_cost_gradient(fixed, warped, mask)[0]
+
+
+# --------------------------------------------------------------------------- mutual information
+
+
+def _entropies(image1, image2, bins):
+    hist, _, _ = joint_histogram(image1, image2, bins=bins)
+    entropy1, entropy2 = marginal_entropies(hist)
+    return entropy1, entropy2, joint_entropy(hist)
+
+
+def mutual_information(image1, image2, *, bins=None) -> float:
+    """Mutual information ``H(A) + H(B) - H(A, B)`` in nats, from the joint histogram.
+
+    Parameters
+    ----------
+    image1, image2 : ndarray, shape (n, p)
+    bins : int, pair or edges, optional
+        Bins of :func:`regcli.histogram.joint_histogram`; default one bin per grey level for
+        8-bit images, the Rice rule for float and 16-bit images.
+
+    Returns
+    -------
+    float
+        ``>= 0``; ``MI(I, I) = H(I)``, and 0 for independent images (up to the bias of a
+        histogram estimate, which grows with the number of bins).
+
+    References
+    ----------
+    Pluim, Maintz, Viergever, "Mutual-information-based registration of medical images: a
+    survey", IEEE TMI 22(8), 2003. :doi:`10.1109/TMI.2003.815867`
+    """
+    entropy1, entropy2, joint = _entropies(image1, image2, bins)
+    return max(entropy1 + entropy2 - joint, 0.0)
+
+
+def normalized_mutual_information(image1, image2, *, bins=None) -> float:
+    """Studholme's normalised mutual information ``(H(A) + H(B)) / H(A, B)``, in [1, 2].
+
+    1 for independent images, 2 for images that determine each other (``NMI(I, I) = 2``).
+    Less sensitive than MI to the size of the overlap.  Two constant images give 2 (each
+    determines the other), by convention.
+
+    References
+    ----------
+    Studholme, Hill, Hawkes, "An overlap invariant entropy measure of 3D medical image
+    alignment", Pattern Recognition 32(1), 1999. :doi:`10.1016/S0031-3203(98)00091-0`
+    """
+    entropy1, entropy2, joint = _entropies(image1, image2, bins)
+    if joint <= 0:
+        return 2.0
+    return min(max((entropy1 + entropy2) / joint, 1.0), 2.0)
+
+
+def _check_bins(bins) -> tuple[int, int]:
+    pair = (bins, bins) if np.ndim(bins) == 0 else tuple(bins)
+    if len(pair) != 2 or not all(
+        float(b).is_integer() and int(b) >= 4 and not isinstance(b, bool) for b in pair
+    ):
+        raise InputError(
+            f"bins: expected a whole number >= 4 (or a pair) for the MI cost, got {bins!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def _check_range(value_range, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        lo = hi = np.nan
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise InputError(
+            f"{name}: expected (low, high) intensities with low < high, got {value_range!r}"
+        )
+    return lo, hi
+
+
+def _image_range(image) -> tuple[float, float]:
+    lo, hi = float(np.min(image)), float(np.max(image))
+    return (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+
+
+def _parzen_histogram(fixed, warped, mask, bins, moving_range):
+    """Parzen-window joint probability of (fixed, warped) over the mask (Mattes et al. 2003).
+
+    Fixed intensities fall in hard bins over the fixed image's range.  A warped intensity ``w``
+    sits at the continuous bin coordinate ``t = 1 + (w - lo) / width`` and spreads over the
+    four bins ``floor(t) - 1 .. floor(t) + 2`` with cubic B-spline weights, which sum to 1
+    and are twice differentiable in ``w``: the joint probability (and any entropy of it) has
+    an exact derivative with respect to every warped pixel.  One bin of padding on each
+    side keeps the four bins inside the histogram.
+
+    Returns the probability ``P`` (fixed bins x moving bins), and what the derivative needs:
+    fixed bin and the four moving bins of each used pixel, their weights' derivatives with
+    respect to ``w``, the pixel count, and the boolean mask (None = all pixels).
+    """
+    fixed_bins, moving_bins = _check_bins(bins)
+    fixed_lo, fixed_hi = _image_range(fixed)
+    if moving_range is None:
+        moving_lo, moving_hi = _image_range(warped)
+    else:
+        moving_lo, moving_hi = _check_range(moving_range, "moving_range")
+    f, w, n = _masked(fixed, warped, mask)
+    if n == 0:
+        return None
+    fixed_index = np.clip(
+        ((f - fixed_lo) * (fixed_bins / (fixed_hi - fixed_lo))).astype(np.intp),
+        0,
+        fixed_bins - 1,
+    )
+    scale = (moving_bins - 3) / (moving_hi - moving_lo)  # moving bins per intensity unit
+    # Intensities outside the fixed moving range (interpolation overshoot) are clipped to it;
+    # the clip has zero derivative, which the gradient below reproduces.
+    inside = (w > moving_lo) & (w < moving_hi)
+    t = 1.0 + (np.clip(w, moving_lo, moving_hi) - moving_lo) * scale
+    first = np.floor(t)
+    s = t - first
+    s2, s3 = s * s, s * s * s
+    weights = np.stack(
+        [(1 - s) ** 3 / 6, (3 * s3 - 6 * s2 + 4) / 6, (-3 * s3 + 3 * s2 + 3 * s + 1) / 6, s3 / 6]
+    )
+    slopes = np.stack([-((1 - s) ** 2) / 2, 1.5 * s2 - 2 * s, -1.5 * s2 + s + 0.5, s2 / 2])
+    slopes *= scale * inside
+    # At w == high the fourth bin is one past the end with weight exactly 0.
+    moving_index = np.minimum(first.astype(np.intp) - 1 + np.arange(4)[:, None], moving_bins - 1)
+    flat = fixed_index * moving_bins + moving_index
+    joint = np.bincount(flat.ravel(), weights=weights.ravel(), minlength=fixed_bins * moving_bins)
+    joint = joint.reshape(fixed_bins, moving_bins) / n
+    return joint, flat, slopes, n
+
+
+def _xlogx_terms(joint):
+    """Marginals, their logs (0 where empty) and the three entropies of ``joint``."""
+    fixed_marginal = joint.sum(axis=1)
+    moving_marginal = joint.sum(axis=0)
+
+    def safe_log(p):
+        out = np.zeros_like(p)
+        np.log(p, out=out, where=p > 0)
+        return out
+
+    log_joint = safe_log(joint)
+    log_fixed = safe_log(fixed_marginal)
+    log_moving = safe_log(moving_marginal)
+    entropy_fixed = -float(np.dot(fixed_marginal, log_fixed))
+    entropy_moving = -float(np.dot(moving_marginal, log_moving))
+    entropy_joint = -float(np.vdot(joint, log_joint))
+    return (log_joint, log_fixed, log_moving), (entropy_fixed, entropy_moving, entropy_joint)
+
+
+def _parzen_cost_gradient(fixed, warped, mask, bins, moving_range, *, normalized, gradient):
+    shape = np.shape(warped)
+    parzen = _parzen_histogram(fixed, warped, mask, bins, moving_range)
+    if parzen is None:
+        return (np.inf, np.zeros(shape)) if gradient else np.inf
+    joint, flat, slopes, n = parzen
+    (log_joint, log_fixed, log_moving), (h_fixed, h_moving, h_joint) = _xlogx_terms(joint)
+    if normalized:
+        value = (h_fixed + h_moving) / h_joint if h_joint > 0 else 2.0
+    else:
+        value = h_fixed + h_moving - h_joint
+    if not gradient:
+        return -value
+    # d entropy / d P[i, j] = -(log p + 1) for the joint and each marginal holding P[i, j].
+    d_joint = -(log_joint + 1)
+    d_marginals = -(log_fixed[:, None] + 1) - (log_moving[None, :] + 1)
+    if normalized:
+        if h_joint <= 0:
+            return -value, np.zeros(shape)
+        d_value = (d_marginals * h_joint - (h_fixed + h_moving) * d_joint) / h_joint**2
+    else:
+        d_value = d_marginals - d_joint
+    # d P[i, j] / d w(x) = slope_k(x) / n for the pixel's four bins; chain rule, negated.
+    per_pixel = -(d_value.ravel()[flat] * slopes).sum(axis=0) / n
+    if mask is None:
+        return -value, per_pixel.reshape(shape)
+    out = np.zeros(shape)
+    out[np.asarray(mask, dtype=bool)] = per_pixel
+    return -value, out
+
+
+def _mi_cost(fixed, warped, mask=None, *, bins=DEFAULT_COST_BINS, moving_range=None):
+    return _parzen_cost_gradient(
+        fixed, warped, mask, bins, moving_range, normalized=False, gradient=False
+    )
+
+
+def _mi_cost_gradient(fixed, warped, mask=None, *, bins=DEFAULT_COST_BINS, moving_range=None):
+    return _parzen_cost_gradient(
+        fixed, warped, mask, bins, moving_range, normalized=False, gradient=True
+    )
+
+
+def _nmi_cost(fixed, warped, mask=None, *, bins=DEFAULT_COST_BINS, moving_range=None):
+    return _parzen_cost_gradient(
+        fixed, warped, mask, bins, moving_range, normalized=True, gradient=False
+    )
+
+
+def _nmi_cost_gradient(fixed, warped, mask=None, *, bins=DEFAULT_COST_BINS, moving_range=None):
+    return _parzen_cost_gradient(
+        fixed, warped, mask, bins, moving_range, normalized=True, gradient=True
+    )
+
+
+# --------------------------------------------------------------------------- gradient similarity
+
+
+def _check_sigma(sigma) -> float:
+    try:
+        value = float(sigma)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not (np.isfinite(value) and value >= 0):
+        raise InputError(f"sigma: expected a number of pixels >= 0, got {sigma!r}")
+    return value
+
+
+def _smoothed_gradient(image, sigma: float):
+    """(d/dx, d/dy) of the image smoothed by a Gaussian of ``sigma`` pixels."""
+    from scipy import ndimage
+
+    arr = np.asarray(image, dtype=np.float64)
+    if sigma == 0:
+        gy, gx = np.gradient(arr)
+        return gx, gy
+    # Derivative-of-Gaussian filters; 'nearest' adds no false edge at the image border.
+    gx = ndimage.gaussian_filter(arr, sigma, order=(0, 1), mode="nearest")
+    gy = ndimage.gaussian_filter(arr, sigma, order=(1, 0), mode="nearest")
+    return gx, gy
+
+
+def _gradient_similarity_map(image1, image2, sigma: float) -> np.ndarray:
+    """Per-pixel ``w(a) min(|grad A|, |grad B|)`` with ``w(a) = (cos 2a + 1) / 2``."""
+    ax, ay = _smoothed_gradient(image1, sigma)
+    bx, by = _smoothed_gradient(image2, sigma)
+    norm2_a = ax * ax + ay * ay
+    norm2_b = bx * bx + by * by
+    # A magnitude far below the image's largest one is numerical noise, and its angle is
+    # meaningless: those pixels get weight 0.
+    tiny = 1e-12 * max(float(norm2_a.max()), float(norm2_b.max()), np.finfo(float).tiny)
+    valid = (norm2_a > tiny) & (norm2_b > tiny)
+    dot = ax * bx + ay * by
+    # (cos 2a + 1) / 2 = cos^2 a = (grad A . grad B)^2 / (|grad A|^2 |grad B|^2): no arccos.
+    weight = np.zeros_like(dot)
+    np.divide(dot * dot, norm2_a * norm2_b, out=weight, where=valid)
+    return weight * np.sqrt(np.minimum(norm2_a, norm2_b))
+
+
+def gradient_similarity(image1, image2, *, sigma: float = DEFAULT_SIGMA) -> float:
+    """Pluim's gradient term: edges present in both images, with the same orientation.
+
+    ``G = sum over pixels of w(a) * min(|grad A|, |grad B|)``, where ``a`` is the angle between
+    the two Gaussian-smoothed gradients and ``w(a) = (cos 2a + 1) / 2`` maps both 0 and pi to
+    1 (an edge may be bright-to-dark in one modality and dark-to-bright in the other).
+    Pixels where either gradient vanishes contribute 0.  Units: intensity per pixel, summed
+    (it grows with the image size and contrast; the registration cost divides by the pixel
+    count).
+
+    Parameters
+    ----------
+    image1, image2 : ndarray, shape (n, p)
+    sigma : float
+        Standard deviation in pixels of the Gaussian applied before differentiating
+        (0: plain central differences).
+
+    References
+    ----------
+    Pluim, Maintz, Viergever, "Image registration by maximization of combined mutual
+    information and gradient information", IEEE TMI 19(8), 2000. :doi:`10.1109/42.876307`
+    """
+    a, b = _pair(image1, image2)
+    return float(_gradient_similarity_map(a, b, _check_sigma(sigma)).sum())
+
+
+def pluim(image1, image2, *, bins=None, sigma: float = DEFAULT_SIGMA, normalized=True) -> float:
+    """The chapter's combined measure: mutual information times the gradient term.
+
+    ``NMI(A, B) * G(A, B)`` (``normalized=True``, the chapter's default and Pluim et al.'s
+    choice) or ``MI(A, B) * G(A, B)``; see :func:`normalized_mutual_information`,
+    :func:`mutual_information` and :func:`gradient_similarity`.
+
+    References
+    ----------
+    Pluim, Maintz, Viergever, IEEE TMI 19(8), 2000. :doi:`10.1109/42.876307`
+    """
+    a, b = _pair(image1, image2)
+    information = (normalized_mutual_information if normalized else mutual_information)(
+        a, b, bins=bins
+    )
+    return information * gradient_similarity(a, b, sigma=sigma)
+
+
+def _gradient_mean(fixed, warped, mask, sigma) -> float | None:
+    """Gradient term averaged over the mask (so it does not grow with the image size)."""
+    weights = _gradient_similarity_map(fixed, warped, _check_sigma(sigma))
+    if mask is None:
+        return float(weights.mean())
+    used = np.asarray(mask, dtype=bool)
+    count = int(np.count_nonzero(used))
+    return float(weights[used].sum()) / count if count else None
+
+
+def _gradient_cost(fixed, warped, mask=None, *, sigma=DEFAULT_SIGMA):
+    value = _gradient_mean(fixed, warped, mask, sigma)
+    return np.inf if value is None else -value
+
+
+def _pluim_cost(
+    fixed, warped, mask=None, *, bins=DEFAULT_COST_BINS, sigma=DEFAULT_SIGMA, moving_range=None
+):
+    gradient_term = _gradient_mean(fixed, warped, mask, sigma)
+    if gradient_term is None:
+        return np.inf
+    # The Parzen NMI is smooth in the parameters, which suits derivative-free optimisers.
+    information = -_nmi_cost(fixed, warped, mask, bins=bins, moving_range=moving_range)
+    return -(information * gradient_term)
+
+
 # --------------------------------------------------------------------------- the contract
 
 
@@ -132,6 +533,48 @@ METRICS: dict[str, Metric] = {
             label="sum of squared differences",
             cost=_ssd_cost,
             cost_gradient=_ssd_cost_gradient,
+        ),
+        Metric(
+            name="correlation",
+            function=correlation,
+            higher_is_better=True,
+            label="Pearson correlation coefficient",
+            cost=_correlation_cost,
+            cost_gradient=_correlation_cost_gradient,
+        ),
+        Metric(
+            name="mi",
+            function=mutual_information,
+            higher_is_better=True,
+            label="mutual information (nats)",
+            cost=_mi_cost,
+            cost_gradient=_mi_cost_gradient,
+            options=("bins", "moving_range"),
+        ),
+        Metric(
+            name="nmi",
+            function=normalized_mutual_information,
+            higher_is_better=True,
+            label="normalised mutual information (H(A)+H(B))/H(A,B)",
+            cost=_nmi_cost,
+            cost_gradient=_nmi_cost_gradient,
+            options=("bins", "moving_range"),
+        ),
+        Metric(
+            name="gradient",
+            function=gradient_similarity,
+            higher_is_better=True,
+            label="gradient similarity (Pluim 2000)",
+            cost=_gradient_cost,
+            options=("sigma",),
+        ),
+        Metric(
+            name="pluim",
+            function=pluim,
+            higher_is_better=True,
+            label="NMI x gradient similarity (Pluim 2000)",
+            cost=_pluim_cost,
+            options=("bins", "sigma", "moving_range"),
         ),
     )
 }

@@ -1,0 +1,214 @@
+"""Joint histograms of two images and the entropies computed from them.
+
+:func:`joint_histogram` counts, for every pair of intensity bins ``(i, j)``, the pixels whose
+value in ``image1`` falls in bin ``i`` and whose value in ``image2`` falls in bin ``j``.  For two
+images of ``n x p`` pixels the counts sum to ``n x p`` (when the bin range covers both images,
+which is the default).  It gives the same numbers as :func:`numpy.histogram2d` on the same
+bins, but counts with one :func:`numpy.bincount` call.
+
+Entropies are in nats (natural logarithm), as in :mod:`scipy.stats` and scikit-image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from regcli.errors import InputError
+from regcli.io import check_image, check_same_shape
+
+__all__ = [
+    "MAX_DEFAULT_BINS",
+    "default_edges",
+    "entropy",
+    "joint_entropy",
+    "joint_histogram",
+    "marginal_entropies",
+]
+
+#: Largest number of bins per axis chosen automatically.
+MAX_DEFAULT_BINS = 256
+#: Smallest number of bins per axis chosen automatically for float / wide integer images.
+MIN_DEFAULT_BINS = 16
+
+
+def _data_range(values: np.ndarray) -> tuple[float, float]:
+    lo, hi = float(values.min()), float(values.max())
+    if lo == hi:  # a constant image still needs a bin of non-zero width
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def default_edges(image, *, value_range=None) -> np.ndarray:
+    """Bin edges regcli uses for ``image`` when no bins are given.
+
+    * Integer images whose values span at most :data:`MAX_DEFAULT_BINS` grey levels (every
+      8-bit image): one bin per grey level, centred on it (edges at ``level +- 0.5``).
+    * Float images and integer images with a wider range (16-bit): the Rice rule,
+      ``2 * (number of pixels) ** (1/3)`` equal bins over the intensity range, clipped to
+      ``[16, 256]`` (81 bins for a 256 x 256 image).
+
+    Parameters
+    ----------
+    image : ndarray
+        The image whose intensities will be binned.
+    value_range : (float, float), optional
+        Intensity range to cover; default: the image's minimum and maximum.
+
+    Returns
+    -------
+    edges : ndarray of float64, shape (bins + 1,)
+    """
+    arr = np.asarray(image)
+    lo, hi = _data_range(arr) if value_range is None else map(float, value_range)
+    if np.issubdtype(arr.dtype, np.integer):
+        first, last = np.ceil(lo), np.floor(hi)
+        if value_range is None:
+            first, last = float(arr.min()), float(arr.max())
+        levels = int(last - first) + 1
+        if 1 <= levels <= MAX_DEFAULT_BINS:
+            return np.arange(first, last + 2, dtype=np.float64) - 0.5
+    count = int(np.clip(round(2.0 * arr.size ** (1.0 / 3.0)), MIN_DEFAULT_BINS, MAX_DEFAULT_BINS))
+    return np.linspace(lo, hi, count + 1)
+
+
+def _edges_for_axis(spec, values: np.ndarray, value_range, name: str) -> np.ndarray:
+    """Bin edges for one axis from an int, an array of edges or ``None`` (default)."""
+    if spec is None:
+        return default_edges(values, value_range=value_range)
+    if np.ndim(spec) == 0:
+        if isinstance(spec, (bool, np.bool_)) or not float(spec).is_integer() or int(spec) < 1:
+            raise InputError(f"bins for {name}: expected a whole number >= 1, got {spec!r}")
+        lo, hi = _data_range(values) if value_range is None else map(float, value_range)
+        return np.linspace(lo, hi, int(spec) + 1)
+    edges = np.asarray(spec, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2:
+        raise InputError(
+            f"bins for {name}: explicit edges must be a 1-D array of at least 2 values, "
+            f"got shape {edges.shape}"
+        )
+    if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise InputError(f"bins for {name}: edges must be finite and strictly increasing")
+    return edges
+
+
+def _split_bins(bins):
+    """``bins`` as a pair (one spec per image), following numpy.histogram2d."""
+    if isinstance(bins, (list, tuple)) and len(bins) == 2:
+        return bins[0], bins[1]
+    if bins is None or np.ndim(bins) == 0:
+        return bins, bins
+    if np.ndim(bins) == 1:  # one array of edges shared by both axes
+        return bins, bins
+    raise InputError(
+        "bins: expected an int, a pair (int or edges for each image) or an array of edges, "
+        f"got {type(bins).__name__} of shape {np.shape(bins)}"
+    )
+
+
+def _split_range(value_range):
+    if value_range is None:
+        return None, None
+    try:
+        pair = [None if r is None else (float(r[0]), float(r[1])) for r in value_range]
+    except (TypeError, IndexError, ValueError):
+        pair = []
+    if len(pair) != 2 or any(r is not None and not r[0] < r[1] for r in pair):
+        raise InputError(
+            f"range: expected ((lo1, hi1), (lo2, hi2)) with lo < hi, got {value_range!r}"
+        )
+    return pair[0], pair[1]
+
+
+def _bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of every value: right edges open except the last one; -1 outside the edges."""
+    index = np.searchsorted(edges, values, side="right") - 1
+    index[values == edges[-1]] = edges.size - 2  # the right-most edge is inclusive
+    index[(index < 0) | (index > edges.size - 2)] = -1
+    return index
+
+
+def joint_histogram(image1, image2, *, bins=None, range=None, normed: bool = False):
+    """Joint histogram of two images of the same shape.
+
+    Parameters
+    ----------
+    image1, image2 : ndarray, shape (n, p)
+        Images of the same shape; any integer or float dtype.
+    bins : int, (int, int), array or (array, array), optional
+        As :func:`numpy.histogram2d`: a number of equal bins over the intensity range (for both
+        images, or one per image), or explicit bin edges.  Default: :func:`default_edges` for
+        each image (one bin per grey level for 8-bit images).
+    range : ((float, float), (float, float)), optional
+        Intensity range of the bins of each image when ``bins`` are counts; default: each
+        image's minimum and maximum.  Pixels outside the range are not counted.
+    normed : bool
+        Divide by the total so the histogram sums to 1 (a joint probability).
+
+    Returns
+    -------
+    hist : ndarray of float64, shape (bins1, bins2)
+        ``hist[i, j]`` counts pixels with ``image1`` in bin ``i`` and ``image2`` in bin ``j``.
+        With the default range the counts sum to ``n * p``.
+    edges1, edges2 : ndarray of float64
+        Bin edges of each image (``bins + 1`` values); the last bin includes its right edge.
+
+    Examples
+    --------
+    >>> a = np.array([[0, 1], [1, 1]], dtype=np.uint8)
+    >>> hist, e1, e2 = joint_histogram(a, a)
+    >>> hist
+    array([[1., 0.],
+           [0., 3.]])
+    >>> float(hist.sum()) == a.size
+    True
+    """
+    a = check_image(image1, name="image1")
+    b = check_image(image2, name="image2")
+    check_same_shape(a, b)
+    spec1, spec2 = _split_bins(bins)
+    range1, range2 = _split_range(range)
+    edges1 = _edges_for_axis(spec1, a, range1, "image1")
+    edges2 = _edges_for_axis(spec2, b, range2, "image2")
+    index1 = _bin_index(a.ravel(), edges1)
+    index2 = _bin_index(b.ravel(), edges2)
+    nbins1, nbins2 = edges1.size - 1, edges2.size - 1
+    inside = (index1 >= 0) & (index2 >= 0)
+    if not inside.all():
+        index1, index2 = index1[inside], index2[inside]
+    counts = np.bincount(index1 * nbins2 + index2, minlength=nbins1 * nbins2)
+    hist = counts.reshape(nbins1, nbins2).astype(np.float64)
+    if normed:
+        total = hist.sum()
+        if total > 0:
+            hist /= total
+    return hist, edges1, edges2
+
+
+def entropy(hist) -> float:
+    """Shannon entropy ``-sum(p log p)`` in nats of a histogram of any shape.
+
+    The histogram is normalised first (counts or probabilities both work); empty bins
+    contribute nothing.  An empty histogram has entropy 0.
+
+    >>> round(entropy([1, 1]), 6) == round(np.log(2), 6)
+    True
+    """
+    h = np.asarray(hist, dtype=np.float64).ravel()
+    if np.any(h < 0) or not np.all(np.isfinite(h)):
+        raise InputError("entropy: histogram values must be finite and non-negative")
+    total = h.sum()
+    if total <= 0:
+        return 0.0
+    p = h[h > 0] / total
+    return float(max(-np.dot(p, np.log(p)), 0.0))
+
+
+def marginal_entropies(hist) -> tuple[float, float]:
+    """Entropies ``(H(image1), H(image2))`` of the marginals of a joint histogram."""
+    h = np.asarray(hist, dtype=np.float64)
+    return entropy(h.sum(axis=1)), entropy(h.sum(axis=0))
+
+
+def joint_entropy(hist) -> float:
+    """Joint entropy ``H(image1, image2)`` of a joint histogram (nats)."""
+    return entropy(hist)

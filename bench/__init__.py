@@ -1,0 +1,1 @@
+"""Benchmark of regcli against SimpleITK, OpenCV ECC and pystackreg (see bench/README.md)."""

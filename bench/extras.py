@@ -1,0 +1,309 @@
+"""Benchmark extras: machine facts, CLI wall times, peak memory at 4096^2, profiles."""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+SAMPLES = ROOT / "sample_images"
+
+
+def _version(module: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_facts() -> dict:
+    """nproc, CPU model, load, library versions and thread settings of this run."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    facts = {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    for package in (
+        "regcli",
+        "numpy",
+        "scipy",
+        "scikit-image",
+        "SimpleITK",
+        "opencv-python-headless",
+        "pystackreg",
+    ):
+        facts[package] = _version(package)
+    try:
+        import SimpleITK as sitk
+
+        facts["sitk_threads"] = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    except ImportError:
+        pass
+    try:
+        import cv2
+
+        facts["opencv_threads"] = cv2.getNumThreads()
+    except ImportError:
+        pass
+    return facts
+
+
+def sources() -> dict:
+    from bench.cases import monomodal_base, multimodal_base
+
+    return {"monomodal": monomodal_base()[1], "multimodal": multimodal_base()[2]}
+
+
+# ------------------------------------------------------------------------------ wall times
+
+
+def _regcli_command() -> list[str]:
+    exe = Path(sys.executable).with_name("regcli")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("regcli")
+    return [found] if found else [sys.executable, "-m", "regcli"]
+
+
+def _wall(command, *, repeat: int, cwd=None, before=None) -> dict:
+    """Wall time of ``command`` in a fresh process, ``repeat`` times after one warm-up run."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    times, last = [], None
+    for i in range(repeat + 1):
+        if before is not None:
+            before(i)
+        start = time.perf_counter()
+        last = subprocess.run(
+            [str(c).format(i=i) for c in command],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=env,
+        )
+        elapsed = time.perf_counter() - start
+        if last.returncode != 0:
+            return {
+                "error": f"exit {last.returncode}: {last.stderr.strip()[-300:]}",
+                "command": " ".join(map(str, command)),
+            }
+        if i > 0:  # the first run fills the OS file cache
+            times.append(elapsed)
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "runs": len(times),
+        "command": " ".join(map(str, command)),
+    }
+
+
+def startup_times(out: Path, *, repeat_help: int = 10, repeat_register: int = 5) -> dict:
+    """``regcli --help`` and ``regcli register BrainMRI_1 BrainMRI_4 -o DIR`` wall times."""
+    regcli = _regcli_command()
+    result = {"help": _wall([*regcli, "--help"], repeat=repeat_help)}
+    fixed, moving = SAMPLES / "BrainMRI_1.png", SAMPLES / "BrainMRI_4.png"
+    if not (fixed.exists() and moving.exists()):
+        result["register"] = {"error": "sample_images/BrainMRI_1.png or _4.png missing"}
+        return result
+    work = out / "cli_register"
+
+    def clean(i):
+        target = work / f"run{i}"
+        if target.exists():
+            shutil.rmtree(target)
+        work.mkdir(parents=True, exist_ok=True)
+
+    result["register"] = _wall(
+        [*regcli, "register", fixed, moving, "-o", work / "run{i}"],
+        repeat=repeat_register,
+        before=clean,
+    )
+    outputs = sorted(p.name for p in (work / "run1").glob("*")) if (work / "run1").exists() else []
+    result["register"]["outputs"] = outputs
+    return result
+
+
+# ---------------------------------------------------------------------------- peak memory
+
+
+def _peak_rss(command, *, env=None, cwd=None) -> dict:
+    """Run ``command``; return its exit code, wall time, peak RSS (MiB) and output tails."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [str(c) for c in command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - start
+    # Each child prints its own ru_maxrss at exit (_CHILD_PEAK): exact, and per child.
+    peak = None
+    for line in stdout.splitlines()[::-1]:
+        if line.startswith("PEAK_RSS_KIB="):
+            peak = int(line.split("=", 1)[1]) / 1024.0
+            break
+    return {
+        "returncode": process.returncode,
+        "seconds": round(seconds, 2),
+        "peak_rss_mib": None if peak is None else round(peak, 1),
+        "stdout_tail": stdout.strip()[-400:],
+        "stderr_tail": stderr.strip()[-400:],
+    }
+
+
+_CHILD_PEAK = (
+    "import atexit, resource; atexit.register(lambda: print('PEAK_RSS_KIB=%d' % "
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True))"
+)
+
+
+def memory_4096(out: Path, *, size: int = 4096) -> dict:
+    """Peak RSS of a 4096^2 registration: Python API and CLI, each in a child process.
+
+    The pair (10 deg + a shift, from the monomodal slice upsampled with cubic interpolation) is
+    written to ``out/memory`` as float32 ``.npy`` (API) and 16-bit PNG (CLI) first, so building
+    it does not count.  A child that only imports regcli gives the baseline.
+    """
+    from bench.cases import _upsample, make_pair, monomodal_base, truth_matrix
+    from regcli.io import write_image
+
+    work = out / "memory"
+    work.mkdir(parents=True, exist_ok=True)
+    scale = size / 256
+    truth = truth_matrix(size, 10.0, 3.5 * scale, -2.0 * scale)
+    base = _upsample(monomodal_base()[0], size)
+    fixed, moving = make_pair(base, base, truth, rng=np.random.default_rng(4), noise=0.01)
+    del base
+    np.save(work / "fixed.npy", fixed)
+    np.save(work / "moving.npy", moving)
+    np.save(work / "truth.npy", truth)
+    for name, image in (("fixed", fixed), ("moving", moving)):
+        write_image(work / f"{name}.png", np.clip(image, 0, 1), dtype=np.uint16)
+    del fixed, moving
+    env = dict(os.environ, MPLBACKEND="Agg")
+    baseline = _peak_rss(
+        [sys.executable, "-c", _CHILD_PEAK + "\nimport numpy, scipy.ndimage, regcli.registration"],
+        env=env,
+    )
+    api_code = textwrap.dedent(
+        f"""
+        {_CHILD_PEAK}
+        import json, time
+        import numpy as np
+        import regcli
+        from regcli.transforms import mean_displacement
+        work = {str(work)!r}
+        fixed = np.load(work + "/fixed.npy")
+        moving = np.load(work + "/moving.npy")
+        truth = np.load(work + "/truth.npy")
+        start = time.perf_counter()
+        result = regcli.register(fixed, moving)
+        seconds = time.perf_counter() - start
+        print(json.dumps({{"error_px": mean_displacement(result.matrix, truth, fixed.shape),
+                          "seconds": seconds, "converged": bool(result.converged)}}))
+        """
+    )
+    api = _peak_rss([sys.executable, "-c", api_code], env=env)
+    try:
+        api.update(json.loads(api["stdout_tail"].splitlines()[-2]))
+    except (IndexError, ValueError):
+        pass
+    cli_out = work / "cli_out"
+    if cli_out.exists():
+        shutil.rmtree(cli_out)
+    # The CLI run in-process under ``python -c`` with the same exit hook as the API child.
+    cli_code = (
+        _CHILD_PEAK
+        + "\nimport sys; from regcli.cli.main import main; sys.argv = ['regcli'] + sys.argv[1:];"
+        + " main()"
+    )
+    cli = _peak_rss(
+        [
+            sys.executable,
+            "-c",
+            cli_code,
+            "register",
+            work / "fixed.png",
+            work / "moving.png",
+            "-o",
+            cli_out,
+        ],
+        env=env,
+    )
+    cli["progress_bar_seen"] = "%|" in cli["stderr_tail"] or "it/s" in cli["stderr_tail"]
+    return {"size": size, "baseline_import": baseline, "api": api, "cli": cli}
+
+
+# -------------------------------------------------------------------------------- profiles
+
+
+def profile_register(out: Path, *, sizes=(256, 1024), top: int = 18) -> dict:
+    """cProfile of ``regcli.register`` on a rigid case (20 deg + shift) at each size."""
+    try:
+        import regcli.registration
+    except ImportError as exc:
+        return {"error": str(exc)}
+    import regcli
+    from bench.cases import build_cases
+
+    result = {}
+    for size in sizes:
+        case = next(c for c in build_cases((size,), kinds={"rigid"}) if c.angle_deg == -20)
+        regcli.register(case.fixed, case.moving)  # warm-up
+        profiler = cProfile.Profile()
+        start = time.perf_counter()
+        profiler.enable()
+        regcli.register(case.fixed, case.moving)
+        profiler.disable()
+        wall = time.perf_counter() - start
+        stream = io.StringIO()
+        stats = pstats.Stats(profiler, stream=stream)
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
+        (out / f"profile_{size}.txt").write_text(stream.getvalue())
+        total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+        rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+        result[str(size)] = {
+            "case": case.name,
+            "wall_s": wall,
+            "top_tottime": [
+                {
+                    "function": f"{Path(file).name}:{line}({name})",
+                    "calls": calls,
+                    "tottime_s": round(tottime, 4),
+                    "percent": round(100.0 * tottime / total, 1),
+                }
+                for (file, line, name), (_, calls, tottime, _, _) in rows
+            ],
+        }
+    return result

@@ -68,6 +68,9 @@ def warp(
     ndarray of float (float32 for float32 input, otherwise float64).
     """
     m = check_matrix(matrix)
+    # Snap float noise (cos(pi/2) = 6e-17, offsets like 30.000000000000004) to the integer it
+    # stands for: otherwise a border pixel maps to -1e-15, just outside, and gets `fill`.
+    m = np.where(np.abs(m - np.rint(m)) < 1e-9, np.rint(m), m)
     img = as_float(image)
     if img.ndim != 2:
         raise InputError(f"warp: expected a 2-D image, got shape {img.shape}")

@@ -139,8 +139,8 @@ def translate(image, dx, dy, output, order, fill, save_transform, overwrite, as_
         fill=fill,
         overwrite=overwrite,
         transform_name="translation",
-        # The centre does not change a translation; (0, 0) as in sample_images/truth.json.
-        describe=lambda shape: make_transform("translation", center="topleft").describe([dx, dy]),
+        # Same params as sample_images/truth.json (the centre does not move a translation).
+        describe=lambda shape: make_transform("translation", shape=shape).describe([dx, dy]),
     )
     if as_json:
         echo_json({**report, "dx": dx, "dy": dy})

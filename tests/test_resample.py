@@ -1,0 +1,156 @@
+"""warp / translate / rotate against content moved by hand (np.roll, np.rot90)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import smooth_blobs
+
+from regcli.errors import InputError
+from regcli.io import to_dtype
+from regcli.resample import as_float, inside_mask, rotate, translate, warp
+from regcli.transforms import TRANSFORMS, make_transform, rotation_matrix, translation_matrix
+
+DTYPES = ["uint8", "uint16", "float32", "float64"]
+
+
+def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """Content moved dx right and dy down with zero fill (np.roll without the wrap)."""
+    out = np.zeros_like(image)
+    rows, cols = image.shape
+    src = image[max(0, -dy) : rows - max(0, dy), max(0, -dx) : cols - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out
+
+
+@pytest.mark.parametrize("order", [0, 1, 3])
+@pytest.mark.parametrize(("dx", "dy"), [(3, 0), (0, -4), (5, 2), (-7, 6)])
+def test_integer_translation_is_shifted_content(blobs, order, dx, dy):
+    expected = shifted(blobs, dx, dy)
+    np.testing.assert_allclose(translate(blobs, dx, dy, order=order), expected, atol=1e-12)
+
+
+def test_translation_direction_on_a_single_pixel():
+    image = np.zeros((7, 9))
+    image[2, 3] = 1.0  # x = 3, y = 2
+    out = translate(image, 2, 1, order=1)
+    assert np.argwhere(out == 1.0).tolist() == [[3, 5]]  # right 2, down 1
+
+
+@pytest.mark.parametrize(("dx", "dy"), [(2.5, -1.25), (0.3, 0.7), (-4.6, 3.1)])
+def test_translate_there_and_back_is_identity_inside(dx, dy):
+    image = smooth_blobs((80, 90), seed=2)
+    back = translate(translate(image, dx, dy, order=3), -dx, -dy, order=3)
+    margin = math.ceil(max(abs(dx), abs(dy))) + 3
+    inner = (slice(margin, -margin), slice(margin, -margin))
+    np.testing.assert_allclose(back[inner], image[inner], atol=2e-3)
+
+
+@pytest.mark.parametrize("size", [31, 32, 256])
+def test_rotation_by_90_about_centre_is_rot90_clockwise(size):
+    rng = np.random.default_rng(7)
+    image = rng.random((size, size))
+    out = rotate(image, math.pi / 2, center="center", order=1)
+    np.testing.assert_allclose(out, np.rot90(image, k=-1), atol=1e-12)
+    assert not np.allclose(out, np.rot90(image, k=1))
+
+
+@pytest.mark.parametrize("order", [0, 1, 3])
+def test_rotation_about_topleft_keeps_pixel_00(blobs, order):
+    image = blobs + 0.5
+    for angle in (0.1, -0.7, 2.0):
+        out = rotate(image, angle, center="topleft", order=order)
+        assert out[0, 0] == pytest.approx(image[0, 0], abs=1e-12)
+
+
+def test_rotation_about_topleft_turns_clockwise():
+    # Content at (x, y) = (10, 0) on the top row moves down the first column by +90 deg.
+    image = np.zeros((15, 15))
+    image[0, 10] = 1.0
+    out = rotate(image, math.pi / 2, order=0)
+    assert np.argwhere(out == 1.0).tolist() == [[10, 0]]
+
+
+def test_rotate_there_and_back_about_explicit_point():
+    image = smooth_blobs((70, 70), seed=3)
+    back = rotate(rotate(image, 0.3, center=(30, 40)), -0.3, center=(30, 40))
+    np.testing.assert_allclose(back[20:50, 20:50], image[20:50, 20:50], atol=5e-3)
+
+
+def test_warp_by_the_matrix_undoes_the_move():
+    # Moving content by G and warping the result by G (fixed -> moving) gives the original.
+    image = smooth_blobs((72, 84), seed=4)
+    g = rotation_matrix(0.2, (41.5, 35.5)) @ translation_matrix(3.0, -2.0)
+    moved = warp(image, np.linalg.inv(g), order=3)
+    aligned = warp(moved, g, order=3)
+    mask = inside_mask(g, image.shape, image.shape) & inside_mask(
+        np.linalg.inv(g), image.shape, image.shape
+    )
+    assert mask.mean() > 0.5
+    np.testing.assert_allclose(aligned[mask], image[mask], atol=0.02)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_warp_of_each_dtype(dtype):
+    base = smooth_blobs((40, 50), seed=5)
+    image = to_dtype(base * 200, dtype) if "int" in dtype else (base * 200).astype(dtype)
+    out = warp(image, translation_matrix(-2, -3), order=1)
+    assert out.dtype == (np.float32 if dtype == "float32" else np.float64)
+    assert out.shape == image.shape
+    np.testing.assert_allclose(out, shifted(image.astype(float), 2, 3), atol=1e-3)
+    assert image.dtype == np.dtype(dtype)  # input untouched
+
+
+def test_warp_output_shape_and_fill():
+    image = np.ones((10, 10))
+    out = warp(image, np.eye(3), output_shape=(12, 15), fill=-1.0, order=1)
+    assert out.shape == (12, 15)
+    assert out[:10, :10].min() == 1.0
+    assert out[11, 14] == -1.0
+
+
+def test_warp_into_preallocated_output():
+    image = smooth_blobs((20, 30), seed=6)
+    buffer = np.empty((20, 30))
+    result = warp(image, translation_matrix(-1, 0), output=buffer)
+    assert result is None or result is buffer
+    np.testing.assert_allclose(buffer, shifted(image, 1, 0), atol=1e-12)
+
+
+def test_order_zero_keeps_label_values():
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 5, size=(30, 30)).astype(np.uint8)
+    out = warp(labels, rotation_matrix(0.37, (14.5, 14.5)), order=0)
+    assert set(np.unique(out)) <= set(range(5))
+
+
+@pytest.mark.parametrize("order", [-1, 6, True])
+def test_warp_bad_order(order):
+    with pytest.raises(InputError, match=r"order: expected a spline order 0\.\.5"):
+        warp(np.ones((4, 4)), np.eye(3), order=order)
+
+
+def test_warp_rejects_stack_and_bad_matrix():
+    with pytest.raises(InputError, match=r"expected a 2-D image, got shape \(2, 4, 4\)"):
+        warp(np.ones((2, 4, 4)), np.eye(3))
+    with pytest.raises(InputError, match="singular"):
+        warp(np.ones((4, 4)), np.diag([0.0, 1.0, 1.0]))
+
+
+def test_as_float_keeps_float32_and_promotes_integers():
+    assert as_float(np.ones(3, np.float32)).dtype == np.float32
+    assert as_float(np.ones(3, np.uint16)).dtype == np.float64
+
+
+def test_inside_mask_of_translation():
+    mask = inside_mask(translation_matrix(2, 0), (5, 6), (5, 6))
+    assert mask[:, :4].all()
+    assert not mask[:, 4:].any()
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_identity_warp_of_every_transform(blobs, name):
+    t = make_transform(name, shape=blobs.shape)
+    np.testing.assert_allclose(warp(blobs, t.matrix(t.identity()), order=3), blobs, atol=1e-12)

@@ -41,8 +41,10 @@ def _data_range(values: np.ndarray) -> tuple[float, float]:
 def default_edges(image, *, value_range=None) -> np.ndarray:
     """Bin edges regcli uses for ``image`` when no bins are given.
 
-    * Integer images whose values span at most :data:`MAX_DEFAULT_BINS` grey levels (every
-      8-bit image): one bin per grey level, centred on it (edges at ``level +- 0.5``).
+    * 8-bit images: one bin per grey level of the dtype, centred on it (256 bins, edges at
+      ``level +- 0.5``), so histograms of different 8-bit images share their bins.
+    * Other integer images whose values span at most :data:`MAX_DEFAULT_BINS` grey levels:
+      one bin per grey level from the minimum to the maximum.
     * Float images and integer images with a wider range (16-bit): the Rice rule,
       ``2 * (number of pixels) ** (1/3)`` equal bins over the intensity range, clipped to
       ``[16, 256]`` (81 bins for a 256 x 256 image).
@@ -60,6 +62,9 @@ def default_edges(image, *, value_range=None) -> np.ndarray:
     """
     arr = np.asarray(image)
     lo, hi = _data_range(arr) if value_range is None else map(float, value_range)
+    if arr.dtype.itemsize == 1 and value_range is None:  # 8-bit: all 256 grey levels
+        info = np.iinfo(arr.dtype)
+        return np.arange(info.min, info.max + 2, dtype=np.float64) - 0.5
     if np.issubdtype(arr.dtype, np.integer):
         first, last = np.ceil(lo), np.floor(hi)
         if value_range is None:
@@ -154,7 +159,7 @@ def joint_histogram(image1, image2, *, bins=None, range=None, normed: bool = Fal
 
     Examples
     --------
-    >>> a = np.array([[0, 1], [1, 1]], dtype=np.uint8)
+    >>> a = np.array([[0, 1], [1, 1]], dtype=np.int32)
     >>> hist, e1, e2 = joint_histogram(a, a)
     >>> hist
     array([[1., 0.],
@@ -190,8 +195,8 @@ def entropy(hist) -> float:
     The histogram is normalised first (counts or probabilities both work); empty bins
     contribute nothing.  An empty histogram has entropy 0.
 
-    >>> round(entropy([1, 1]), 6) == round(np.log(2), 6)
-    True
+    >>> round(entropy([1, 1]), 6)  # log 2
+    0.693147
     """
     h = np.asarray(hist, dtype=np.float64).ravel()
     if np.any(h < 0) or not np.all(np.isfinite(h)):

@@ -122,7 +122,7 @@ def correlation(image1, image2) -> float:
         If the shapes differ, or if an image is constant (``r`` would be 0/0).
 
     >>> image = np.arange(6.0).reshape(2, 3)
-    >>> correlation(image, 2 * image + 1), correlation(image, -image)
+    >>> round(correlation(image, 2 * image + 1), 12), round(correlation(image, -image), 12)
     (1.0, -1.0)
     """
     a, b = _pair(image1, image2)

@@ -18,10 +18,12 @@ from regcli.io import atomic_output
 __all__ = [
     "checkerboard",
     "cost_curve_figure",
+    "joint_histogram_figure",
     "magenta_green",
     "optimizer_comparison_figure",
     "overlay_figure",
     "plot_cost_curve",
+    "plot_joint_histograms",
     "plot_optimizer_comparison",
     "plot_overlay",
     "save_figure",
@@ -106,9 +108,11 @@ def cost_curve_figure(
                 start - 0.5, color="0.45", linestyle="--", linewidth=1.0, gid=LEVEL_MARKER_GID
             )
         if len(starts) > 1 or shapes:
-            text = f"level {level + 1}"
+            # Named by image size: the engine's messages name levels the same way.
             if level < len(shapes):
-                text += f"\n{shapes[level][0]}x{shapes[level][1]}"
+                text = f"{shapes[level][0]}x{shapes[level][1]}"
+            else:
+                text = f"level {level + 1}"
             ax.text(
                 start,
                 0.98,
@@ -130,7 +134,11 @@ def cost_curve_figure(
             label=f"final {finite[-1]:.4g}",
         )
         ax.legend(loc="upper right" if len(starts) <= 1 else "center right", fontsize=8)
-    ax.set_xlabel("iteration (all pyramid levels, coarse to fine)")
+    ax.set_xlabel(
+        "iteration (all pyramid levels, coarse to fine; dashed line: next level)"
+        if len(starts) > 1
+        else "iteration"
+    )
     ax.set_ylabel(f"cost: {cost_label}")
     ax.set_xlim(-0.5, max(values.size - 0.5, 1.0))
     ax.grid(True, which="major", alpha=0.3)
@@ -249,3 +257,74 @@ def optimizer_comparison_figure(curves, *, cost_label: str = "cost", title: str 
 def plot_optimizer_comparison(curves, path, **options):
     """Draw :func:`optimizer_comparison_figure` into ``path``; return ``path``."""
     return save_figure(optimizer_comparison_figure(curves, **options), path)
+
+
+# --------------------------------------------------------------------------- joint histograms
+
+
+def joint_histogram_figure(panels, *, normed: bool = False, title: str | None = None):
+    """Joint histograms side by side (three per row), on a logarithmic colour scale.
+
+    The course's exercise: the joint histograms of several image pairs in one figure.
+
+    Parameters
+    ----------
+    panels : sequence of dict
+        One per image pair, with keys ``hist`` (bins1 x bins2 array, counts or probabilities),
+        ``edges1``, ``edges2`` (bin edges), ``label1``, ``label2`` (axis names, e.g. the file
+        names) and optionally ``title``.  ``image1`` intensities run along x, ``image2`` along y
+        (upwards).
+    normed : bool
+        The histograms are probabilities (colour bar label), not counts.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Empty bins are left blank (the axes' background), since log(0) has no colour; each
+        panel has its own colour bar.
+    """
+    from matplotlib.colors import LogNorm
+
+    count = len(panels)
+    columns = min(count, 3)  # wrap after three pairs so the panels stay readable
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.6 * columns + 0.4, 4.3 * rows), squeeze=False
+    )
+    for ax in axes.ravel()[count:]:
+        ax.set_visible(False)
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad(alpha=0.0)
+    for ax, panel in zip(axes.ravel()[:count], panels, strict=True):
+        hist = np.asarray(panel["hist"], dtype=float)
+        positive = hist[hist > 0]
+        low = float(positive.min()) if positive.size else 1.0
+        high = max(float(positive.max()) if positive.size else 1.0, low * 10)
+        shown = np.ma.masked_less_equal(hist.T, 0)  # rows of the picture = image2 bins
+        mesh = ax.pcolormesh(
+            panel["edges1"],
+            panel["edges2"],
+            shown,
+            norm=LogNorm(vmin=low, vmax=high),
+            cmap=cmap,
+            shading="flat",
+            rasterized=True,
+        )
+        ax.set_facecolor("white")
+        ax.set_xlabel(f"intensity in {panel['label1']}")
+        ax.set_ylabel(f"intensity in {panel['label2']}")
+        if panel.get("title"):
+            ax.set_title(panel["title"], fontsize=9)
+        bar = fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.03)
+        bar.set_label("probability (log scale)" if normed else "pixel count (log scale)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_joint_histograms(panels, path, **options):
+    """Draw :func:`joint_histogram_figure` into ``path``; return ``path``."""
+    return save_figure(joint_histogram_figure(panels, **options), path)

@@ -1,0 +1,152 @@
+"""``regcli apply``: a saved transform moves another image onto the fixed grid."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+import pytest
+from conftest import smooth_blobs
+
+from regcli.cli.main import cli
+from regcli.io import read_image, write_image, write_transform_json
+from regcli.resample import inside_mask, warp
+from regcli.transforms import rotation_matrix, translation_matrix
+
+
+def invoke(runner, *args):
+    result = runner.invoke(cli, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result
+
+
+def hand_made_json(path, matrix, **extra):
+    """A transform JSON written by hand, as a user (or another tool) would."""
+    path.write_text(json.dumps({"matrix": np.asarray(matrix).tolist(), **extra}))
+    return path
+
+
+def labels_image(shape=(64, 72)) -> np.ndarray:
+    """Blocky label map with labels {0, 3, 7, 12}."""
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
+    labels = np.zeros(shape, np.uint8)
+    labels[(x - 30) ** 2 + (y - 30) ** 2 < 18**2] = 3
+    labels[(x > 40) & (x < 60) & (y > 20) & (y < 50)] = 7
+    labels[(x - 25) ** 2 + (y - 35) ** 2 < 6**2] = 12
+    return labels
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [translation_matrix(6.5, -4.0), rotation_matrix(math.radians(14), (35.5, 31.5))],
+    ids=["translation", "rotation"],
+)
+def test_apply_hand_made_json_restores_the_original(runner, tmp_path, matrix):
+    fixed = smooth_blobs((64, 72), seed=11).astype(np.float32)
+    moving = warp(fixed, np.linalg.inv(matrix), order=3)  # content moved by the matrix
+    moving_path = write_image(tmp_path / "moving.tif", moving)
+    transform = hand_made_json(tmp_path / "t.json", matrix)
+    out = tmp_path / "aligned.tif"
+    result = invoke(runner, "apply", moving_path, transform, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["shape_from"] == "image"
+    aligned = read_image(out)
+    assert aligned.dtype == np.float32
+    overlap = inside_mask(matrix, fixed.shape, fixed.shape) & inside_mask(
+        np.linalg.inv(matrix), fixed.shape, fixed.shape
+    )
+    np.testing.assert_allclose(aligned[overlap], fixed[overlap], atol=0.02)
+    # and without the transform the images really differ there
+    assert np.abs(moving[overlap] - fixed[overlap]).max() > 0.2
+
+
+def test_apply_order_0_keeps_labels(runner, tmp_path):
+    labels = labels_image()
+    matrix = rotation_matrix(math.radians(-20), (35.5, 31.5)) @ translation_matrix(3, 2)
+    moved = warp(labels, np.linalg.inv(matrix), order=0).astype(np.uint8)
+    src = write_image(tmp_path / "labels_moved.png", moved)
+    transform = write_transform_json(tmp_path / "t.json", matrix, fixed_shape=labels.shape)
+    out = tmp_path / "labels_back.png"
+    result = invoke(runner, "apply", src, transform, "-o", out, "--order", 0, "--json")
+    assert result.exit_code == 0, result.output
+    back = read_image(out)
+    assert back.dtype == np.uint8
+    assert set(np.unique(back)) <= {0, 3, 7, 12}
+    overlap = inside_mask(matrix, labels.shape, labels.shape) & inside_mask(
+        np.linalg.inv(matrix), labels.shape, labels.shape
+    )
+    assert np.mean(back[overlap] == labels[overlap]) > 0.97
+    # cubic interpolation, by contrast, invents values between labels
+    cubic = tmp_path / "cubic.png"
+    assert invoke(runner, "apply", src, transform, "-o", cubic, "--order", 3).exit_code == 0
+    assert not set(np.unique(read_image(cubic))) <= {0, 3, 7, 12}
+
+
+def test_apply_output_grid_from_like_then_json_then_image(runner, tmp_path):
+    image = write_image(tmp_path / "img.npy", smooth_blobs((40, 50), seed=12))
+    fixed = write_image(tmp_path / "fixed.png", np.zeros((30, 35), np.uint8))
+    with_shape = write_transform_json(tmp_path / "a.json", np.eye(3), fixed_shape=(20, 25))
+    without = write_transform_json(tmp_path / "b.json", np.eye(3))
+    cases = [
+        ((with_shape, "--like", fixed), (30, 35), "like"),
+        ((with_shape,), (20, 25), "fixed_shape"),
+        ((without,), (40, 50), "image"),
+    ]
+    for index, (extra, shape, source) in enumerate(cases):
+        out = tmp_path / f"o{index}.npy"
+        result = invoke(runner, "apply", image, extra[0], "-o", out, *extra[1:], "--json")
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["shape_from"] == source
+        assert report["output_shape"] == list(shape)
+        assert read_image(out).shape == shape
+        assert read_image(out).dtype == np.float64
+
+
+def test_apply_warns_when_image_is_not_the_moving_shape(runner, tmp_path, caplog):
+    image = write_image(tmp_path / "img.png", np.ones((30, 30), np.uint8))
+    transform = write_transform_json(tmp_path / "t.json", np.eye(3), moving_shape=(40, 40))
+    with caplog.at_level(logging.WARNING, logger="regcli"):
+        result = invoke(runner, "apply", image, transform, "-o", tmp_path / "o.png")
+    assert result.exit_code == 0, result.output
+    assert "differs from the moving image the transform was made for (40, 40)" in caplog.text
+
+
+def test_apply_integer_output_is_clipped_and_keeps_dtype(runner, tmp_path):
+    step = np.zeros((24, 24), np.uint16)
+    step[:, 12:] = 65535
+    src = write_image(tmp_path / "step.png", step)
+    transform = hand_made_json(tmp_path / "t.json", translation_matrix(0.5, 0))
+    out = tmp_path / "o.png"
+    assert invoke(runner, "apply", src, transform, "-o", out).exit_code == 0
+    back = read_image(out)
+    assert back.dtype == np.uint16
+    # aligned(x) = moving(x + 0.5): the cubic spline rings below 0 at column 10 and above
+    # 65535 at column 12; both saturate instead of wrapping around
+    assert back[3, 10] == 0
+    assert back[3, 12] == 65535
+    assert 30000 < back[3, 11] < 35000
+
+
+def test_apply_needs_output(runner, tmp_path):
+    image = write_image(tmp_path / "img.png", np.ones((8, 8), np.uint8))
+    transform = hand_made_json(tmp_path / "t.json", np.eye(3))
+    result = invoke(runner, "apply", image, transform)
+    assert result.exit_code == 2
+    assert "-o" in result.output
+
+
+def test_apply_in_a_real_subprocess(run_regcli, tmp_path):
+    fixed = (smooth_blobs((48, 48), seed=13) * 250).astype(np.uint8)
+    matrix = translation_matrix(3, 5)
+    moved = np.zeros_like(fixed)
+    moved[5:, 3:] = fixed[:-5, :-3]
+    write_image(tmp_path / "moved.png", moved)
+    hand_made_json(tmp_path / "t.json", matrix, fixed_shape=[48, 48])
+    proc = run_regcli("apply", "moved.png", "t.json", "-o", "back.png", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["output"] == "back.png"
+    np.testing.assert_array_equal(read_image(tmp_path / "back.png")[:-5, :-3], fixed[:-5, :-3])

@@ -295,8 +295,7 @@ def joint_histogram_figure(panels, *, normed: bool = False, title: str | None = 
     )
     for ax in axes.ravel()[count:]:
         ax.set_visible(False)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad(alpha=0.0)
+    cmap = plt.get_cmap("viridis").with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
     for ax, panel in zip(axes.ravel()[:count], panels, strict=True):
         hist = np.asarray(panel["hist"], dtype=float)
         positive = hist[hist > 0]

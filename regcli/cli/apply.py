@@ -29,8 +29,8 @@ def check_image_output(output: Path, *, overwrite: bool, inputs) -> None:
     """Fail before any work if ``output`` has no image ending, exists, or is an input."""
     from regcli.io import check_output_format
 
-    check_output_format(output)
     check_outputs([output], overwrite=overwrite, inputs=[p for p in inputs if p is not None])
+    check_output_format(output)
 
 
 def write_warped(output: Path, image, matrix, *, output_shape=None, order: int, fill: float):

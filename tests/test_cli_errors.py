@@ -1,0 +1,234 @@
+"""Bad input for every resampling command: one table, one generic test.
+
+Each case runs a command on a prepared folder and checks: the documented exit code (1 for a
+file that cannot be used, 2 for a bad option), one clear ``Error:`` line naming the file or
+option, no traceback, and the folder exactly as it was (no output or temporary file left, the
+inputs and any existing output byte-identical).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from regcli.cli.main import cli
+from regcli.io import write_image, write_transform_json
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """A folder of good and bad inputs (names used by the cases below)."""
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "good.png", rng.integers(0, 256, (24, 28), dtype=np.uint8))
+    write_image(tmp_path / "float.tif", rng.random((24, 28)).astype(np.float32))
+    write_image(tmp_path / "existing.png", np.zeros((5, 5), np.uint8))
+    write_transform_json(tmp_path / "ident.json", np.eye(3))
+    (tmp_path / "text.png").write_text("not a picture\n")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "adir").mkdir()
+    tifffile.imwrite(
+        tmp_path / "stack.tif", np.zeros((3, 6, 7), np.uint8), photometric="minisblack"
+    )
+    np.save(tmp_path / "stack5.npy", np.zeros((6, 7, 5)))
+    np.save(tmp_path / "nan.npy", np.where(np.eye(4) > 0, np.nan, 1.0))
+    tifffile.imwrite(tmp_path / "inf.tif", np.array([[1.0, np.inf], [2.0, 3.0]], np.float32))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 4)))
+    (tmp_path / "bad.json").write_text('{"matrix": [[1, 0, 0], [0, 1, 0]')
+    (tmp_path / "nomatrix.json").write_text(json.dumps({"params": {"tx": 1}}))
+    (tmp_path / "singular.json").write_text(
+        json.dumps({"matrix": [[0, 0, 0], [0, 0, 0], [0, 0, 1]]})
+    )
+    (tmp_path / "shape.json").write_text(
+        json.dumps({"matrix": np.eye(3).tolist(), "fixed_shape": [-3, 4]})
+    )
+    return tmp_path
+
+
+def snapshot(folder: Path) -> dict:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+# Image files that no command can use: (file, what the message must say).
+BAD_IMAGES = [
+    ("nope.png", "nope.png: no such file"),
+    ("adir", "adir: is a directory"),
+    ("text.png", "text.png: not a readable image"),
+    ("empty.png", "empty.png: the file is empty"),
+    ("stack.tif", "stack.tif: got a 3-D stack of shape (3, 6, 7)"),
+    ("stack5.npy", "stack5.npy: got a 3-D stack of shape (6, 7, 5)"),
+    ("nan.npy", "nan.npy: 4 pixel(s) are NaN or infinite"),
+    ("inf.tif", "inf.tif: 1 pixel(s) are NaN or infinite"),
+    ("empty.npy", "empty.npy: the image is empty"),
+]
+
+# How each command takes an image to read ({img}) and an output ({out}).
+IMAGE_SLOTS = {
+    "translate": ["translate", "{img}", "--dx", "1", "-o", "{out}"],
+    "rotate": ["rotate", "{img}", "--angle", "5", "-o", "{out}"],
+    "apply": ["apply", "{img}", "ident.json", "-o", "{out}"],
+    "apply --like": ["apply", "good.png", "ident.json", "--like", "{img}", "-o", "out.png"],
+}
+
+# Output problems, for every command: (output, extra args, what the message must say).
+BAD_OUTPUTS = [
+    ("out.gif", [], "out.gif: unknown image format '.gif'"),
+    ("noending", [], "noending: unknown image format '(no ending)'"),
+    ("existing.png", [], "existing.png: already exists; pass --overwrite"),
+    ("good.png", ["--overwrite"], "good.png: refusing to overwrite the input file"),
+    ("missing/out.png", [], "missing/out.png: folder missing does not exist"),
+    ("adir", ["--overwrite"], "adir: is a directory"),
+]
+OUTPUT_SLOTS = {
+    "translate": ["translate", "good.png", "--dx", "1", "-o"],
+    "rotate": ["rotate", "good.png", "--angle", "5", "-o"],
+    "apply": ["apply", "good.png", "ident.json", "-o"],
+}
+
+# Everything else, command by command: (args, exit code, what the message must say).
+OTHER_CASES = {
+    "float image to png": (
+        ["translate", "float.tif", "-o", "f.png"],
+        1,
+        ".png cannot store float32",
+    ),
+    "float image to jpg": (
+        ["rotate", "float.tif", "--angle", "1", "-o", "f.jpg"],
+        1,
+        "f.jpg: .jpg",
+    ),
+    "dx not a number": (["translate", "good.png", "--dx", "abc"], 2, "'--dx': expected a number"),
+    "dx nan": (["translate", "good.png", "--dx", "nan"], 2, "'--dx': expected a finite number"),
+    "dy inf": (["translate", "good.png", "--dy", "-inf"], 2, "'--dy'"),
+    "order too big": (["translate", "good.png", "--order", "7"], 2, "'--order'"),
+    "order not int": (["rotate", "good.png", "--angle", "1", "--order", "x"], 2, "'--order'"),
+    "order negative": (
+        ["apply", "good.png", "ident.json", "-o", "o.png", "--order", "-1"],
+        2,
+        "'--order'",
+    ),
+    "fill nan": (["translate", "good.png", "--fill", "nan"], 2, "'--fill'"),
+    "angle missing": (["rotate", "good.png"], 2, "'--angle'"),
+    "angle not a number": (
+        ["rotate", "good.png", "--angle", "ten"],
+        2,
+        "'--angle': expected a number",
+    ),
+    "angle inf": (["rotate", "good.png", "--angle", "inf"], 2, "'--angle'"),
+    "center word": (["rotate", "good.png", "--angle", "5", "--center", "middle"], 2, "'--center'"),
+    "center 3 numbers": (
+        ["rotate", "good.png", "--angle", "5", "--center", "1,2,3"],
+        2,
+        "'--center'",
+    ),
+    "center nan": (["rotate", "good.png", "--angle", "5", "--center", "nan,2"], 2, "'--center'"),
+    "unknown option": (["translate", "good.png", "--dz", "1"], 2, "--dz"),
+    "apply without -o": (["apply", "good.png", "ident.json"], 2, "'-o'"),
+    "transform missing": (
+        ["apply", "good.png", "nope.json", "-o", "o.png"],
+        1,
+        "nope.json: no such file",
+    ),
+    "transform invalid": (
+        ["apply", "good.png", "bad.json", "-o", "o.png"],
+        1,
+        "bad.json: not valid JSON",
+    ),
+    "transform no matrix": (
+        ["apply", "good.png", "nomatrix.json", "-o", "o.png"],
+        1,
+        'nomatrix.json: no "matrix" key',
+    ),
+    "transform singular": (
+        ["apply", "good.png", "singular.json", "-o", "o.png"],
+        1,
+        "singular.json: matrix: the matrix is singular",
+    ),
+    "transform bad shape": (
+        ["apply", "good.png", "shape.json", "-o", "o.png"],
+        1,
+        "shape.json: fixed_shape",
+    ),
+    "transform is a png": (
+        ["apply", "good.png", "good.png", "-o", "o.png"],
+        1,
+        "good.png: not a text file",
+    ),
+    "transform is a dir": (["apply", "good.png", "adir", "-o", "o.png"], 1, "adir: is a directory"),
+    "save-transform exists": (
+        ["translate", "good.png", "-o", "o.png", "--save-transform", "ident.json"],
+        1,
+        "ident.json: already exists",
+    ),
+    "save-transform is input": (
+        [
+            "rotate",
+            "good.png",
+            "--angle",
+            "1",
+            "-o",
+            "o.png",
+            "--save-transform",
+            "good.png",
+            "--overwrite",
+        ],
+        1,
+        "refusing to overwrite the input",
+    ),
+}
+
+
+def cases():
+    for (bad, message), (command, template) in (
+        (b, c) for b in BAD_IMAGES for c in IMAGE_SLOTS.items()
+    ):
+        args = [a.replace("{img}", bad).replace("{out}", "out.tif") for a in template]
+        yield pytest.param(args, 1, message, id=f"{command}: image {bad}")
+    for output, extra, message in BAD_OUTPUTS:
+        for command, template in OUTPUT_SLOTS.items():
+            yield pytest.param(
+                [*template, output, *extra], 1, message, id=f"{command}: -o {output}"
+            )
+    for name, (args, code, message) in OTHER_CASES.items():
+        yield pytest.param(args, code, message, id=name)
+
+
+@pytest.mark.parametrize(("args", "code", "message"), list(cases()))
+def test_bad_input(runner, folder, monkeypatch, args, code, message):
+    monkeypatch.chdir(folder)
+    before = snapshot(folder)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0]
+    assert result.stdout == ""
+    assert snapshot(folder) == before  # no output, no temp file; inputs untouched
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["translate", "text.png", "--dx", "1"], 1, "text.png: not a readable image"),
+        (["rotate", "stack.tif", "--angle", "3"], 1, "stack.tif: got a 3-D stack"),
+        (["apply", "good.png", "bad.json", "-o", "o.png"], 1, "bad.json: not valid JSON"),
+        (["translate", "good.png", "-o", "good.png", "--overwrite"], 1, "refusing to overwrite"),
+        (["rotate", "good.png", "--angle", "x"], 2, "'--angle'"),
+    ],
+)
+def test_bad_input_in_a_real_subprocess(run_regcli, folder, args, code, message):
+    before = snapshot(folder)
+    proc = run_regcli(*args, cwd=folder)
+    assert proc.returncode == code
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr
+    assert proc.stdout == ""
+    assert snapshot(folder) == before

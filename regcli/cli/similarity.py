@@ -1,0 +1,122 @@
+"""``regcli similarity``: how alike two images are, under one metric or all of them."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from pathlib import Path
+
+import click
+
+from regcli.cli.options import echo_json, image_argument, json_opt
+
+
+class MetricChoice(click.Choice):
+    """``click.Choice`` over the METRICS registry plus ``all``, read on first use.
+
+    regcli.metrics imports numpy; reading the registry only when a value is checked or this
+    command's help is shown keeps ``regcli --help`` fast.
+    """
+
+    def __init__(self):
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (*importlib.import_module("regcli.metrics").METRICS, "all")
+
+
+def _sigma(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"expected a number of pixels >= 0, got {value!r}")
+    return value
+
+
+def _with_file_names(message: str, first: Path, second: Path) -> str:
+    """The core names its arguments image1/image2; the user knows them by file name."""
+    return message.replace("image1", str(first)).replace("image2", str(second))
+
+
+@click.command(short_help="Similarity of two images: SSD, correlation, MI, NMI, gradient, pluim.")
+@image_argument("image1")
+@image_argument("image2")
+@click.option(
+    "-m",
+    "--metric",
+    type=MetricChoice(),
+    default="all",
+    show_default=True,
+    help="Which measure (registry name), or all of them.",
+)
+@click.option(
+    "--bins",
+    type=click.IntRange(2, 4096),
+    help="Bins per image of the joint histogram (mi, nmi, pluim). Default: one bin per grey "
+    "level for 8-bit images, 2 x (pixels)^(1/3) (at most 256) for 16-bit and float images.",
+)
+@click.option(
+    "--sigma",
+    type=float,
+    default=1.5,
+    show_default=True,
+    callback=_sigma,
+    help="Gaussian smoothing (pixels) before image gradients are taken (gradient, pluim).",
+)
+@json_opt
+def similarity(image1, image2, metric, bins, sigma, as_json):
+    """Compare IMAGE1 and IMAGE2 (same size) with one similarity measure or all of them.
+
+    \b
+    Measures (names as in `regcli register --metric`):
+      ssd          sum of squared differences (float64, no 8-bit wrap-around); lower is better
+      correlation  Pearson correlation coefficient, -1..1
+      mi           mutual information H(A) + H(B) - H(A,B), in nats, from the joint histogram
+      nmi          normalised MI (H(A) + H(B)) / H(A,B), 1 (independent) .. 2 (identical)
+      gradient     Pluim's gradient term: sum of min(|grad A|, |grad B|) (cos 2a + 1) / 2
+      pluim        nmi x gradient (Pluim et al. 2000, the optimisation chapter's measure)
+
+    Prints a table (metric, value, whether higher or lower is better), or with --json one
+    object with one key per measure. With --metric all, a measure that is undefined for
+    these images (correlation of a constant image) is reported as null, with a note on
+    stderr; asking for it alone is an error (exit 1).
+
+    \b
+    Examples:
+      regcli similarity BrainMRI_1.png BrainMRI_2.png
+      regcli similarity BrainMRI_1.png BrainT2_1.png --metric nmi --bins 64 --json
+    """
+    from regcli.errors import InputError
+    from regcli.io import check_same_shape, read_image
+    from regcli.metrics import METRICS
+
+    first = read_image(image1)
+    second = read_image(image2)
+    check_same_shape(first, second, names=(str(image1), str(image2)))
+    names = list(METRICS) if metric == "all" else [metric]
+    options = {"bins": bins, "sigma": sigma}
+    values = {}
+    for name in names:
+        entry = METRICS[name]
+        chosen = {k: v for k, v in options.items() if k in entry.options and v is not None}
+        try:
+            values[name] = entry(first, second, **chosen)
+        except InputError as exc:
+            message = f"{name}: {_with_file_names(str(exc), image1, image2)}"
+            if metric != "all":
+                raise InputError(message) from exc
+            click.echo(f"regcli: {message}", err=True)
+            values[name] = None
+
+    if as_json:
+        echo_json(values)
+        return
+    rows = [("metric", "value", "better", "what")]
+    for name, value in values.items():
+        entry = METRICS[name]
+        shown = "undefined" if value is None else f"{value:.6g}"
+        better = "higher" if entry.higher_is_better else "lower"
+        rows.append((name, shown, better, entry.label))
+    widths = [max(len(row[k]) for row in rows) for k in range(3)]
+    for row in rows:
+        padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*padded, row[3]]))

@@ -1,0 +1,398 @@
+"""A global starting point for registration, so that any rotation can be recovered.
+
+Local optimisers (gradient descent, Gauss-Newton, Powell...) only find the minimum of the cost
+basin they start in; for a rotation past roughly 30-60 degrees the identity is outside the
+right basin and they stop in a wrong one.  :func:`initial_matrix` finds a start inside it:
+
+``"search"``
+    At a coarse level (about 64 pixels a side) turn the moving image through the whole circle
+    (every ``angle_step`` degrees).  For each angle the best translation comes from an FFT
+    cross-correlation of the images and of their gradient magnitudes (the latter works across
+    modalities), plus centring.  Every (angle, translation) candidate is scored with the
+    registration's own metric over a central disc (the same pixels whatever the angle); the
+    best few are refined with finer angle steps and the best one wins.
+``"moments"``
+    Centres of mass and principal axes of the foreground (second moments); the 180 degree
+    (and 90 degree) ambiguity of the axes is resolved by the metric.
+``"none"``
+    The identity.
+
+The result is a 3x3 matrix in the usual convention (fixed pixel -> moving pixel, full
+resolution), ready to start :func:`regcli.register`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from regcli.errors import InputError
+from regcli.io import check_image
+from regcli.transforms import Transform, make_transform
+
+__all__ = ["INIT_METHODS", "default_method", "initial_matrix"]
+
+#: Initialisation methods by name (CLI choices of ``--init``).
+INIT_METHODS: dict[str, str] = {
+    "search": "coarse search over the whole circle of rotations and over translations",
+    "moments": "centres of mass and principal axes of the foreground",
+    "none": "start from the identity",
+}
+
+#: Transforms whose parameters include a free rotation and translation: searched by default.
+_SEARCHED_BY_DEFAULT = ("rigid", "similarity")
+
+
+def default_method(transform) -> str:
+    """The default initialisation for ``transform`` (a name or a :class:`Transform`).
+
+    ``"search"`` for ``rigid`` and ``similarity``; ``"none"`` otherwise (translation and the
+    course's rotation about the top-left pixel keep the plain local optimisation).
+    """
+    name = transform if isinstance(transform, str) else transform.name
+    return "search" if name in _SEARCHED_BY_DEFAULT else "none"
+
+
+def initial_matrix(
+    fixed,
+    moving,
+    transform="rigid",
+    metric="ssd",
+    method: str | None = None,
+    *,
+    center=None,
+    metric_options: dict | None = None,
+    size: int = 64,
+    angle_step: float = 10.0,
+    scales: Sequence[float] | None = None,
+    keep: int = 3,
+) -> np.ndarray:
+    """A starting matrix (fixed -> moving, full resolution) for registering ``moving``.
+
+    Parameters
+    ----------
+    fixed, moving : (rows, cols) arrays
+    transform : str or Transform
+        The transform family being registered; the result is a member of it (a pure rotation
+        about the transform's centre for ``rotation``, a shift for ``translation``, a rotation
+        plus shift (and scale for ``similarity``) otherwise).
+    metric : str or Metric
+        Cost that ranks the candidates (the registration's own metric).
+    method : {"search", "moments", "none"}, optional
+        Default: :func:`default_method` of ``transform``.
+    center : optional
+        Centre for a transform given by name (see :func:`regcli.transforms.make_transform`).
+    metric_options : dict, optional
+        Options for the metric (e.g. ``bins``); only those in ``Metric.options`` are passed.
+    size : int
+        Longest side, in pixels, of the coarse images the search runs on.
+    angle_step : float
+        Degrees between the rotations tried in the first pass (a second pass refines).
+    scales : sequence of float, optional
+        Scales tried for ``similarity`` (default 7 from 0.75 to 1.33, after the angle is
+        found at scale 1); ignored for other transforms.
+    keep : int
+        How many of the best first-pass candidates are refined.
+
+    Returns
+    -------
+    (3, 3) ndarray
+
+    Examples
+    --------
+    >>> from regcli.resample import rotate
+    >>> y, x = np.mgrid[:96, :96]
+    >>> img = np.exp(-((x - 40.0) ** 2 / 200 + (y - 50.0) ** 2 / 60))
+    >>> turned = rotate(img, np.radians(135), center="center")
+    >>> m = initial_matrix(img, turned, "rigid", "ssd")
+    >>> round(float(np.degrees(np.arctan2(m[1, 0], m[0, 0]))) / 5) * 5
+    -135
+    """
+    method = default_method(transform) if method is None else method
+    if method not in INIT_METHODS:
+        raise InputError(
+            f"init: unknown method {method!r}; choose one of {', '.join(INIT_METHODS)}"
+        )
+    fixed = check_image(fixed, name="fixed")
+    moving = check_image(moving, name="moving")
+    if not isinstance(transform, Transform):
+        transform = make_transform(transform, center=center, shape=fixed.shape)
+    if method == "none":
+        return np.eye(3)
+    if size < 8:
+        raise InputError(f"init: size must be at least 8 pixels, got {size}")
+    if not 0.1 <= angle_step <= 90:
+        raise InputError(f"init: angle_step must be in [0.1, 90] degrees, got {angle_step}")
+    search = _Search(fixed, moving, transform, metric, metric_options or {}, size)
+    if method == "moments":
+        best = search.moments()
+    else:
+        if scales is None:
+            scales = np.geomspace(0.75, 4 / 3, 7) if transform.name == "similarity" else (1.0,)
+        best = search.search(math.radians(angle_step), tuple(float(s) for s in scales), keep)
+    return search.to_full(best)
+
+
+# --------------------------------------------------------------------------- the search
+
+
+def _coarse_factor(shape: Sequence[int], size: int) -> float:
+    return max(1.0, max(shape) / float(size))
+
+
+def _downsample(image: np.ndarray, factor: float) -> np.ndarray:
+    """Anti-aliased image sampled at full-resolution points ``factor * x + (factor - 1) / 2``."""
+    img = np.asarray(image, dtype=np.float64)
+    if factor <= 1.0:
+        return img.copy()
+    smooth = ndimage.gaussian_filter(img, sigma=0.5 * factor, mode="nearest")
+    shape = tuple(max(1, round(n / factor)) for n in img.shape)
+    offset = (factor - 1.0) / 2.0
+    return ndimage.affine_transform(
+        smooth,
+        [factor, factor],
+        offset=[offset, offset],
+        output_shape=shape,
+        order=1,
+        mode="nearest",
+    )
+
+
+def _rotation(angle: float, scale: float = 1.0) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return scale * np.array([[c, -s], [s, c]])
+
+
+def _matrix(linear: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``x -> linear @ (x - source) + target`` as a 3x3 matrix."""
+    m = np.eye(3)
+    m[:2, :2] = linear
+    m[:2, 2] = target - linear @ source
+    return m
+
+
+def _zero_mean(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Subtract each image's weighted mean and apply the weights (a soft window)."""
+    total = np.maximum(weights.sum(axis=(-2, -1), keepdims=True), 1e-12)
+    mean = (images * weights).sum(axis=(-2, -1), keepdims=True) / total
+    return (images - mean) * weights
+
+
+def _gradient_magnitude(images: np.ndarray) -> np.ndarray:
+    gy, gx = np.gradient(images, axis=(-2, -1))
+    return np.hypot(gx, gy)
+
+
+class _Search:
+    """Coarse copies of both images and the candidate scoring shared by the methods."""
+
+    def __init__(self, fixed, moving, transform: Transform, metric, options: dict, size: int):
+        from regcli.metrics import Metric, get_metric
+
+        self.metric = metric if isinstance(metric, Metric) else get_metric(metric)
+        self.transform = transform
+        self.factor = _coarse_factor(fixed.shape, size)
+        self.fixed = _downsample(fixed, self.factor)
+        self.moving = _downsample(moving, self.factor)
+        rows, cols = self.fixed.shape
+        self.fixed_center = np.array([(cols - 1) / 2.0, (rows - 1) / 2.0])
+        mr, mc = self.moving.shape
+        self.moving_center = np.array([(mc - 1) / 2.0, (mr - 1) / 2.0])
+        # The pixels every candidate is scored on: a central disc, the same set whatever the
+        # angle, so that turning the image does not change how many corners are compared.
+        y, x = np.mgrid[0:rows, 0:cols]
+        radius = 0.5 * min(rows, cols)
+        self.disc = (x - self.fixed_center[0]) ** 2 + (y - self.fixed_center[1]) ** 2 <= radius**2
+        self.options = {k: v for k, v in options.items() if k in self.metric.options}
+        if "moving_range" in self.metric.options and "moving_range" not in self.options:
+            self.options["moving_range"] = (float(self.moving.min()), float(self.moving.max()))
+        # The coarse grid in full-resolution pixels: x_full = S @ x_coarse.
+        f = self.factor
+        self.to_full_matrix = _matrix(np.eye(2) * f, np.zeros(2), np.full(2, (f - 1) / 2.0))
+
+    # -- geometry ------------------------------------------------------------------------
+    def to_full(self, coarse: np.ndarray) -> np.ndarray:
+        """A coarse fixed -> moving matrix as the full-resolution matrix, in the family."""
+        s = self.to_full_matrix
+        full = s @ coarse @ np.linalg.inv(s)
+        # Project onto the transform family (exact for the families searched).
+        return self.transform.matrix(self.transform.params_from_matrix(full))
+
+    def _coarse_center(self) -> np.ndarray:
+        """The transform's centre in coarse pixels."""
+        return (self.transform.center - (self.factor - 1) / 2.0) / self.factor
+
+    # -- scoring -------------------------------------------------------------------------
+    def _warp_many(self, matrices: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+        """The moving coarse image (or ``image``) warped by each matrix (bilinear, 0 outside)."""
+        image = self.moving if image is None else image
+        out = np.empty((len(matrices), *self.fixed.shape))
+        for k, m in enumerate(matrices):
+            # ndimage works in (row, col): swap both axes of the (x, y) matrix.
+            ndimage.affine_transform(
+                image,
+                m[1::-1, 1::-1],
+                offset=m[1::-1, 2],
+                output=out[k],
+                order=1,
+                mode="constant",
+                cval=0.0,
+                prefilter=False,
+            )
+        return out
+
+    def costs(self, matrices: np.ndarray) -> np.ndarray:
+        warped = self._warp_many(matrices)
+        out = np.empty(len(matrices))
+        for k, image in enumerate(warped):
+            value = self.metric.cost(self.fixed, image, self.disc, **self.options)
+            out[k] = value if np.isfinite(value) else np.inf
+        return out
+
+    # -- translations by FFT cross-correlation --------------------------------------------
+    def _shifts(self, rotated: np.ndarray, valid: np.ndarray) -> list[np.ndarray]:
+        """Best shifts ``s`` (x, y) with ``rotated(x + s) ~ fixed(x)``, one per feature."""
+        rows, cols = self.fixed.shape
+        shape = (2 * rows, 2 * cols)  # zero padding: no wrap-around between shifts
+        window = self.disc.astype(np.float64)
+        out = []
+        for feature in (lambda a: a, _gradient_magnitude):
+            f = _zero_mean(feature(self.fixed), window)
+            r = _zero_mean(feature(rotated), valid)
+            spectrum = np.conj(np.fft.rfft2(f, shape)) * np.fft.rfft2(r, shape, axes=(-2, -1))
+            # Partial whitening: sharper peaks than plain correlation, less noise-prone
+            # than full phase correlation.
+            spectrum /= np.maximum(np.abs(spectrum), 1e-12) ** 0.5
+            corr = np.fft.irfft2(spectrum, shape, axes=(-2, -1))
+            out.append(_peaks(corr, shape))
+        return out
+
+    # -- methods -------------------------------------------------------------------------
+    def _candidates(self, angles: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        """Candidate coarse matrices, shape ``(variants, n, 3, 3)``, for each (angle, scale).
+
+        Variant 0 only aligns the image centres; variants 1 and 2 add the shift found by
+        cross-correlating the intensities and the gradient magnitudes.
+        """
+        name = self.transform.name
+        if name == "rotation":
+            center = self._coarse_center()
+            return np.array([[_matrix(_rotation(a), center, center) for a in angles]])
+        rotations = np.array(
+            [
+                _matrix(_rotation(a, s), self.fixed_center, self.moving_center)
+                for a, s in zip(angles, scales, strict=True)
+            ]
+        )
+        rotated = self._warp_many(rotations)
+        valid = self._warp_many(rotations, np.ones_like(self.moving))  # where there is data
+        candidates = [rotations]
+        for shifts in self._shifts(rotated, valid):
+            moved = rotations.copy()
+            moved[:, :2, 2] += np.einsum("nij,nj->ni", rotations[:, :2, :2], shifts)
+            candidates.append(moved)
+        return np.array(candidates)
+
+    def search(self, step: float, scales: tuple[float, ...], keep: int) -> np.ndarray:
+        if self.transform.name == "translation":
+            first = self._candidates(np.zeros(1), np.ones(1)).reshape(-1, 3, 3)
+            return first[int(np.argmin(self.costs(first)))]
+        # Pass 1: the whole circle at scale 1.
+        angles = np.arange(0.0, 2 * math.pi - 1e-9, step)
+        first = self._candidates(angles, np.ones(angles.size))
+        cost = self.costs(first.reshape(-1, 3, 3))
+        # Pass 2: the best few distinct angles in finer steps.
+        order = np.argsort(cost)
+        chosen: list[float] = []
+        for index in order:
+            angle = float(angles[int(index) % angles.size])
+            if all(_angle_gap(angle, a) > step / 2 for a in chosen):
+                chosen.append(angle)
+            if len(chosen) == keep:
+                break
+        fine = np.concatenate([a + np.linspace(-step, step, 7) for a in chosen])
+        second = self._candidates(fine, np.ones(fine.size)).reshape(-1, 3, 3)
+        second = np.concatenate([first.reshape(-1, 3, 3)[order[:1]], second])
+        best = second[int(np.argmin(self.costs(second)))]
+        angle = math.atan2(best[1, 0], best[0, 0])
+        # Pass 3: finer still around the best angle (steps of step / 12).
+        finer = angle + np.linspace(-step, step, 9)[[1, 2, 3, 5, 6, 7]] / 4
+        third = self._candidates(finer, np.ones(finer.size)).reshape(-1, 3, 3)
+        third = np.concatenate([best[None], third])
+        best = third[int(np.argmin(self.costs(third)))]
+        if len(scales) == 1 and scales[0] == 1.0:
+            return best
+        # Pass 4 (similarity): scales around the best angle.
+        angle = math.atan2(best[1, 0], best[0, 0])
+        near = angle + np.array([-step, 0.0, step]) / 6
+        fourth = self._candidates(np.repeat(near, len(scales)), np.tile(scales, near.size))
+        fourth = np.concatenate([best[None], fourth.reshape(-1, 3, 3)])
+        return fourth[int(np.argmin(self.costs(fourth)))]
+
+    def moments(self) -> np.ndarray:
+        """Align centres of mass and principal axes; the metric picks among the 4 axis flips."""
+        fixed_stats = _moments(self.fixed)
+        moving_stats = _moments(self.moving)
+        (cf, af, mass_f), (cm, am, mass_m) = fixed_stats, moving_stats
+        name = self.transform.name
+        scale = math.sqrt(mass_m / mass_f) if name in ("similarity", "affine") else 1.0
+        angles = am - af + np.arange(4) * (math.pi / 2)
+        if name == "translation":
+            return _matrix(np.eye(2), cf, cm)
+        if name == "rotation":
+            center = self._coarse_center()
+            candidates = np.array([_matrix(_rotation(a), center, center) for a in angles])
+        else:
+            candidates = np.array([_matrix(_rotation(a, scale), cf, cm) for a in angles])
+        return candidates[int(np.argmin(self.costs(candidates)))]
+
+
+def _angle_gap(a: float, b: float) -> float:
+    return abs((a - b + math.pi) % (2 * math.pi) - math.pi)
+
+
+def _peaks(corr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Sub-pixel (x, y) position of the maximum of each correlation surface, as signed shifts."""
+    n = len(corr)
+    flat = corr.reshape(n, -1).argmax(axis=1)
+    iy, ix = np.unravel_index(flat, shape)
+    rows = np.arange(n)
+
+    def refine(centre, minus, plus):
+        # Parabola through three samples: the vertex offset, bounded to half a pixel.
+        denominator = minus - 2 * centre + plus
+        safe = np.where(np.abs(denominator) > 1e-12, denominator, -1.0)
+        return np.clip(0.5 * (minus - plus) / safe, -0.5, 0.5)
+
+    h, w = shape
+    c = corr[rows, iy, ix]
+    dy = refine(c, corr[rows, (iy - 1) % h, ix], corr[rows, (iy + 1) % h, ix])
+    dx = refine(c, corr[rows, iy, (ix - 1) % w], corr[rows, iy, (ix + 1) % w])
+    sy = np.where(iy > h // 2, iy - h, iy) + dy
+    sx = np.where(ix > w // 2, ix - w, ix) + dx
+    return np.column_stack([sx, sy])
+
+
+def _moments(image: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Centre (x, y), principal-axis angle and area of the image's foreground.
+
+    The foreground is where the (smoothed) image exceeds 10 % of its range above the darkest
+    decile, a definition that does not depend much on the modality's contrast.
+    """
+    low, high = np.percentile(image, [10, 99.5])
+    if high <= low:
+        raise InputError("init: the image is constant; moments are undefined")
+    weight = (image > low + 0.1 * (high - low)).astype(np.float64)
+    mass = weight.sum()
+    if mass < 3:
+        raise InputError("init: the image has no foreground to take moments of")
+    y, x = np.mgrid[0 : image.shape[0], 0 : image.shape[1]].astype(np.float64)
+    cx, cy = (weight * x).sum() / mass, (weight * y).sum() / mass
+    mu20 = (weight * (x - cx) ** 2).sum() / mass
+    mu02 = (weight * (y - cy) ** 2).sum() / mass
+    mu11 = (weight * (x - cx) * (y - cy)).sum() / mass
+    angle = 0.5 * math.atan2(2 * mu11, mu20 - mu02)
+    return np.array([cx, cy]), angle, float(mass)

@@ -1,0 +1,113 @@
+"""The global initialisation: any rotation found at a coarse level, in the right family."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from regcli.errors import InputError
+from regcli.initialize import INIT_METHODS, default_method, initial_matrix
+from regcli.io import read_image
+from regcli.resample import warp
+from regcli.transforms import make_transform, mean_displacement
+
+
+@pytest.fixture(scope="module")
+def brain(samples) -> np.ndarray:
+    return read_image(samples / "BrainMRI_1.png").astype(np.float64)
+
+
+def moved(image, truth):
+    """The moving image whose fixed -> moving matrix is ``truth``."""
+    return warp(image, np.linalg.inv(truth), order=3)
+
+
+def test_none_is_identity(brain):
+    turned = moved(brain, make_transform("rigid", shape=brain.shape).matrix([2.0, 5, 5]))
+    np.testing.assert_array_equal(initial_matrix(brain, turned, "rigid", "ssd", "none"), np.eye(3))
+
+
+def test_default_methods():
+    assert default_method("rigid") == "search"
+    assert default_method("similarity") == "search"
+    assert default_method(make_transform("rigid", shape=(8, 8))) == "search"
+    for name in ("translation", "rotation", "affine"):
+        assert default_method(name) == "none"
+    assert set(INIT_METHODS) == {"search", "moments", "none"}
+
+
+@pytest.mark.parametrize("angle_deg", [5.0, 90.0, 135.0, 180.0, -150.0])
+def test_search_finds_any_rotation(brain, angle_deg):
+    transform = make_transform("rigid", shape=brain.shape)
+    truth = transform.matrix([math.radians(angle_deg), 11.0, -7.0])
+    found = initial_matrix(brain, moved(brain, truth), "rigid", "ssd")
+    # Within the basin of the local optimiser: a few pixels at full resolution.
+    assert mean_displacement(found, truth, brain.shape) < 4.0
+    # ... and in the family: a rotation, no scale or shear.
+    np.testing.assert_allclose(found[:2, :2] @ found[:2, :2].T, np.eye(2), atol=1e-9)
+
+
+def test_search_fails_without_it(brain):
+    """The test above can fail: the identity start is far off for a half turn."""
+    transform = make_transform("rigid", shape=brain.shape)
+    truth = transform.matrix([math.pi, 11.0, -7.0])
+    assert mean_displacement(np.eye(3), truth, brain.shape) > 50
+
+
+@pytest.mark.parametrize("metric", ["mi", "nmi"])
+def test_search_multimodal(samples, truth, brain, metric):
+    pair = truth["pairs"]["BrainT2_2.png"]  # T2-like, turned by 35 degrees
+    moving = read_image(samples / "BrainT2_2.png")
+    found = initial_matrix(brain, moving, "rigid", metric)
+    assert mean_displacement(found, np.array(pair["matrix"]), brain.shape) < 5.0
+
+
+def test_search_translation_only(samples, truth, brain):
+    pair = truth["pairs"]["BrainMRI_2.png"]
+    found = initial_matrix(
+        brain, read_image(samples / "BrainMRI_2.png"), "translation", "ssd", "search"
+    )
+    np.testing.assert_array_equal(found[:2, :2], np.eye(2))
+    assert mean_displacement(found, np.array(pair["matrix"]), brain.shape) < 1.5
+
+
+def test_search_rotation_about_its_center(brain):
+    transform = make_transform("rotation", shape=brain.shape)  # about the top-left pixel
+    truth = transform.matrix([math.radians(-25.0)])
+    found = initial_matrix(brain, moved(brain, truth), transform, "ssd", "search")
+    np.testing.assert_allclose(found @ [0, 0, 1], [0, 0, 1], atol=1e-9)  # centre stays
+    assert mean_displacement(found, truth, brain.shape) < 4.0
+
+
+def test_search_similarity_with_scale(brain):
+    transform = make_transform("similarity", shape=brain.shape)
+    truth = transform.matrix([math.radians(120.0), 1.1, 6.0, -4.0])
+    found = initial_matrix(brain, moved(brain, truth), "similarity", "ssd")
+    assert mean_displacement(found, truth, brain.shape) < 5.0
+
+
+def test_moments_resolve_the_half_turn(brain):
+    transform = make_transform("rigid", shape=brain.shape)
+    truth = transform.matrix([math.radians(160.0), -9.0, 5.0])
+    found = initial_matrix(brain, moved(brain, truth), "rigid", "ssd", "moments")
+    assert mean_displacement(found, truth, brain.shape) < 6.0
+
+
+def test_non_square_and_float32(brain):
+    image = brain[20:230, :].astype(np.float32)  # 210 x 256
+    transform = make_transform("rigid", shape=image.shape)
+    truth = transform.matrix([math.radians(75.0), 4.0, 3.0])
+    found = initial_matrix(image, moved(image, truth), "rigid", "ssd")
+    assert mean_displacement(found, truth, image.shape) < 4.0
+
+
+def test_bad_method_named(brain):
+    with pytest.raises(InputError, match="init: unknown method 'everything'"):
+        initial_matrix(brain, brain, "rigid", "ssd", "everything")
+
+
+def test_bad_images_named(brain):
+    with pytest.raises(InputError, match="moving"):
+        initial_matrix(brain, np.zeros((3, 4, 5)), "rigid", "ssd")

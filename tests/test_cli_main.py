@@ -1,0 +1,171 @@
+"""The ``regcli`` group: help, version, ``python -m regcli``, -q/-v, fast start-up (no heavy
+imports for --help) and errors turned into exit codes without tracebacks."""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+import sys
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+from regcli.cli.main import COMMANDS, cli
+from regcli.io import write_image, write_transform_json
+
+HEAVY = ("matplotlib", "scipy.optimize")
+
+
+def loaded_commands() -> list[str]:
+    """Commands whose module exists (the group lists only those)."""
+    return cli.list_commands(None)
+
+
+def modules_after_each(argvs: list[list[str]]) -> list[set[str]]:
+    """sys.modules after each ``regcli *argv`` of ``argvs``, run in turn in one fresh
+    interpreter (one start-up for all, so a module is charged to the first step loading it)."""
+    code = (
+        "import sys, json\n"
+        "from regcli.cli.main import cli\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        cli(argv, prog_name='regcli')\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code in (0, None), (argv, exc.code)\n"
+        "    print(json.dumps(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(argvs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('["')]
+    return [set(json.loads(line)) for line in lines]
+
+
+def test_help_lists_commands_and_conventions(run_regcli):
+    proc = run_regcli("--help")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("translate", "rotate", "apply"):
+        assert name in proc.stdout
+    text = " ".join(proc.stdout.split())
+    assert "fixed pixel to the moving pixel" in text
+    assert "Exit codes: 0 success, 1 runtime failure, 2 usage error" in text
+
+
+def test_version(run_regcli):
+    proc = run_regcli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"regcli, version {metadata.version('regcli')}"
+    assert run_regcli("-V").stdout == proc.stdout
+
+
+def test_python_dash_m(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "regcli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: python -m regcli" in proc.stdout or "Usage: regcli" in proc.stdout
+    assert "translate" in proc.stdout
+
+
+def test_help_imports_nothing_heavy():
+    """`regcli --help` loads no numpy/scipy/matplotlib; no `regcli CMD --help` loads
+    matplotlib or scipy.optimize (the start-up rule of DESIGN.md)."""
+    commands = loaded_commands()
+    steps = modules_after_each([["--help"]] + [[name, "--help"] for name in commands])
+    group = sorted(m for m in steps[0] if m.split(".")[0] in ("numpy", "scipy", "matplotlib"))
+    assert group == [], f"`regcli --help` imported {group[:5]}"
+    for name, modules in zip(commands, steps[1:], strict=True):
+        found = sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+        assert found == [], f"`regcli {name} --help` imported {found[:5]}"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_has_help_with_examples(runner, command):
+    if command not in loaded_commands():
+        pytest.skip(f"regcli.cli.{command} is not written yet")
+    result = runner.invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert f"Usage: cli {command}" in result.output or f"Usage: regcli {command}" in result.output
+    assert "--json" in result.output or command == "profile"
+
+
+def test_unknown_command_is_a_usage_error(runner):
+    result = runner.invoke(cli, ["regsiter"])
+    assert result.exit_code == 2
+    assert "No such command 'regsiter'" in result.output
+
+
+def test_no_arguments_shows_usage(runner):
+    result = runner.invoke(cli, [])
+    assert result.exit_code in (0, 2)
+    assert "Usage:" in result.output
+
+
+@pytest.fixture
+def rgb_png(tmp_path):
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    iio.imwrite(tmp_path / "rgb.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    return tmp_path / "rgb.png"
+
+
+def test_quiet_silences_notes_and_verbose_is_accepted(run_regcli, tmp_path, rgb_png):
+    normal = run_regcli("rotate", rgb_png, "--angle", "1", "-o", tmp_path / "a.png")
+    assert normal.returncode == 0, normal.stderr
+    assert "converted RGB image to grey" in normal.stderr
+    quiet = run_regcli("-q", "rotate", rgb_png, "--angle", "1", "-o", tmp_path / "b.png")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert quiet.stdout.startswith(str(tmp_path / "b.png"))
+    verbose = run_regcli("-vv", "translate", rgb_png, "--dx", "1", "-o", tmp_path / "c.png")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "converted RGB image to grey" in verbose.stderr
+
+
+def test_json_goes_to_stdout_and_notes_to_stderr(run_regcli, tmp_path, rgb_png):
+    proc = run_regcli("translate", rgb_png, "--dx", "2", "-o", tmp_path / "o.png", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)  # exactly one JSON object, nothing else
+    assert report["dx"] == 2.0
+    assert "converted RGB" in proc.stderr
+    assert "converted RGB" not in proc.stdout
+
+
+def test_disk_error_while_writing_is_one_line_exit_1(runner, tmp_path, monkeypatch):
+    import regcli.io
+
+    src = write_image(tmp_path / "in.png", np.zeros((8, 8), np.uint8))
+    transform = write_transform_json(tmp_path / "t.json", np.eye(3))
+    out = tmp_path / "out.png"
+
+    def full_disk(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(regcli.io, "write_image", full_disk)
+    result = runner.invoke(cli, ["apply", str(src), str(transform), "-o", str(out)])
+    assert result.exit_code == 1
+    assert f"Error: {out}: No space left on device" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_out_of_memory_is_one_line_exit_1(runner, tmp_path, monkeypatch):
+    import regcli.resample
+
+    src = write_image(tmp_path / "in.png", np.zeros((8, 8), np.uint8))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(regcli.resample, "warp", no_memory)
+    result = runner.invoke(cli, ["translate", str(src), "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 1
+    assert "Error: out of memory" in result.output
+    assert not (tmp_path / "o.png").exists()

@@ -74,6 +74,14 @@ IMAGE_SLOTS = {
     "rotate": ["rotate", "{img}", "--angle", "5", "-o", "{out}"],
     "apply": ["apply", "{img}", "ident.json", "-o", "{out}"],
     "apply --like": ["apply", "good.png", "ident.json", "--like", "{img}", "-o", "out.png"],
+    # the other commands read images with the same helper; checked here with the same table
+    "similarity 1": ["similarity", "{img}", "good.png"],
+    "similarity 2": ["similarity", "good.png", "{img}"],
+    "jointhist 1": ["jointhist", "{img}", "good.png", "-o", "h.png"],
+    "jointhist 2": ["jointhist", "good.png", "{img}", "-o", "h.png"],
+    "register 1": ["-q", "register", "{img}", "good.png", "-o", "outdir"],
+    "register 2": ["-q", "register", "good.png", "{img}", "-o", "outdir"],
+    "compare 2": ["-q", "compare", "good.png", "{img}", "-o", "cmp.png"],
 }
 
 # Output problems, for every command: (output, extra args, what the message must say).
@@ -201,6 +209,9 @@ def cases():
 
 @pytest.mark.parametrize(("args", "code", "message"), list(cases()))
 def test_bad_input(runner, folder, monkeypatch, args, code, message):
+    command = next(a for a in args if not a.startswith("-"))
+    if command not in cli.list_commands(None):
+        pytest.skip(f"regcli {command} is not written yet")
     monkeypatch.chdir(folder)
     before = snapshot(folder)
     result = runner.invoke(cli, args)

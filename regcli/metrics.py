@@ -160,7 +160,15 @@ def _correlation_cost_gradient(fixed, warped, mask=None):
 
 
 def _correlation_cost(fixed, warped, mask=None):
-    return _correlation_cost_gradient(fixed, warped, mask)[0]
+    f, w, n = _masked(fixed, warped, mask)
+    if n < 2:
+        return np.inf
+    a = f - f.mean()
+    b = w - w.mean()
+    sum_aa, sum_bb = float(np.dot(a, a)), float(np.dot(b, b))
+    if sum_aa <= 0 or sum_bb <= 0:
+        return np.inf
+    return -float(np.dot(a, b)) / np.sqrt(sum_aa * sum_bb)
 
 
 # --------------------------------------------------------------------------- mutual information

@@ -142,8 +142,9 @@ def jointhist(images, bins, normed, output, npy, overwrite, as_json):
     Also printed: mutual information MI = H(I) + H(J) - H(I,J) (nats) and normalised
     MI = (H(I) + H(J)) / H(I,J) from the same bins.
 
-    With -o, draws the histograms side by side on a logarithmic colour scale (empty bins
-    left white), I's intensity along x and J's along y. Without -o nothing is written.
+    With -o, draws the histograms side by side (three per row) on a logarithmic colour
+    scale (empty bins left white), I's intensity along x and J's along y. Without -o
+    nothing is written.
 
     With --json, prints {"pairs": [{"image1", "image2", "shape", "bins", "sum",
     "n_pixels", "ok", "mi", "nmi", ...}, ...], "ok", "output", "npy", "normed"}.

@@ -150,3 +150,30 @@ def test_apply_in_a_real_subprocess(run_regcli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["output"] == "back.png"
     np.testing.assert_array_equal(read_image(tmp_path / "back.png")[:-5, :-3], fixed[:-5, :-3])
+
+
+def test_apply_register_transform_to_a_label_map(runner, tmp_path):
+    """The use case: register images, then move a label map drawn on the moving image."""
+    if "register" not in cli.list_commands(None):
+        pytest.skip("regcli register is not written yet")
+    fixed = smooth_blobs((64, 72), seed=14)
+    truth = translation_matrix(4.0, -3.0)
+    moving = warp(fixed, np.linalg.inv(truth), order=3)
+    fixed_path = write_image(tmp_path / "fixed.tif", fixed.astype(np.float32))
+    moving_path = write_image(tmp_path / "moving.tif", moving.astype(np.float32))
+    labels = labels_image((64, 72))
+    moved_labels = warp(labels, np.linalg.inv(truth), order=0).astype(np.uint8)
+    labels_path = write_image(tmp_path / "labels_moving.png", moved_labels)
+    result = invoke(
+        runner, "-q", "register", fixed_path, moving_path, "--transform", "translation",
+        "-o", tmp_path / "reg",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "labels_on_fixed.png"
+    transform = tmp_path / "reg" / "transform.json"
+    result = invoke(runner, "apply", labels_path, transform, "-o", out, "--order", 0)
+    assert result.exit_code == 0, result.output
+    back = read_image(out)
+    assert set(np.unique(back)) <= {0, 3, 7, 12}
+    inner = (slice(6, -6), slice(6, -6))
+    assert np.mean(back[inner] == labels[inner]) > 0.97

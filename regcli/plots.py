@@ -219,13 +219,18 @@ def plot_overlay(fixed, moving, aligned, path, **options):
     return save_figure(overlay_figure(fixed, moving, aligned, **options), path)
 
 
-def optimizer_comparison_figure(curves, *, cost_label: str = "cost", title: str | None = None):
+def optimizer_comparison_figure(
+    curves, *, level_starts=None, cost_label: str = "cost", title: str | None = None
+):
     """One figure with the cost curve of every optimiser (the course's comparison plot).
 
     Parameters
     ----------
     curves : mapping of str to 1-D sequence of float
         Legend label (e.g. ``"nag"``) -> cost per iteration.
+    level_starts : mapping of str to sequence of int, optional
+        Legend label -> index where each pyramid level begins; the first cost of every level
+        after the first is marked with a hollow circle on that curve.
     cost_label : str
         y-axis label.
     title : str, optional
@@ -240,10 +245,25 @@ def optimizer_comparison_figure(curves, *, cost_label: str = "cost", title: str 
     for label, costs in curves.items():
         values = _finite_or_nan(costs)
         everything.append(values)
-        ax.plot(np.arange(values.size), values, linewidth=1.5, label=label)
+        (line,) = ax.plot(np.arange(values.size), values, linewidth=1.5, label=label)
+        starts = [k for k in (level_starts or {}).get(label, [])[1:] if 0 <= k < values.size]
+        if starts:
+            ax.plot(
+                starts,
+                values[starts],
+                "o",
+                color=line.get_color(),  # also keeps the colour cycle for the next curve
+                markerfacecolor="none",
+                markersize=6,
+                gid=LEVEL_MARKER_GID,
+            )
     if everything and _wants_log_scale(np.concatenate(everything)):
         ax.set_yscale("log")
-    ax.set_xlabel("iteration (all pyramid levels, coarse to fine)")
+    ax.set_xlabel(
+        "iteration (all pyramid levels, coarse to fine; o: first iteration of a finer level)"
+        if level_starts
+        else "iteration (all pyramid levels, coarse to fine)"
+    )
     ax.set_ylabel(f"cost: {cost_label}")
     ax.grid(True, which="major", alpha=0.3)
     if curves:

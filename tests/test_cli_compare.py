@@ -33,6 +33,7 @@ def test_two_optimizers_give_one_plot_and_one_entry_each(runner, workdir, truth)
     report = json.loads(result.stdout)
     assert [row["optimizer"] for row in report["results"]] == ["nag", "adam"]
     assert report["plot"] == "c.png"
+    assert report["init"] == "none"  # the optimisers start from the identity, as in the course
     rows, cols = png_size(workdir / "c.png")
     assert rows > 300 and cols > 500
     true_matrix = np.asarray(truth["pairs"]["BrainMRI_2.png"]["matrix"])

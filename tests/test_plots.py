@@ -101,11 +101,18 @@ def test_optimizer_comparison_has_one_curve_per_optimizer(tmp_path):
 
     costs = three_level_costs()
     curves = {"gd": costs, "nag": costs * 0.5, "adam": costs[::2]}
-    fig = plots.optimizer_comparison_figure(curves, cost_label="ssd per pixel")
+    starts = {"gd": [0, 30, 70], "nag": [0, 30, 70], "adam": [0, 15, 35]}
+    fig = plots.optimizer_comparison_figure(curves, level_starts=starts, cost_label="ssd per pixel")
     try:
         ax = fig.axes[0]
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["gd", "nag", "adam"]
-        assert len(ax.lines) == 3
+        markers = level_markers(fig)
+        assert len(ax.lines) == 3 + len(markers)
+        # One marker set per curve, at the first cost of each finer level.
+        assert [list(m.get_xdata()) for m in markers] == [[30, 70], [30, 70], [15, 35]]
+        curve_colors = [line.get_color() for line in ax.get_legend().get_lines()]
+        assert len(set(curve_colors)) == 3
+        assert [m.get_color() for m in markers] == curve_colors
         assert ax.get_yscale() == "log"
     finally:
         plt.close(fig)

@@ -17,6 +17,7 @@ from regcli.cli.options import (
     verbosity,
 )
 from regcli.cli.register import (
+    RegistryChoice,
     format_params,
     iterations_opt,
     levels_opt,
@@ -70,6 +71,14 @@ def _parse_optimizers(ctx, param, value):
 @levels_opt
 @center_opt(None, " [default: topleft for rotation, center otherwise]")
 @click.option(
+    "--init",
+    type=RegistryChoice("regcli.initialize", "INIT_METHODS", fallback=("none",), first=("none",)),
+    default="none",
+    show_default=True,
+    help="Starting transform. 'none' (the identity, as in the course) leaves all the work to "
+    "the optimisers, which is what this comparison is about.",
+)
+@click.option(
     "-o",
     "--output",
     "plot_path",
@@ -93,6 +102,7 @@ def compare(
     iterations,
     levels,
     center,
+    init,
     plot_path,
     as_json,
     overwrite,
@@ -137,6 +147,7 @@ def compare(
                     iterations=iterations,
                     levels=levels,
                     center=center,
+                    init=init,
                     callback=tick,
                 )
             except InputError as exc:
@@ -152,15 +163,16 @@ def compare(
 
     from regcli import plots
 
-    curves = {
-        f"{r.optimizer} (lr {_format_lr(r.learning_rate)}, {r.iterations} it)": r.cost_history
-        for r in results
-    }
+    labels = [
+        f"{r.optimizer} (lr {_format_lr(r.learning_rate)}, {r.iterations} it)" for r in results
+    ]
     plots.plot_optimizer_comparison(
-        curves,
+        {label: r.cost_history for label, r in zip(labels, results, strict=True)},
         plot_path,
+        level_starts={label: r.level_starts for label, r in zip(labels, results, strict=True)},
         cost_label=results[0].cost_label,
-        title=f"{moving.name} onto {fixed.name}: transform {transform}, metric {metric}",
+        title=f"{moving.name} onto {fixed.name}: transform {transform}, metric {metric}"
+        + (", start: identity" if init == "none" else f", start: {init}"),
     )
     rows = [
         {
@@ -184,6 +196,7 @@ def compare(
                 "moving": str(moving),
                 "transform": transform,
                 "metric": metric,
+                "init": init,
                 "cost_label": results[0].cost_label,
                 "plot": plot_path,
                 "results": rows,

@@ -301,3 +301,18 @@ def test_correlation_cost_is_minus_r_and_constant_overlap_is_inf(image):
     assert METRICS["correlation"].cost(image, other) == pytest.approx(-correlation(image, other))
     cost, gradient = METRICS["correlation"].cost_gradient(image, np.ones_like(image))
     assert cost == np.inf and not gradient.any()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32", "float64"])
+@pytest.mark.parametrize("name", list(METRICS))
+def test_every_metric_accepts_every_dtype(name, dtype):
+    base = smooth_blobs((32, 32), seed=6)
+    scale = {"uint8": 255, "uint16": 65535}.get(dtype, 1.0)
+    image = (base * scale).astype(dtype)
+    shifted = np.roll(image, 2, axis=1)
+    metric = METRICS[name]
+    same, other = metric(image, image), metric(image, shifted)
+    assert np.isfinite(same) and np.isfinite(other)
+    assert (same > other) if metric.higher_is_better else (same < other)
+    warped = shifted.astype(np.float32)  # what the engine passes
+    assert metric.cost(image, image.astype(np.float32)) < metric.cost(image, warped)

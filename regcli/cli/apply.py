@@ -89,6 +89,7 @@ def apply(image, transform_file, output, like, order, fill, overwrite, as_json):
         shape, source = tuple(data["fixed_shape"]), "fixed_shape"
     else:
         shape, source = moving.shape, "image"
+    _hint_label_map(image, moving, order)
     expected = data.get("moving_shape")
     if expected is not None and tuple(expected) != moving.shape:
         log.warning(
@@ -117,4 +118,22 @@ def apply(image, transform_file, output, like, order, fill, overwrite, as_json):
         click.echo(
             f"{output}: {image} resampled with {transform_file} onto a "
             f"{shape[0]} x {shape[1]} grid ({moving.dtype.name}, order {order})"
+        )
+
+
+def _hint_label_map(path, image, order: int, *, most: int = 32) -> None:
+    """Warn when an integer image with few distinct values (a label map or mask) is about
+    to be interpolated: order > 0 invents values between labels."""
+    import numpy as np
+
+    if order == 0 or not np.issubdtype(image.dtype, np.integer):
+        return
+    count = len(np.unique(image))
+    if count <= most:
+        log.warning(
+            "%s has only %d distinct values, like a label map; --order %d creates values "
+            "between them, --order 0 keeps labels exact",
+            path,
+            count,
+            order,
         )

@@ -12,6 +12,17 @@ registry wraps it in a :class:`Metric` that adds what registration needs:
   ``None`` when the metric has no analytic derivative.  The registration engine turns the
   per-pixel derivative into a parameter gradient with the chain rule (image gradient times the
   transform's Jacobian), so any metric that provides it works with every gradient optimiser.
+
+The plain functions count a hard-binned :func:`~regcli.histogram.joint_histogram`.  The MI and
+NMI *costs* use a Parzen-window joint histogram instead (cubic B-spline window on the moving
+axis, Mattes et al. 2003), with :data:`DEFAULT_COST_BINS` bins over fixed intensity ranges (the
+fixed image's own, and ``moving_range`` for the moving image), so they are differentiable and
+their bins do not move during an optimisation.  ``gradient`` and ``pluim`` provide a cost
+only, for derivative-free optimisers.
+
+Reference for the Parzen window: Mattes, Haynor, Vesselle, Lewellen, Eubank, "PET-CT image
+registration in the chest using free-form deformations", IEEE TMI 22(1), 2003.
+doi:10.1109/TMI.2003.809072
 """
 
 from __future__ import annotations
@@ -224,10 +235,16 @@ def normalized_mutual_information(image1, image2, *, bins=None) -> float:
 
 
 def _check_bins(bins) -> tuple[int, int]:
+    if bins is None:
+        bins = DEFAULT_COST_BINS
     pair = (bins, bins) if np.ndim(bins) == 0 else tuple(bins)
-    if len(pair) != 2 or not all(
-        float(b).is_integer() and int(b) >= 4 and not isinstance(b, bool) for b in pair
-    ):
+
+    def whole(b) -> bool:
+        if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, float, np.number)):
+            return False
+        return float(b).is_integer() and int(b) >= 4
+
+    if len(pair) != 2 or not all(whole(b) for b in pair):
         raise InputError(
             f"bins: expected a whole number >= 4 (or a pair) for the MI cost, got {bins!r}"
         )

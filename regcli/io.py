@@ -169,7 +169,7 @@ def read_image(path) -> np.ndarray:
             f"regcli reads {', '.join(IMAGE_SUFFIXES)}"
         ) from exc
     arr = np.asarray(arr)
-    if arr.ndim == 3 and arr.shape[0] == 1:  # a single plane saved as a stack of one
+    if suffix == ".npy" and arr.ndim == 3 and arr.shape[0] == 1:  # one plane, saved as a stack
         arr = arr[0]
     if arr.ndim == 3 and arr.shape[2] <= 4:
         arr = _to_gray(arr, name)

@@ -1,0 +1,115 @@
+"""Gaussian image pyramids for coarse-to-fine registration.
+
+Level ``k`` of a pyramid with ``downscale = f`` samples the image every ``f**k`` pixels, with
+pixel *centres* kept consistent (an image's pixel ``i`` covers ``[i - 0.5, i + 0.5]``)::
+
+    x_coarse = (x_fine + 0.5) / f**k - 0.5
+
+:func:`level_scaling` is the 3x3 matrix of that map; a fixed -> moving matrix ``M`` at full
+resolution becomes ``S @ M @ inv(S)`` at level ``k`` (both images share ``S``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from regcli.errors import InputError
+from regcli.io import check_image
+
+__all__ = ["auto_levels", "gaussian_pyramid", "level_scaling"]
+
+#: The automatic number of levels keeps the coarsest image at least this many pixels a side.
+MIN_COARSE_SIDE = 32
+
+
+def auto_levels(shape: Sequence[int], *, downscale: float = 2.0, min_side: int = MIN_COARSE_SIDE):
+    """Number of levels (full resolution included) whose coarsest side is ``>= min_side``.
+
+    An image already smaller than ``min_side`` gets one level (itself).
+
+    >>> auto_levels((256, 256))
+    4
+    >>> auto_levels((20, 300))
+    1
+    """
+    smallest = min(int(shape[0]), int(shape[1]))
+    if smallest <= min_side:
+        return 1
+    return 1 + math.floor(math.log(smallest / min_side, downscale) + 1e-9)
+
+
+def level_scaling(level: int, *, downscale: float = 2.0) -> np.ndarray:
+    """Matrix ``S`` mapping full-resolution pixel coordinates to those of pyramid ``level``."""
+    factor = float(downscale) ** int(level)
+    s = np.eye(3)
+    s[0, 0] = s[1, 1] = 1.0 / factor
+    s[0, 2] = s[1, 2] = 0.5 / factor - 0.5
+    return s
+
+
+def _downsample(image: np.ndarray, downscale: float, sigma: float) -> np.ndarray:
+    """Smooth (anti-alias) then sample at the coarse pixel centres ``f * (i + 0.5) - 0.5``."""
+    smoothed = ndimage.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
+    shape = tuple(max(1, math.ceil(n / downscale)) for n in image.shape)
+    offset = 0.5 * (downscale - 1.0)
+    return ndimage.affine_transform(
+        smoothed,
+        np.array([downscale, downscale]),
+        offset=(offset, offset),
+        output_shape=shape,
+        output=image.dtype,
+        order=1,
+        mode="nearest",
+        prefilter=False,
+    )
+
+
+def gaussian_pyramid(
+    image, levels: int | None = None, *, downscale: float = 2.0, sigma: float | None = None
+) -> list[np.ndarray]:
+    """Gaussian pyramid of ``image``, finest level first.
+
+    Parameters
+    ----------
+    image : (rows, cols) array
+        Grey image; integer images are converted to float64, float32 stays float32.
+    levels : int, optional
+        Number of levels including the full-resolution image; ``None`` chooses
+        :func:`auto_levels` (coarsest side at least 32 pixels).
+    downscale : float
+        Size ratio between consecutive levels (> 1).
+    sigma : float, optional
+        Standard deviation (in pixels of the finer level) of the Gaussian applied before each
+        downsampling; default ``2 * downscale / 6`` (as :func:`skimage.transform.pyramid_gaussian`).
+
+    Returns
+    -------
+    list of ndarray
+        ``levels`` images; level ``k`` has about ``shape / downscale**k`` pixels and pixel
+        centres related by :func:`level_scaling`.
+
+    Examples
+    --------
+    >>> [p.shape for p in gaussian_pyramid(np.ones((64, 50)), 3)]
+    [(64, 50), (32, 25), (16, 13)]
+    """
+    img = check_image(image)
+    img = img if img.dtype in (np.float32, np.float64) else img.astype(np.float64)
+    if not (isinstance(downscale, (int, float)) and downscale > 1 and math.isfinite(downscale)):
+        raise InputError(f"downscale: expected a number > 1, got {downscale!r}")
+    if levels is None:
+        levels = auto_levels(img.shape, downscale=downscale)
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
+        raise InputError(f"levels: expected an integer >= 1, got {levels!r}")
+    if sigma is None:
+        sigma = 2.0 * downscale / 6.0
+    if not (math.isfinite(sigma) and sigma >= 0):
+        raise InputError(f"sigma: expected a number >= 0, got {sigma!r}")
+    out = [img]
+    for _ in range(int(levels) - 1):
+        out.append(_downsample(out[-1], downscale, sigma))
+    return out

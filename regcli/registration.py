@@ -1,0 +1,663 @@
+"""``register()``: intensity-based registration of two 2-D images, coarse to fine.
+
+Data flow::
+
+    fixed, moving ─ check (2-D, same shape, not constant) ─ intensities to [0, 1] each
+      ─ Gaussian pyramids (pyramid.py) ─ per level, coarsest first:
+          matrix carried between levels: M_level = S @ M @ inv(S)   (S: pyramid.level_scaling)
+          LevelObjective(x):  x = params * transform.scales(level shape)   (~ pixels)
+              warp moving by M(x) (linear, float32) ─ overlap mask ─ metric.cost_gradient
+              ─ chain rule: d cost / d params = sum_k dM_k : G,
+                G[i, j] = sum_pixels dC/dw * grad_i(moving)(M x) * (x, y, 1)_j
+          ─ optimiser.run (optimizers.py) ─ costs recorded per iteration
+      ─ final warp of the original moving image (cubic) ─ RegistrationResult
+
+The moving image's gradient at ``M x`` is obtained from the gradient of the warped image
+(``grad w(x) = A^T grad m(M x)`` for the linear part ``A`` of ``M``), so an evaluation costs one
+warp; the overlap mask keeps one pixel away from the moving image's border so that these
+differences never straddle the zero fill.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from regcli import pyramid as _pyramid
+from regcli.errors import InputError
+from regcli.io import check_image, check_same_shape
+from regcli.metrics import METRICS, Metric
+from regcli.optimizers import DEFAULT_GRADIENT_OPTIMIZER, DEFAULT_TOLERANCE, OPTIMIZERS
+from regcli.resample import inside_mask, warp
+from regcli.transforms import (
+    TRANSFORMS,
+    Transform,
+    check_matrix,
+    make_transform,
+    resolve_center,
+)
+
+__all__ = ["LevelObjective", "RegistrationResult", "register"]
+
+#: Below this fraction of overlapping pixels the cost is treated as undefined (infinite).
+MIN_OVERLAP = 0.1
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class RegistrationResult:
+    """Everything :func:`register` found.
+
+    Attributes
+    ----------
+    matrix : (3, 3) ndarray
+        Fixed -> moving matrix at full resolution: ``aligned = regcli.warp(moving, matrix)``.
+    transform : str
+        Transform name (``"rigid"``...).
+    params : dict
+        Named parameters (:meth:`Transform.describe`: ``angle_deg``, ``tx``..., ``center``).
+    metric : str
+        Metric name.
+    cost_label : str
+        What the cost is (``"ssd per pixel"``, ``"-correlation"``...).
+    optimizer : str
+        Optimiser name.
+    learning_rate : float or None
+        Learning rate used (``None`` for optimisers without one).
+    cost_history : (n,) ndarray
+        The cost at every iteration over all levels, coarse to fine.  Costs are computed on
+        intensities scaled to [0, 1] and on the pyramid level's pixels.
+    level_starts : list of int
+        Index in ``cost_history`` where each level begins.
+    level_shapes : list of (rows, cols)
+        Image shape of each level, coarse to fine.
+    iterations : int
+        Total iterations over all levels (``len(cost_history)``).
+    converged : bool
+        True if the finest level met its stopping tolerance and no level diverged.
+    message : str
+        Why it stopped.
+    seconds : float
+        Time spent registering (not reading or writing files).
+    warped : ndarray
+        The moving image resampled onto the fixed grid (cubic), in the moving image's units.
+    """
+
+    matrix: np.ndarray
+    transform: str
+    params: dict
+    metric: str
+    cost_label: str
+    optimizer: str
+    learning_rate: float | None
+    cost_history: np.ndarray
+    level_starts: list[int]
+    level_shapes: list[tuple[int, int]]
+    iterations: int
+    converged: bool
+    message: str
+    seconds: float
+    warped: np.ndarray = field(repr=False)
+
+    @property
+    def initial_cost(self) -> float:
+        """First recorded cost (coarsest level), NaN if none was recorded."""
+        return float(self.cost_history[0]) if len(self.cost_history) else math.nan
+
+    @property
+    def final_cost(self) -> float:
+        """Last recorded cost (finest level), NaN if none was recorded."""
+        return float(self.cost_history[-1]) if len(self.cost_history) else math.nan
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of every field except ``warped``."""
+        return {
+            "matrix": np.asarray(self.matrix, dtype=float).tolist(),
+            "transform": self.transform,
+            "params": {
+                k: (list(map(float, v)) if isinstance(v, (list, tuple)) else float(v))
+                for k, v in self.params.items()
+            },
+            "metric": self.metric,
+            "cost_label": self.cost_label,
+            "optimizer": self.optimizer,
+            "learning_rate": None if self.learning_rate is None else float(self.learning_rate),
+            "cost_history": [float(c) for c in self.cost_history],
+            "level_starts": [int(i) for i in self.level_starts],
+            "level_shapes": [[int(r), int(c)] for r, c in self.level_shapes],
+            "iterations": int(self.iterations),
+            "converged": bool(self.converged),
+            "message": self.message,
+            "seconds": float(self.seconds),
+            "initial_cost": self.initial_cost,
+            "final_cost": self.final_cost,
+        }
+
+
+# --------------------------------------------------------------------------- objective
+
+
+def _mean_squared_difference(fixed, warped, mask=None) -> float:
+    """The SSD cost (mean squared difference), without BLAS.
+
+    ``np.dot`` on large vectors starts OpenBLAS threads that keep spinning after the call and
+    slow everything else down on a busy 2-core machine; einsum does the same sum single-threaded.
+    """
+    d = np.asarray(warped, dtype=np.float64) - np.asarray(fixed, dtype=np.float64)
+    return float(np.einsum("ij,ij->", d, d)) / d.size
+
+
+class LevelObjective:
+    """The cost of one pyramid level as a function of scaled parameters ``x``.
+
+    ``x = params * transform.scales(shape)``, so a unit change moves pixels by about one pixel
+    of this level.  Provides what the optimisers use: ``cost``, ``cost_gradient``,
+    ``gauss_newton`` (SSD only), ``curvature`` and ``max_displacement``.
+
+    Parameters
+    ----------
+    fixed, moving : (rows, cols) float32 arrays
+        The level's images (intensities scaled to [0, 1]).
+    transform : Transform
+        Transform with its centre in this level's coordinates.
+    metric : Metric
+        Needs ``cost_gradient`` for the gradient methods.
+    options : dict
+        Metric options (``bins``, ``moving_range``...).
+    """
+
+    def __init__(
+        self,
+        fixed: np.ndarray,
+        moving: np.ndarray,
+        transform: Transform,
+        metric: Metric,
+        options: dict | None = None,
+    ):
+        self.fixed = fixed
+        self.moving = moving
+        self.transform = transform
+        self.metric = metric
+        self.options = dict(options or {})
+        self.shape = fixed.shape
+        self.scales = transform.scales(fixed.shape)
+        self.least_squares = metric.name == "ssd"
+        rows, cols = self.shape
+        self._xs = np.arange(cols, dtype=np.float64)
+        self._ys = np.arange(rows, dtype=np.float64)
+        self.max_displacement = float(math.hypot(rows, cols))
+        self.min_pixels = max(4, int(MIN_OVERLAP * rows * cols))
+        self.curvature = self._measure_curvature()
+        self.evaluations = 0
+
+    # ------------------------------------------------------------------ geometry
+    def params(self, x) -> np.ndarray:
+        return np.asarray(x, dtype=float) / self.scales
+
+    def matrix(self, x) -> np.ndarray:
+        return self.transform.matrix(self.params(x))
+
+    def _mask(self, m: np.ndarray) -> np.ndarray:
+        # Points at least one pixel inside the moving image: shift by -1, shrink by 2.
+        shift = np.eye(3)
+        shift[:2, 2] = -1.0
+        rows, cols = self.moving.shape
+        return inside_mask(shift @ m, self.shape, (rows - 2, cols - 2))
+
+    def _measure_curvature(self) -> float:
+        """Second derivative of the cost for a one-pixel shift of the fixed image vs itself.
+
+        For a quadratic cost ``C(d) = C(0) + curvature * d**2 / 2``; measured with integer
+        shifts (no interpolation), averaged over x and y.  Metric-agnostic, so the step rules'
+        learning rates mean the same for every metric and image.
+        """
+        f = self.fixed
+        opts = self.options
+        if self.least_squares:
+            cost = _mean_squared_difference
+        else:
+            cost = self.metric.cost
+        base = cost(f, f, None, **opts)
+        values = []
+        if f.shape[1] > 1:
+            values.append(cost(f[:, 1:], f[:, :-1], None, **opts) - base)
+        if f.shape[0] > 1:
+            values.append(cost(f[1:, :], f[:-1, :], None, **opts) - base)
+        curvature = 2.0 * float(np.mean(values)) if values else 1.0
+        if not (math.isfinite(curvature) and curvature > 0):
+            curvature = 1.0
+        return curvature
+
+    # ------------------------------------------------------------------ evaluation
+    def _warp(self, m):
+        warped = warp(self.moving, m, order=1)
+        mask = self._mask(m)
+        return warped, mask
+
+    def cost(self, x) -> float:
+        self.evaluations += 1
+        m = self.matrix(x)
+        warped, mask = self._warp(m)
+        n = int(np.count_nonzero(mask))
+        if n < self.min_pixels:
+            return math.inf
+        if self.least_squares:
+            residual = np.where(mask, warped - self.fixed, np.float32(0.0))
+            return float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
+        return float(self.metric.cost(self.fixed, warped, mask, **self.options))
+
+    def _moving_gradient(self, warped: np.ndarray, m: np.ndarray):
+        """Gradient of the moving image at ``M x``, from the gradient of the warped image."""
+        gy, gx = np.gradient(warped)
+        # grad w = A^T grad m(Mx)  =>  grad m(Mx) = A^-T grad w
+        inv_t = np.linalg.inv(m[:2, :2]).T
+        if np.allclose(inv_t, np.eye(2)):
+            return gx, gy
+        return inv_t[0, 0] * gx + inv_t[0, 1] * gy, inv_t[1, 0] * gx + inv_t[1, 1] * gy
+
+    def _chain(self, dcost: np.ndarray, gx: np.ndarray, gy: np.ndarray, p) -> np.ndarray:
+        """d cost / d x from d cost / d warped pixel (chain rule through M)."""
+        a = dcost * gx
+        b = dcost * gy
+        g_matrix = np.array(
+            [
+                [a.sum(axis=0) @ self._xs, a.sum(axis=1) @ self._ys, a.sum()],
+                [b.sum(axis=0) @ self._xs, b.sum(axis=1) @ self._ys, b.sum()],
+            ]
+        )
+        d_matrix = self.transform.matrix_derivatives(p)[:, :2, :]
+        return np.einsum("kij,ij->k", d_matrix, g_matrix) / self.scales
+
+    def cost_gradient(self, x) -> tuple[float, np.ndarray]:
+        self.evaluations += 1
+        p = self.params(x)
+        m = self.transform.matrix(p)
+        warped, mask = self._warp(m)
+        if np.count_nonzero(mask) < self.min_pixels:
+            return math.inf, np.zeros_like(self.scales)
+        if self.least_squares:
+            residual = np.where(mask, warped - self.fixed, np.float32(0.0))
+            n = int(np.count_nonzero(mask))
+            cost = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
+            dcost = residual * np.float32(2.0 / n)
+        else:
+            cost, dcost = self.metric.cost_gradient(self.fixed, warped, mask, **self.options)
+            dcost = np.where(mask, dcost, 0.0)
+        gx, gy = self._moving_gradient(warped, m)
+        return float(cost), self._chain(dcost, gx, gy, p)
+
+    def gauss_newton(self, x) -> tuple[float, np.ndarray, np.ndarray]:
+        """SSD cost, gradient and Gauss-Newton Hessian ``2/n J^T J`` in scaled parameters.
+
+        ``J`` (pixels x parameters) is never formed: with the six base images
+        ``d w / d M[i, j] = grad_i m * (x, y, 1)_j``, ``J^T J = D B D^T`` where
+        ``B = sum(base base^T)`` needs only weighted pixel sums of ``gx**2``, ``gx*gy``,
+        ``gy**2`` against the monomials ``1, x, y, x**2, xy, y**2``.
+        """
+        self.evaluations += 1
+        p = self.params(x)
+        m = self.transform.matrix(p)
+        warped, mask = self._warp(m)
+        n = int(np.count_nonzero(mask))
+        k = self.scales.size
+        if n < self.min_pixels:
+            return math.inf, np.zeros(k), np.eye(k)
+        gx, gy = self._moving_gradient(warped, m)
+        residual = np.where(mask, warped - self.fixed, np.float32(0.0))
+        gx = np.where(mask, gx, np.float32(0.0))
+        gy = np.where(mask, gy, np.float32(0.0))
+        # einsum, not vdot/@: OpenBLAS threads large dot products, which costs far more than
+        # it saves on a busy machine for arrays this size.
+        cost = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
+        # Gradient: sum r * grad_i * (x, y, 1)_j
+        g_vec = np.concatenate(
+            [self._first_moments(residual * gx), self._first_moments(residual * gy)]
+        )
+        # Gram matrix of the base images, indexed (i, j) -> 3 * i + j.
+        gram = np.empty((6, 6))
+        for (i, k_), image in (
+            ((0, 0), gx * gx),
+            ((0, 1), gx * gy),
+            ((1, 1), gy * gy),
+        ):
+            block = self._second_moments(image)
+            gram[3 * i : 3 * i + 3, 3 * k_ : 3 * k_ + 3] = block
+            gram[3 * k_ : 3 * k_ + 3, 3 * i : 3 * i + 3] = block.T
+        d_matrix = self.transform.matrix_derivatives(p)[:, :2, :].reshape(-1, 6)
+        d_matrix = d_matrix / self.scales[:, None]
+        gradient = (2.0 / n) * (d_matrix @ g_vec)
+        hessian = (2.0 / n) * (d_matrix @ gram @ d_matrix.T)
+        return cost, gradient, hessian
+
+    def _first_moments(self, image: np.ndarray) -> np.ndarray:
+        """``[sum I x, sum I y, sum I]`` over the pixels."""
+        cols = image.sum(axis=0, dtype=np.float64)
+        rows = image.sum(axis=1, dtype=np.float64)
+        return np.array([cols @ self._xs, rows @ self._ys, cols.sum()])
+
+    def _second_moments(self, image: np.ndarray) -> np.ndarray:
+        """``sum I * u * v`` for ``u, v`` in ``(x, y, 1)``: a symmetric 3x3 matrix."""
+        cols = image.sum(axis=0, dtype=np.float64)
+        rows = image.sum(axis=1, dtype=np.float64)
+        xs, ys = self._xs, self._ys
+        s1 = cols.sum()
+        sx, sy = cols @ xs, rows @ ys
+        sxx, syy = cols @ (xs * xs), rows @ (ys * ys)
+        sxy = float(np.einsum("ij,i,j->", image, ys, xs, dtype=np.float64))
+        return np.array([[sxx, sxy, sx], [sxy, syy, sy], [sx, sy, s1]])
+
+
+# --------------------------------------------------------------------------- register
+
+
+def _normalise(image: np.ndarray, name: str) -> np.ndarray:
+    lo, hi = float(np.min(image)), float(np.max(image))
+    if not hi > lo:
+        raise InputError(
+            f"{name}: the image is constant (every pixel is {lo:g}); there is nothing to align"
+        )
+    return ((np.asarray(image, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
+
+
+def _positive_number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{name}: expected a number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{name}: expected a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _integer(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _accepts(function, keyword: str) -> bool:
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _default_init(transform_name: str) -> str:
+    """``regcli.initialize.default_method`` when that module is there, else ``"none"``."""
+    try:
+        from regcli.initialize import default_method
+    except ImportError:
+        return "none"
+    return default_method(transform_name)
+
+
+def _initial_matrix(fixed, moving, transform_name, metric_name, init, initial_matrix, **kw):
+    if initial_matrix is not None:
+        if init not in (None, "none"):
+            raise InputError(f"init: give either an initial matrix or init={init!r}, not both")
+        return check_matrix(initial_matrix, name="initial_matrix")
+    if init is None:
+        init = _default_init(transform_name)
+    if init == "none":
+        return np.eye(3)
+    if not isinstance(init, str):
+        raise InputError(f"init: expected a method name or 'none', got {init!r}")
+    try:
+        from regcli.initialize import initial_matrix as find_initial
+    except ImportError:
+        raise InputError(f"init: unknown method {init!r}; this version supports 'none'") from None
+    return check_matrix(
+        find_initial(fixed, moving, transform_name, metric_name, init, **kw), name="init"
+    )
+
+
+def register(
+    fixed,
+    moving,
+    *,
+    transform: str = "rigid",
+    metric: str = "ssd",
+    optimizer: str | None = None,
+    learning_rate: float | None = None,
+    iterations: int | None = None,
+    levels: int | None = None,
+    center=None,
+    init: str | None = None,
+    initial_matrix=None,
+    callback: Callable[[int, float, np.ndarray], None] | None = None,
+    gamma: float | None = None,
+    beta: float | None = None,
+    bins: int | None = None,
+    sigma: float | None = None,
+    tolerance: float | None = None,
+) -> RegistrationResult:
+    """Find the transform that aligns ``moving`` onto ``fixed`` by minimising a cost.
+
+    Parameters
+    ----------
+    fixed, moving : (rows, cols) arrays
+        Grey images of the same shape, any numeric dtype.  Each is scaled to [0, 1] by its own
+        range before registering, so costs and learning rates do not depend on bit depth.
+    transform : {"translation", "rotation", "rigid", "similarity", "affine"}
+        Transform family (:data:`regcli.transforms.TRANSFORMS`).
+    metric : str
+        Cost (:data:`regcli.metrics.METRICS`), e.g. ``"ssd"``, ``"correlation"``.
+    optimizer : str, optional
+        Optimiser (:data:`regcli.optimizers.OPTIMIZERS`).  Default: ``"lm"``
+        (Levenberg-Marquardt / BFGS) for metrics with an analytic gradient, otherwise a
+        derivative-free method (``"powell"``) when available.
+    learning_rate : float, optional
+        Step size of the step-rule optimisers (see :mod:`regcli.optimizers` for what it means);
+        default: the optimiser's own.
+    iterations : int, optional
+        Maximum iterations *per pyramid level*; default: the optimiser's own.
+    levels : int, optional
+        Pyramid levels (1 = full resolution only); default: coarsest side >= 32 pixels.
+    center : {"topleft", "center"} or (x, y), optional
+        Centre of rotation/scaling in fixed-image pixels; default: the transform's
+        (``topleft`` for ``rotation``, the image centre otherwise).
+    init : str, optional
+        Initialisation method (:data:`regcli.initialize.INIT_METHODS`: ``"search"``,
+        ``"moments"``, ``"none"``); default :func:`regcli.initialize.default_method` of the
+        transform (a global search for rigid and similarity).  ``"none"`` starts from
+        ``initial_matrix`` or the identity.
+    initial_matrix : (3, 3) array, optional
+        Fixed -> moving matrix to start from.
+    callback : callable, optional
+        ``callback(iteration, cost, params)`` after every iteration, ``iteration`` counting
+        over all levels from 0 and ``params`` the transform parameters at full resolution
+        (radians, as :meth:`Transform.matrix` takes them).
+    gamma, beta : float, optional
+        Momentum (``momentum``, ``nag``, adam's first moment) and squared-gradient decay
+        (``rmsprop``, ``adam``), in [0, 1).
+    bins : int, optional
+        Histogram bins of MI-like metrics.
+    sigma : float, optional
+        Smoothing scale (pixels) of metrics that take one (``gradient``, ``pluim``).
+    tolerance : float, optional
+        Stop when steps stay below this many pixels of the current level (default 1e-3).
+
+    Returns
+    -------
+    RegistrationResult
+
+    Raises
+    ------
+    InputError
+        Bad images (not 2-D, different shapes, constant) or option values; unknown names.
+        A run that diverges does not raise: it returns ``converged=False`` and a message.
+    """
+    started = time.perf_counter()
+    fixed_arr = check_image(fixed, name="fixed")
+    moving_arr = check_image(moving, name="moving")
+    check_same_shape(fixed_arr, moving_arr, names=("fixed", "moving"))
+    if transform not in TRANSFORMS:
+        raise InputError(f"unknown transform {transform!r}; choose one of {', '.join(TRANSFORMS)}")
+    if metric not in METRICS:
+        raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    metric_obj = METRICS[metric]
+    if optimizer is None:
+        if metric_obj.cost_gradient is not None:
+            optimizer = DEFAULT_GRADIENT_OPTIMIZER
+        elif "powell" in OPTIMIZERS:
+            optimizer = "powell"
+        else:
+            raise InputError(
+                f"metric {metric!r} has no analytic gradient and no derivative-free optimizer "
+                f"is available; choose one of {', '.join(OPTIMIZERS)} explicitly"
+            )
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    opt = OPTIMIZERS[optimizer]
+    if opt.needs_gradient and metric_obj.cost_gradient is None:
+        raise InputError(
+            f"optimizer {optimizer!r} needs the gradient of the cost, which metric {metric!r} "
+            "does not provide; choose a derivative-free optimizer "
+            f"({', '.join(n for n, o in OPTIMIZERS.items() if not o.needs_gradient) or 'none'})"
+            " or a metric with a gradient"
+        )
+    if learning_rate is not None:
+        learning_rate = _positive_number("learning rate (--lr)", learning_rate)
+    lr = opt.default_learning_rate if learning_rate is None else learning_rate
+    iters = opt.default_iterations if iterations is None else iterations
+    iters = _integer("iterations (--iters)", iters, 1)
+    tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+        raise InputError(f"tolerance: expected a number >= 0, got {tol!r}")
+    hyper = {}
+    for key, value in (("gamma", gamma), ("beta", beta)):
+        if value is None:
+            continue
+        if key not in opt.hyperparameters:
+            raise InputError(
+                f"--{key} does not apply to optimizer {optimizer!r} "
+                f"(it takes: {', '.join(opt.hyperparameters) or 'no extra options'})"
+            )
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value < 1):
+            raise InputError(f"--{key}: expected a number in [0, 1), got {value!r}")
+        hyper[key] = float(value)
+    options = {}
+    if bins is not None:
+        if "bins" not in metric_obj.options:
+            raise InputError(f"bins: metric {metric!r} does not use histogram bins")
+        options["bins"] = _integer("bins", bins, 2)
+    if sigma is not None:
+        if "sigma" not in metric_obj.options:
+            raise InputError(
+                f"sigma: metric {metric!r} has no smoothing scale (metrics that take one: "
+                f"{', '.join(n for n, m in METRICS.items() if 'sigma' in m.options) or 'none'})"
+            )
+        options["sigma"] = _positive_number("sigma", sigma)
+    if "moving_range" in metric_obj.options:
+        options["moving_range"] = (0.0, 1.0)  # intensities are scaled to [0, 1] below
+
+    fixed_n = _normalise(fixed_arr, "fixed")
+    moving_n = _normalise(moving_arr, "moving")
+    shape = fixed_arr.shape
+    center_xy = resolve_center(
+        TRANSFORMS[transform].default_center if center is None else center, shape
+    )
+    full_transform = make_transform(transform, center=center_xy)
+    if levels is None:
+        n_levels = _pyramid.auto_levels(shape)
+    else:
+        n_levels = _integer("levels (--levels)", levels, 1)
+        # Never shrink an image below a few pixels a side.
+        n_levels = min(n_levels, max(1, _pyramid.auto_levels(shape, min_side=8)))
+    matrix = _initial_matrix(
+        fixed_arr,
+        moving_arr,
+        transform,
+        metric,
+        init,
+        initial_matrix,
+        center=center_xy,
+        metric_options=options,
+    )
+    # Project the start onto the transform family.
+    matrix = full_transform.matrix(full_transform.params_from_matrix(matrix))
+
+    fixed_levels = _pyramid.gaussian_pyramid(fixed_n, n_levels)
+    moving_levels = _pyramid.gaussian_pyramid(moving_n, n_levels)
+    run_kw = {"tolerance": float(tol)} if _accepts(opt.run, "tolerance") else {}
+    run_kw.update(hyper)
+
+    costs: list[float] = []
+    level_starts: list[int] = []
+    level_shapes: list[tuple[int, int]] = []
+    converged, message = True, ""
+    for level in range(n_levels - 1, -1, -1):
+        scaling = _pyramid.level_scaling(level)
+        to_full = np.linalg.inv(scaling)
+        level_center = scaling @ np.array([center_xy[0], center_xy[1], 1.0])
+        level_transform = make_transform(transform, center=level_center[:2])
+        objective = LevelObjective(
+            fixed_levels[level], moving_levels[level], level_transform, metric_obj, options
+        )
+        x0 = level_transform.params_from_matrix(scaling @ matrix @ to_full) * objective.scales
+        level_starts.append(len(costs))
+        level_shapes.append(tuple(int(s) for s in fixed_levels[level].shape))
+        offset = len(costs)
+
+        def level_callback(
+            iteration,
+            cost,
+            x,
+            _objective=objective,
+            _to_full=to_full,
+            _scaling=scaling,
+            _offset=offset,
+        ):
+            if callback is not None:
+                m_full = _to_full @ _objective.matrix(x) @ _scaling
+                callback(
+                    _offset + iteration, float(cost), full_transform.params_from_matrix(m_full)
+                )
+
+        outcome = opt.run(
+            objective,
+            x0,
+            learning_rate=lr,
+            iterations=iters,
+            callback=level_callback,
+            **run_kw,
+        )
+        costs.extend(float(c) for c in outcome.costs)
+        matrix = to_full @ objective.matrix(outcome.x) @ scaling
+        if getattr(outcome, "diverged", False):
+            converged = False
+            message = (
+                f"level {level} ({level_shapes[-1][0]}x{level_shapes[-1][1]}): " + outcome.message
+            )
+            break
+        if level == 0:
+            converged = bool(outcome.converged)
+            message = outcome.message
+
+    params = full_transform.params_from_matrix(matrix)
+    matrix = full_transform.matrix(params)
+    warped = warp(np.asarray(moving_arr, dtype=np.float64), matrix, order=3)
+    seconds = time.perf_counter() - started
+    return RegistrationResult(
+        matrix=matrix,
+        transform=transform,
+        params=full_transform.describe(params),
+        metric=metric,
+        cost_label=metric_obj.cost_label,
+        optimizer=optimizer,
+        learning_rate=None if lr is None else float(lr),
+        cost_history=np.asarray(costs, dtype=float),
+        level_starts=level_starts,
+        level_shapes=level_shapes,
+        iterations=len(costs),
+        converged=converged,
+        message=message,
+        seconds=seconds,
+        warped=warped,
+    )

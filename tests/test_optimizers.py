@@ -1,0 +1,171 @@
+"""Optimiser contract on known quadratic objectives: convergence, divergence, determinism."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from regcli.errors import InputError
+from regcli.optimizers import OPTIMIZERS, OptimizeOutcome
+
+STEP_RULES = ["gd", "momentum", "nag", "adagrad", "rmsprop", "adam"]
+
+
+class Quadratic:
+    """``cost(x) = 0.5 (x - a)^T H (x - a)`` with curvature 1 along the first axis."""
+
+    def __init__(self, minimum, hessian, *, least_squares=False):
+        self.minimum = np.asarray(minimum, dtype=float)
+        self.hessian = np.asarray(hessian, dtype=float)
+        self.curvature = 1.0
+        self.max_displacement = 1000.0
+        self.least_squares = least_squares
+        self.evaluations = 0
+
+    def cost(self, x):
+        self.evaluations += 1
+        d = np.asarray(x) - self.minimum
+        return float(0.5 * d @ self.hessian @ d)
+
+    def cost_gradient(self, x):
+        d = np.asarray(x) - self.minimum
+        return self.cost(x), self.hessian @ d
+
+    def gauss_newton(self, x):
+        cost, gradient = self.cost_gradient(x)
+        return cost, gradient, self.hessian
+
+
+def ill_posed_start():
+    # Mildly anisotropic (as angle vs shift in a registration), minimum 5 px away.
+    return Quadratic([3.0, -4.0, 1.0], np.diag([1.0, 0.8, 0.5])), np.zeros(3)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_optimizer_finds_the_minimum_of_a_quadratic(name):
+    objective, x0 = ill_posed_start()
+    out = OPTIMIZERS[name].run(objective, x0, learning_rate=None, iterations=None)
+    assert isinstance(out, OptimizeOutcome)
+    assert out.converged, out.message
+    np.testing.assert_allclose(out.x, objective.minimum, atol=0.02)
+    assert out.iterations == len(out.costs) <= OPTIMIZERS[name].default_iterations
+    assert out.costs[-1] < out.costs[0]
+
+
+def test_levenberg_marquardt_solves_a_least_squares_quadratic_in_one_step():
+    objective, x0 = ill_posed_start()
+    objective.least_squares = True
+    out = OPTIMIZERS["lm"].run(objective, x0, learning_rate=None, iterations=20)
+    assert out.converged
+    assert out.iterations <= 3
+    np.testing.assert_allclose(out.x, objective.minimum, atol=1e-3)
+
+
+def test_lm_falls_back_to_bfgs_without_gauss_newton():
+    objective, x0 = ill_posed_start()  # least_squares False: BFGS with line search
+    out = OPTIMIZERS["lm"].run(objective, x0, learning_rate=None, iterations=50)
+    assert out.converged
+    np.testing.assert_allclose(out.x, objective.minimum, atol=1e-3)
+    assert out.iterations < 30
+
+
+@pytest.mark.parametrize("name", ["momentum", "nag"])
+def test_momentum_methods_without_momentum_are_gradient_descent(name):
+    runs = []
+    for opt, hyper in ((name, {"gamma": 0.0}), ("gd", {})):
+        objective, x0 = ill_posed_start()
+        runs.append(OPTIMIZERS[opt].run(objective, x0, learning_rate=0.3, iterations=40, **hyper))
+    np.testing.assert_array_equal(runs[0].costs, runs[1].costs)
+
+
+def test_gd_with_unit_rate_is_a_newton_step_on_unit_curvature():
+    objective = Quadratic([2.0, -1.0], np.eye(2))
+    out = OPTIMIZERS["gd"].run(objective, np.zeros(2), learning_rate=1.0, iterations=10)
+    assert out.costs[1] == 0.0
+    assert out.converged
+
+
+@pytest.mark.parametrize("name", STEP_RULES)
+def test_huge_learning_rate_stops_with_a_message_not_an_exception(name):
+    objective, x0 = ill_posed_start()
+    out = OPTIMIZERS[name].run(objective, x0, learning_rate=1e4, iterations=300)
+    assert not out.converged
+    assert out.diverged
+    assert "--lr" in out.message and "10000" in out.message
+    assert all(math.isfinite(c) for c in out.costs)
+
+
+@pytest.mark.parametrize("name", STEP_RULES)
+def test_nan_cost_is_divergence(name):
+    objective, x0 = ill_posed_start()
+    objective.cost = lambda x: math.nan  # type: ignore[method-assign]
+    out = OPTIMIZERS[name].run(objective, x0, learning_rate=None, iterations=10)
+    assert not out.converged and out.diverged
+    assert "NaN" in out.message
+
+
+def test_iteration_limit_is_not_convergence():
+    objective, x0 = ill_posed_start()
+    out = OPTIMIZERS["gd"].run(objective, x0, learning_rate=0.01, iterations=5)
+    assert out.iterations == 5
+    assert not out.converged and not out.diverged
+    assert "iteration limit" in out.message
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_callback_once_per_recorded_cost_and_deterministic(name):
+    calls = []
+    results = []
+    for _ in range(2):
+        calls.clear()
+        objective, x0 = ill_posed_start()
+        out = OPTIMIZERS[name].run(
+            objective,
+            x0,
+            learning_rate=None,
+            iterations=None,
+            callback=lambda i, c, x: calls.append((i, c, x.copy())),
+        )
+        results.append(out)
+        assert [c[1] for c in calls] == out.costs
+        assert [c[0] for c in calls] == list(range(len(out.costs)))
+    np.testing.assert_array_equal(results[0].x, results[1].x)
+    assert results[0].costs == results[1].costs
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"learning_rate": 0.0}, "learning rate"),
+        ({"learning_rate": -1.0}, "learning rate"),
+        ({"learning_rate": math.nan}, "learning rate"),
+        ({"iterations": 0}, "iterations"),
+        ({"iterations": 2.5}, "iterations"),
+        ({"gamma": 1.5}, "gamma"),
+    ],
+)
+def test_bad_options_raise_input_error(kwargs, match):
+    objective, x0 = ill_posed_start()
+    options = {"learning_rate": None, "iterations": None, **kwargs}
+    with pytest.raises(InputError, match=match):
+        OPTIMIZERS["momentum"].run(objective, x0, **options)
+
+
+def test_unknown_hyperparameter_is_refused():
+    objective, x0 = ill_posed_start()
+    with pytest.raises(InputError, match=r"gd.*beta"):
+        OPTIMIZERS["gd"].run(objective, x0, learning_rate=None, iterations=5, beta=0.9)
+
+
+def test_registry_entries_are_consistent():
+    for name, opt in OPTIMIZERS.items():
+        assert opt.name == name
+        assert opt.default_iterations >= 1
+        assert opt.default_learning_rate is None or opt.default_learning_rate > 0
+    for name in STEP_RULES:
+        assert OPTIMIZERS[name].default_learning_rate is not None
+    assert OPTIMIZERS["momentum"].hyperparameters == ("gamma",)
+    assert OPTIMIZERS["rmsprop"].hyperparameters == ("beta",)
+    assert set(OPTIMIZERS["adam"].hyperparameters) == {"gamma", "beta"}

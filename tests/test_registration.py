@@ -1,0 +1,284 @@
+"""register(): known-truth recovery on the sample images, swap inverse, analytic gradients
+against finite differences, bad input, divergence, determinism."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import smooth_blobs
+
+import regcli
+from regcli.errors import InputError
+from regcli.io import read_image
+from regcli.metrics import METRICS
+from regcli.optimizers import OPTIMIZERS
+from regcli.registration import LevelObjective, RegistrationResult, register
+from regcli.resample import warp
+from regcli.transforms import TRANSFORMS, make_transform, mean_displacement
+
+STEP_RULES = ["gd", "momentum", "nag", "adagrad", "rmsprop", "adam"]
+CASES = ["BrainMRI_2.png", "BrainMRI_3.png", "BrainMRI_4.png"]  # translation, rotation, rigid
+GRADIENT_METRICS = [name for name, m in METRICS.items() if m.cost_gradient is not None]
+
+
+@pytest.fixture(scope="module")
+def pairs(samples, truth):
+    """name -> (fixed, moving, truth entry) for the course's three moving images."""
+    out = {}
+    for name in CASES:
+        entry = truth["pairs"][name]
+        out[name] = (
+            read_image(samples / entry["fixed"]),
+            read_image(samples / name),
+            entry,
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- acceptance
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("optimizer", [*STEP_RULES, None])
+def test_default_settings_recover_the_sample_truth(pairs, case, optimizer):
+    """Every step rule with its default rate and iterations, and the fast default (None),
+    from the identity (no global initialisation), to <= 0.1 px."""
+    fixed, moving, entry = pairs[case]
+    result = register(
+        fixed,
+        moving,
+        transform=entry["transform"],
+        metric="ssd",
+        optimizer=optimizer,
+        init="none",
+    )
+    error = mean_displacement(result.matrix, np.array(entry["matrix"]), fixed.shape)
+    assert result.converged, result.message
+    assert error <= 0.1, f"{optimizer}: {error:.3f} px, {result.message}"
+    limit = OPTIMIZERS[result.optimizer].default_iterations
+    per_level = np.diff([*result.level_starts, result.iterations])
+    assert all(n <= limit for n in per_level)
+
+
+def test_recovered_parameters_are_the_truth_by_name(pairs):
+    fixed, moving, entry = pairs["BrainMRI_4.png"]
+    result = register(fixed, moving, transform="rigid", init="none")
+    assert result.optimizer == "lm"
+    assert result.learning_rate is None
+    assert set(result.params) == set(entry["params"])
+    for key in ("angle_deg", "tx", "ty"):
+        assert result.params[key] == pytest.approx(entry["params"][key], abs=0.05)
+    assert result.params["center"] == pytest.approx(entry["params"]["center"])
+
+
+def test_rotation_keeps_the_top_left_centre(pairs):
+    fixed, moving, entry = pairs["BrainMRI_3.png"]
+    result = register(fixed, moving, transform="rotation", init="none")
+    assert result.params["center"] == [0.0, 0.0]
+    assert result.params["angle_deg"] == pytest.approx(entry["params"]["angle_deg"], abs=0.02)
+
+
+def test_swapping_the_images_gives_the_inverse(pairs):
+    fixed, moving, _ = pairs["BrainMRI_4.png"]
+    forward = register(fixed, moving, transform="rigid", init="none")
+    backward = register(moving, fixed, transform="rigid", init="none")
+    assert mean_displacement(np.linalg.inv(backward.matrix), forward.matrix, fixed.shape) <= 0.1
+
+
+def test_result_fields_and_json(pairs):
+    fixed, moving, _ = pairs["BrainMRI_2.png"]
+    result = register(fixed, moving, transform="translation", optimizer="gd", init="none")
+    assert isinstance(result, RegistrationResult)
+    assert result.learning_rate == OPTIMIZERS["gd"].default_learning_rate
+    assert result.iterations == len(result.cost_history) > 0
+    assert result.level_starts[0] == 0 and result.level_starts == sorted(result.level_starts)
+    assert result.level_shapes[-1] == fixed.shape
+    assert [s[0] for s in result.level_shapes] == sorted(s[0] for s in result.level_shapes)
+    assert result.final_cost < result.initial_cost
+    assert result.cost_label == METRICS["ssd"].cost_label
+    assert result.warped.shape == fixed.shape
+    # The aligned image matches the fixed one far better than the moving one did.
+    before = np.mean((moving.astype(float) - fixed) ** 2)
+    after = np.mean((result.warped[20:-20, 20:-20] - fixed[20:-20, 20:-20]) ** 2)
+    assert after < before / 20
+    data = json.loads(json.dumps(result.to_dict()))
+    assert "warped" not in data
+    assert np.allclose(data["matrix"], result.matrix)
+    assert data["converged"] is True and data["iterations"] == result.iterations
+
+
+def test_public_api_exports_register():
+    assert regcli.register is register
+    assert regcli.OPTIMIZERS is OPTIMIZERS
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_dtypes_give_the_same_answer(dtype):
+    fixed = smooth_blobs((80, 96), seed=3)
+    truth = make_transform("rigid", shape=fixed.shape).matrix([math.radians(4.0), 2.5, -1.5])
+    moving = warp(fixed, np.linalg.inv(truth), order=3)
+    peak = 200 if dtype == np.uint8 else (60000 if dtype == np.uint16 else 7.0)
+
+    def to(image):
+        return (image * peak).astype(dtype)
+
+    result = register(to(fixed), to(moving), transform="rigid", init="none")
+    assert mean_displacement(result.matrix, truth, fixed.shape) < 0.1
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def central_disc(shape):
+    rows, cols = shape
+    y, x = np.mgrid[0:rows, 0:cols]
+    return np.hypot(x - (cols - 1) / 2, y - (rows - 1) / 2) < 0.35 * min(shape)
+
+
+@pytest.mark.parametrize("metric", GRADIENT_METRICS)
+@pytest.mark.parametrize("transform", list(TRANSFORMS))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gradient_matches_finite_differences(transform, metric, seed):
+    fixed = smooth_blobs((72, 88), seed=seed).astype(np.float32)
+    shape = fixed.shape
+    tf = make_transform(transform, shape=shape, center=(30.0, 40.0))
+    rng = np.random.default_rng(seed)
+    truth = tf.identity() + rng.uniform(-1.0, 1.0, tf.n_params) / tf.scales(shape)
+    moving = warp(fixed, np.linalg.inv(tf.matrix(truth)), order=3).astype(np.float32)
+    options = {"moving_range": (0.0, 1.0)} if "moving_range" in METRICS[metric].options else {}
+    objective = LevelObjective(fixed, moving, tf, METRICS[metric], options)
+    # The overlap mask makes the cost jump when a pixel enters or leaves it; a fixed central
+    # disc (inside the moving image for these small motions) isolates the chain rule.
+    disc = central_disc(shape)
+    objective._mask = lambda matrix: disc
+    # Evaluate away from the optimum, where the gradient is large (x is about pixels).
+    x = tf.identity() * objective.scales + rng.uniform(-3.0, 3.0, tf.n_params)
+    cost, gradient = objective.cost_gradient(x)
+    assert cost == pytest.approx(objective.cost(x), rel=1e-5)
+    h = 1e-2
+    numeric = np.array(
+        [
+            (objective.cost(x + h * e) - objective.cost(x - h * e)) / (2 * h)
+            for e in np.eye(tf.n_params)
+        ]
+    )
+    cosine = gradient @ numeric / (np.linalg.norm(gradient) * np.linalg.norm(numeric))
+    assert cosine >= 0.99, (gradient, numeric)
+    assert np.linalg.norm(gradient - numeric) <= 0.05 * np.linalg.norm(numeric)
+
+
+@pytest.mark.parametrize("transform", list(TRANSFORMS))
+def test_gauss_newton_agrees_with_cost_gradient(transform):
+    fixed = smooth_blobs((64, 80), seed=2).astype(np.float32)
+    tf = make_transform(transform, shape=fixed.shape)
+    moving = warp(fixed, np.linalg.inv(tf.matrix(tf.identity())) @ np.eye(3), order=1)
+    objective = LevelObjective(fixed, moving.astype(np.float32), tf, METRICS["ssd"])
+    x = tf.identity() * objective.scales + np.linspace(-1.0, 1.0, tf.n_params)
+    cost, gradient, hessian = objective.gauss_newton(x)
+    cost2, gradient2 = objective.cost_gradient(x)
+    assert cost == pytest.approx(cost2, rel=1e-6)
+    np.testing.assert_allclose(gradient, gradient2, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(hessian, hessian.T, rtol=1e-9, atol=1e-12)
+    assert np.all(np.linalg.eigvalsh(hessian) > 0)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def small_pair():
+    fixed = smooth_blobs((64, 64), seed=4)
+    moving = warp(
+        fixed, np.linalg.inv(make_transform("translation", shape=fixed.shape).matrix([2.0, 1.0]))
+    )
+    return fixed, moving
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"iterations": 0}, "iterations"),
+        ({"iterations": -3}, "iterations"),
+        ({"metric": "nope"}, "unknown metric 'nope'"),
+        ({"optimizer": "nope"}, "unknown optimizer 'nope'"),
+        ({"transform": "nope"}, "unknown transform 'nope'"),
+        ({"learning_rate": 0.0}, "learning rate"),
+        ({"learning_rate": math.inf}, "learning rate"),
+        ({"levels": 0}, "levels"),
+        ({"optimizer": "gd", "beta": 0.9}, "beta"),
+        ({"optimizer": "momentum", "gamma": 1.0}, "gamma"),
+        ({"center": "middle"}, "center"),
+        ({"tolerance": -1.0}, "tolerance"),
+        ({"metric": "ssd", "bins": 32}, "bins"),
+        ({"init": "none", "initial_matrix": np.ones((3, 3))}, "initial_matrix"),
+    ],
+)
+def test_bad_options_raise_input_error(small_pair, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        register(*small_pair, **kwargs)
+
+
+def test_different_shapes_name_both_shapes():
+    with pytest.raises(InputError, match=r"fixed and moving.*\(64, 64\) and \(64, 60\)"):
+        register(np.ones((64, 64)), np.ones((64, 60)))
+
+
+@pytest.mark.parametrize("which", ["fixed", "moving"])
+def test_constant_image_is_refused(small_pair, which):
+    images = dict(zip(("fixed", "moving"), small_pair, strict=True))
+    images[which] = np.full((64, 64), 7.0)
+    with pytest.raises(InputError, match=f"{which}: the image is constant"):
+        register(images["fixed"], images["moving"])
+
+
+def test_non_2d_image_is_refused():
+    with pytest.raises(InputError, match=r"moving.*2-D"):
+        register(np.ones((8, 8)), np.ones((8, 8, 5)))
+
+
+@pytest.mark.parametrize("optimizer", STEP_RULES)
+def test_huge_learning_rate_reports_divergence(small_pair, optimizer):
+    result = register(
+        *small_pair, transform="rigid", optimizer=optimizer, learning_rate=1e5, init="none"
+    )
+    assert result.converged is False
+    assert "--lr" in result.message and "100000" in result.message
+    assert np.all(np.isfinite(result.matrix))
+    assert result.warped.shape == small_pair[0].shape
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+@pytest.mark.parametrize("optimizer", ["lm", "nag"])
+def test_deterministic_and_one_callback_per_cost(small_pair, optimizer):
+    runs, calls = [], []
+    for _ in range(2):
+        calls.clear()
+        runs.append(
+            register(
+                *small_pair,
+                transform="rigid",
+                optimizer=optimizer,
+                init="none",
+                callback=lambda i, c, p: calls.append((i, c, np.array(p))),
+            )
+        )
+        assert [c[0] for c in calls] == list(range(runs[-1].iterations))
+        np.testing.assert_array_equal([c[1] for c in calls], runs[-1].cost_history)
+    np.testing.assert_array_equal(runs[0].matrix, runs[1].matrix)
+    np.testing.assert_array_equal(runs[0].cost_history, runs[1].cost_history)
+    # The callback's parameters are full-resolution ones: the last equals the result.
+    tf = make_transform("rigid", shape=small_pair[0].shape)
+    np.testing.assert_allclose(tf.matrix(calls[-1][2]), runs[1].matrix, atol=0.05)
+
+
+def test_initial_matrix_is_the_start(small_pair):
+    fixed, moving = small_pair
+    truth = make_transform("translation", shape=fixed.shape).matrix([2.0, 1.0])
+    result = register(fixed, moving, transform="translation", initial_matrix=truth)
+    assert mean_displacement(result.matrix, truth, fixed.shape) < 0.05
+    assert result.initial_cost < 1e-3

@@ -18,11 +18,13 @@ from regcli.io import atomic_output
 __all__ = [
     "checkerboard",
     "cost_curve_figure",
+    "cost_profile_figure",
     "joint_histogram_figure",
     "magenta_green",
     "optimizer_comparison_figure",
     "overlay_figure",
     "plot_cost_curve",
+    "plot_cost_profile",
     "plot_joint_histograms",
     "plot_optimizer_comparison",
     "plot_overlay",
@@ -347,3 +349,101 @@ def joint_histogram_figure(panels, *, normed: bool = False, title: str | None = 
 def plot_joint_histograms(panels, path, **options):
     """Draw :func:`joint_histogram_figure` into ``path``; return ``path``."""
     return save_figure(joint_histogram_figure(panels, **options), path)
+
+
+# --------------------------------------------------------------------------- cost profile
+
+#: ``gid`` of the marker at a profile's minimum and of the true-value line (tests find them).
+PROFILE_MINIMUM_GID = "profile-minimum"
+PROFILE_TRUTH_GID = "profile-truth"
+
+
+def cost_profile_figure(profile, *, title: str | None = None):
+    """Figure of the cost along one parameter: raw images, and smoothed ones when computed.
+
+    Parameters
+    ----------
+    profile : regcli.profile.CostProfile or its ``to_dict()``
+        Values are shown in display units (degrees for the angle).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per curve (raw; smoothed by a Gaussian of ``smooth_sigma`` pixels), each
+        with its minimum marked by a red dot, its other local minima by small grey ticks, and
+        the true value (if known) by a dashed green line.
+    """
+    data = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
+    values = np.asarray(data["values"], dtype=float)
+    unit = data.get("unit") or ""
+    curves = [("images as given", data["costs"], data.get("local_minima") or [])]
+    if data.get("smoothed_costs") is not None:
+        curves.append(
+            (
+                f"images smoothed (Gaussian, sigma = {data['smooth_sigma']:g} px)",
+                data["smoothed_costs"],
+                data.get("smoothed_local_minima") or [],
+            )
+        )
+    fig, axes = plt.subplots(
+        len(curves), 1, figsize=(7.0, 3.0 * len(curves) + 0.6), sharex=True, squeeze=False
+    )
+    truth = data.get("true_value")
+    for ax, (label, costs, minima) in zip(axes[:, 0], curves, strict=True):
+        costs = _finite_or_nan([np.nan if c is None else c for c in costs])
+        ax.plot(values, costs, color="tab:blue", linewidth=1.4, label=label)
+        if np.any(np.isfinite(costs)):
+            best = int(np.nanargmin(costs))
+            lows = [v for v in minima if v is not None and not np.isclose(v, values[best])]
+            if lows:
+                at = np.interp(lows, values, np.nan_to_num(costs, nan=np.nanmax(costs)))
+                ax.plot(
+                    lows,
+                    at,
+                    "|",
+                    color="0.35",
+                    markersize=9,
+                    label=f"other local minima ({len(lows)})",
+                )
+            ax.plot(
+                [values[best]],
+                [costs[best]],
+                "o",
+                color="tab:red",
+                markersize=6,
+                gid=PROFILE_MINIMUM_GID,
+                label=f"minimum at {values[best]:.4g} {unit}".rstrip(),
+            )
+        if truth is not None:
+            ax.axvline(
+                truth,
+                color="tab:green",
+                linestyle="--",
+                linewidth=1.2,
+                gid=PROFILE_TRUTH_GID,
+                label=f"true value {truth:.4g} {unit}".rstrip(),
+            )
+        ax.set_ylabel(f"cost: {data.get('cost_label', 'cost')}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    name = {"angle": "angle", "tx": "tx (shift along x)", "ty": "ty (shift along y)"}.get(
+        data["param"], data["param"]
+    )
+    axes[-1, 0].set_xlabel(f"{name} ({unit})" if unit else name)
+    at = data.get("at") or {}
+    held = ", ".join(
+        f"{k}={v:.4g}" for k, v in at.items() if k != "center" and not k.startswith(data["param"])
+    )
+    heading = title or (
+        f"{data.get('metric', '')} cost along {data['param']} "
+        f"({data.get('transform', '')}{'; ' + held if held else ''})"
+    )
+    axes[0, 0].set_title(heading, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cost_profile(profile, path, **options):
+    """Draw :func:`cost_profile_figure` into ``path``; return ``path``."""
+    return save_figure(cost_profile_figure(profile, **options), path)

@@ -6,6 +6,8 @@ atomically (so a failed run leaves no half-written PNG) and returns the path.
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -65,6 +67,23 @@ def _finite_or_nan(values) -> np.ndarray:
 LEVEL_MARKER_GID = "level-start"
 
 
+def _plot_by_level(ax, values: np.ndarray, starts, **style) -> str:
+    """Plot ``values`` as one line per pyramid level (costs of different levels are not
+    comparable, so no segment joins them); one colour and one legend entry.  Returns the colour.
+    """
+    bounds = [k for k in sorted(set(starts) | {0}) if 0 <= k < values.size] + [values.size]
+    color = style.pop("color", None)
+    for index, (begin, end) in enumerate(itertools.pairwise(bounds)):
+        (line,) = ax.plot(
+            np.arange(begin, end),
+            values[begin:end],
+            color=color,
+            **(style if index == 0 else {**style, "label": "_nolegend_"}),
+        )
+        color = line.get_color()
+    return color
+
+
 def cost_curve_figure(
     costs,
     *,
@@ -97,11 +116,10 @@ def cost_curve_figure(
 
     values = _finite_or_nan(costs)
     fig, ax = plt.subplots(figsize=(7.0, 4.2))
-    iterations = np.arange(values.size)
-    ax.plot(iterations, values, color="tab:blue", linewidth=1.6, label=cost_label)
+    starts = list(level_starts or [0])
+    _plot_by_level(ax, values, starts, color="tab:blue", linewidth=1.6, label=cost_label)
     if _wants_log_scale(values):
         ax.set_yscale("log")
-    starts = list(level_starts or [0])
     shapes = list(level_shapes or [])
     label_at = blended_transform_factory(ax.transData, ax.transAxes)
     for level, start in enumerate(starts):
@@ -247,14 +265,15 @@ def optimizer_comparison_figure(
     for label, costs in curves.items():
         values = _finite_or_nan(costs)
         everything.append(values)
-        (line,) = ax.plot(np.arange(values.size), values, linewidth=1.5, label=label)
-        starts = [k for k in (level_starts or {}).get(label, [])[1:] if 0 <= k < values.size]
+        all_starts = list((level_starts or {}).get(label, [0]))
+        color = _plot_by_level(ax, values, all_starts, linewidth=1.5, label=label)
+        starts = [k for k in all_starts[1:] if 0 <= k < values.size]
         if starts:
             ax.plot(
                 starts,
                 values[starts],
                 "o",
-                color=line.get_color(),  # also keeps the colour cycle for the next curve
+                color=color,  # also keeps the colour cycle for the next curve
                 markerfacecolor="none",
                 markersize=6,
                 gid=LEVEL_MARKER_GID,

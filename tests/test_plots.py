@@ -42,6 +42,10 @@ def test_cost_curve_marks_every_level_after_the_first():
         assert texts == ["64x64", "128x128", "256x256"], texts
         assert fig.axes[0].get_yscale() == "log"  # positive costs over four decades
         assert fig.axes[0].get_title() == "ssd, nag, rigid"
+        # One line per level: none of them joins the last cost of a level to the next level.
+        curves = [line for line in fig.axes[0].lines if line.get_gid() is None]
+        spans = [(line.get_xdata()[0], line.get_xdata()[-1]) for line in curves[:3]]
+        assert spans == [(0, 29), (30, 69), (70, 119)]
     finally:
         import matplotlib.pyplot as plt
 
@@ -107,7 +111,8 @@ def test_optimizer_comparison_has_one_curve_per_optimizer(tmp_path):
         ax = fig.axes[0]
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["gd", "nag", "adam"]
         markers = level_markers(fig)
-        assert len(ax.lines) == 3 + len(markers)
+        # Each curve is drawn one line per level (no segment joins two levels).
+        assert len(ax.lines) == 3 * 3 + len(markers)
         # One marker set per curve, at the first cost of each finer level.
         assert [list(m.get_xdata()) for m in markers] == [[30, 70], [30, 70], [15, 35]]
         curve_colors = [line.get_color() for line in ax.get_legend().get_lines()]

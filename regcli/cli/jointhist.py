@@ -147,8 +147,8 @@ def jointhist(images, bins, normed, output, npy, overwrite, as_json):
     nothing is written.
 
     With --json, prints {"pairs": [{"image1", "image2", "shape", "bins", "sum",
-    "n_pixels", "ok", "mi", "nmi", ...}, ...], "ok", "output", "npy", "normed"}.
-    Exit code 1 if a check fails.
+    "n_pixels", "ok", "mi", "nmi", ...}, ...], "ok", "output", "npy", "normed"}, where "sum"
+    is the sum of the counts (before --normed divides them). Exit code 1 if a check fails.
 
     \b
     Examples:

@@ -210,6 +210,10 @@ def test_unreadable_or_missing_file(runner, workdir, content):
         (["--opt", "bogus"], ["--opt", "nag", "adam"]),
         (["--transform", "bogus"], ["--transform", "rigid", "affine"]),
         (["--center", "middle"], ["--center", "topleft"]),
+        (["--bins", "32"], ["--bins", "'ssd'", "mi"]),
+        (["--opt", "gd", "--gamma", "0.5"], ["--gamma", "'gd'", "momentum, nag"]),
+        (["--opt", "nag", "--beta", "0.5"], ["--beta", "'nag'", "rmsprop"]),
+        (["--lr", "0.5"], ["--lr", "default optimiser", "gd"]),
     ],
 )
 def test_bad_option_is_a_usage_error(runner, workdir, option, needles):

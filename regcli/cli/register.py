@@ -209,6 +209,14 @@ def register(
       regcli register BrainMRI_1.png BrainMRI_2.png --metric ssd --opt nag
       regcli register BrainMRI_1.png BrainMRI_4.png --transform rigid -o out/ --json
     """
+    check_option_combinations(
+        metric=metric,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        gamma=gamma,
+        beta=beta,
+        bins=bins,
+    )
     outdir = Path(f"regcli-{moving.stem}") if outdir is None else outdir
     paths = {
         "aligned": outdir / f"{moving.stem}_aligned{moving.suffix}",
@@ -293,6 +301,32 @@ def progress_bar(*, enabled: bool, description: str):
             bar.set_postfix_str(f"cost {cost:.5g}", refresh=False)
 
         yield tick
+
+
+def check_option_combinations(*, metric, optimizer, learning_rate, gamma, beta, bins) -> None:
+    """Usage errors (exit 2) for options the chosen metric or optimiser does not use."""
+    from regcli.metrics import METRICS
+    from regcli.optimizers import OPTIMIZERS
+
+    if bins is not None and "bins" not in METRICS[metric].options:
+        users = [name for name, m in METRICS.items() if "bins" in m.options]
+        raise click.BadParameter(
+            f"metric {metric!r} does not use histogram bins (these do: {', '.join(users)})",
+            param_hint="'--bins'",
+        )
+    chosen = OPTIMIZERS.get(optimizer) if optimizer is not None else None
+    for option, value, applies in (
+        ("--lr", learning_rate, lambda o: o.default_learning_rate is not None),
+        ("--gamma", gamma, lambda o: "gamma" in o.hyperparameters),
+        ("--beta", beta, lambda o: "beta" in o.hyperparameters),
+    ):
+        if value is None or (chosen is not None and applies(chosen)):
+            continue
+        users = ", ".join(name for name, o in OPTIMIZERS.items() if applies(o))
+        which = f"optimiser {optimizer!r}" if chosen is not None else "the default optimiser"
+        raise click.BadParameter(
+            f"{which} does not use it; it applies to --opt {users}", param_hint=f"'{option}'"
+        )
 
 
 def name_inputs(message: str, *, fixed: Path, moving: Path) -> str:

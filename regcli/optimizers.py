@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from regcli import scipy_optimizers
 from regcli.errors import InputError
 
 __all__ = ["OPTIMIZERS", "OptimizeOutcome", "Optimizer", "get_optimizer"]
@@ -58,6 +59,8 @@ DEFAULT_TOLERANCE = 1e-3
 PATIENCE = 3
 #: A cost above ``initial + DIVERGENCE_FACTOR * max(|initial|, curvature)`` means divergence.
 DIVERGENCE_FACTOR = 10.0
+#: Step lengths (pixels) ``lm`` probes along its direction when no damped step lowers the cost.
+PROBE_LENGTHS = (0.25, 0.5, 1.0)
 #: Normalised-gradient size (pixels) below which the adaptive step rules act like plain GD.
 DEFAULT_EPSILON = 0.1
 
@@ -409,7 +412,7 @@ def run_lm(
     iters = OPTIMIZERS["lm"].default_iterations if iterations is None else iterations
     tol = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
     _check_run_options(None, iters, tol, needs_lr=False)
-    if getattr(objective, "least_squares", False) and hasattr(objective, "gauss_newton"):
+    if hasattr(objective, "gauss_newton"):
         return _levenberg_marquardt(objective, x0, int(iters), callback, tol)
     return _bfgs(objective, x0, int(iters), callback, tol)
 
@@ -426,12 +429,13 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
         costs.append(float(cost))
         _call(callback, iteration, cost, x)
         accepted = False
+        first_step = None
         for _ in range(12):  # raise the damping until the cost goes down
             step = _solve_damped(hessian, gradient, damping)
+            if first_step is None:
+                first_step = step
             if np.linalg.norm(step) < tolerance:
-                return OptimizeOutcome(
-                    x, costs, len(costs), True, f"lm: converged (step below {tolerance:g} px)"
-                )
+                break
             trial = x + step
             if np.linalg.norm(trial - x0) > limit:
                 damping *= 10.0
@@ -441,11 +445,27 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
                 accepted = True
                 break
             damping *= 10.0
+        first_length = float(np.linalg.norm(first_step))
+        if not accepted and first_length >= tolerance:
+            # The cost can have a narrow spike at x (MI at a grid-aligned start: any
+            # interpolation changes the histogram), which short steps cannot leave: probe
+            # longer ones along the Gauss-Newton direction before calling it a minimum.
+            for length in PROBE_LENGTHS:
+                trial = x + first_step * (length / first_length)
+                if np.linalg.norm(trial - x0) > limit:
+                    break
+                t_cost, t_gradient, t_hessian = objective.gauss_newton(trial)
+                if math.isfinite(t_cost) and t_cost < cost:
+                    accepted = True
+                    step = trial - x
+                    break
         if not accepted:
-            # No damping makes the cost go down: we are at a (numerical) minimum.
-            return OptimizeOutcome(
-                x, costs, len(costs), True, "lm: converged (no step lowers the cost)"
+            reason = (
+                f"step below {tolerance:g} px"
+                if first_length < tolerance
+                else "no step lowers the cost"
             )
+            return OptimizeOutcome(x, costs, len(costs), True, f"lm: converged ({reason})")
         x, cost, gradient, hessian = trial, t_cost, t_gradient, t_hessian
         damping = max(damping / 10.0, 1e-7)
     return OptimizeOutcome(
@@ -578,6 +598,9 @@ OPTIMIZERS["lm"] = Optimizer(
     default_iterations=100,
     hyperparameters=(),
 )
+OPTIMIZERS["powell"] = scipy_optimizers.entry("powell")
+OPTIMIZERS["nelder-mead"] = scipy_optimizers.entry("nelder-mead")
+OPTIMIZERS["lbfgs"] = scipy_optimizers.entry("lbfgs")
 
 #: The optimiser ``register(optimizer=None)`` uses for metrics with an analytic gradient.
 DEFAULT_GRADIENT_OPTIMIZER = "lm"

@@ -1,0 +1,381 @@
+"""``scipy.optimize.minimize`` methods in the optimiser contract: powell, nelder-mead, lbfgs.
+
+Each runner has the signature of :attr:`regcli.optimizers.Optimizer.run`::
+
+    run(objective, x0, *, learning_rate=None, iterations=None, callback=None,
+        tolerance=None, **hyper) -> OptimizeOutcome
+
+and works, like the step rules, in *scaled* parameters (a unit step moves the pixels by about
+one pixel), so ``tolerance`` is in pixels whatever the parameter.  The derivative-free methods
+(``powell``, ``nelder-mead``) only call ``objective.cost``: they make the metrics without an
+analytic gradient (NMI, the Pluim measure) first-class.  ``lbfgs`` (L-BFGS-B) uses
+``objective.cost_gradient`` when the metric has an analytic gradient and central finite
+differences otherwise.
+
+The cost is recorded once per iteration (scipy's callback), after the cost at the start:
+``costs[0]`` is the starting cost, as for the other optimisers.  A run stops when an
+iteration moves the parameters by less than ``tolerance`` pixels (Powell, L-BFGS-B), when the
+simplex is smaller than ``tolerance`` pixels (Nelder-Mead), at scipy's own criteria, or at
+``iterations``.
+
+``scipy.optimize`` is imported inside the runners, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from regcli.errors import InputError
+
+__all__ = ["DEFAULTS", "entry", "run_lbfgs", "run_nelder_mead", "run_powell"]
+
+#: Per method: (default iteration limit, default tolerance in pixels, default learning rate).
+#: Nelder-Mead's learning rate is the size of its starting simplex, in pixels.
+DEFAULTS: dict[str, tuple[int, float, float | None]] = {
+    "powell": (100, 1e-3, None),
+    "nelder-mead": (600, 1e-3, 2.0),
+    "lbfgs": (200, 1e-3, None),
+}
+
+#: Finite-difference step (pixels) for ``lbfgs`` on metrics without an analytic gradient:
+#: large enough to step over the staircase that histogram binning puts in MI-like costs.
+FINITE_DIFFERENCE_STEP = 0.05
+
+
+class _Stop(Exception):
+    """Raised from scipy's callback to end a run; carries why."""
+
+    def __init__(self, message: str, *, converged: bool, diverged: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.converged = converged
+        self.diverged = diverged
+
+
+class _Recorder:
+    """Wraps the objective: caches costs, records one cost per iteration, decides to stop."""
+
+    def __init__(self, name, objective, x0, iterations, tolerance, callback, step_test):
+        self.name = name
+        self.objective = objective
+        self.x0 = np.array(x0, dtype=float)
+        self.iterations = iterations
+        self.tolerance = tolerance
+        self.callback = callback
+        self.step_test = step_test
+        self.limit = float(getattr(objective, "max_displacement", 1e4))
+        self._cache: dict[bytes, float] = {}
+        self.costs: list[float] = []
+        self.x = self.x0.copy()
+        self.best_x, self.best_cost = self.x0.copy(), math.inf
+        self.penalty = None
+
+    def cost(self, x) -> float:
+        x = np.asarray(x, dtype=float)
+        key = x.tobytes()
+        if key not in self._cache:
+            if not np.all(np.isfinite(x)) or np.linalg.norm(x - self.x0) > self.limit:
+                value = math.inf
+            else:
+                value = float(self.objective.cost(x))
+            self._remember(key, x, value)
+        return self._finite(self._cache[key])
+
+    def cost_gradient(self, x) -> tuple[float, np.ndarray]:
+        x = np.asarray(x, dtype=float)
+        if not np.all(np.isfinite(x)) or np.linalg.norm(x - self.x0) > self.limit:
+            self._remember(x.tobytes(), x, math.inf)
+            return self._finite(math.inf), np.zeros_like(x)
+        value, gradient = self.objective.cost_gradient(x)
+        value = float(value)
+        gradient = np.asarray(gradient, dtype=float)
+        self._remember(x.tobytes(), x, value)
+        if not (math.isfinite(value) and np.all(np.isfinite(gradient))):
+            return self._finite(math.inf), np.zeros_like(x)
+        return value, gradient
+
+    def _remember(self, key, x, value):
+        if len(self._cache) > 512:  # only recent points are ever asked for again
+            self._cache.clear()
+        self._cache[key] = value
+        if math.isfinite(value) and value < self.best_cost:
+            self.best_x, self.best_cost = x.copy(), value
+
+    def _finite(self, value: float) -> float:
+        """Non-finite costs (no overlap left) become a large finite one scipy can compare."""
+        if math.isfinite(value):
+            return value
+        if self.penalty is None:
+            start = self.costs[0] if self.costs else 1.0
+            self.penalty = 1e10 * (1.0 + abs(start))
+        return self.penalty
+
+    def record(self, x) -> None:
+        """One iteration done: record its cost, report it, test the stopping rules."""
+        x = np.array(x, dtype=float)
+        key = x.tobytes()
+        value = self._cache.get(key)
+        if value is None:
+            value = self.cost(x)
+            value = self._cache[key]
+        if not math.isfinite(value):
+            raise _Stop(
+                f"{self.name} diverged (the cost became NaN or infinite: the parameters left "
+                "the image or the overlap vanished)",
+                converged=False,
+                diverged=True,
+            )
+        step = float(np.linalg.norm(x - self.x))
+        self.x = x
+        self.costs.append(value)
+        if self.callback is not None:
+            self.callback(len(self.costs) - 1, value, x.copy())
+        if self.step_test and step < self.tolerance:
+            raise _Stop(
+                f"{self.name}: converged (step below {self.tolerance:g} px)", converged=True
+            )
+        if len(self.costs) > self.iterations:
+            raise _Stop(
+                f"{self.name}: stopped at the iteration limit ({self.iterations}) before the "
+                f"steps fell below {self.tolerance:g} px; raise --iters",
+                converged=False,
+            )
+
+    def start(self, *, with_gradient: bool = False) -> None:
+        if with_gradient:  # objectives with a gradient may be cheaper through cost_gradient
+            self.cost_gradient(self.x0)
+        value = self.cost(self.x0)
+        if not math.isfinite(self._cache[self.x0.tobytes()]):
+            raise _Stop(
+                f"{self.name}: the cost is NaN or infinite at the start (no overlap?)",
+                converged=False,
+                diverged=True,
+            )
+        self.costs.append(value)
+        if self.callback is not None:
+            self.callback(0, value, self.x0.copy())
+
+
+def _options(name, learning_rate, iterations, tolerance, hyper, allowed):
+    default_iterations, default_tolerance, default_lr = DEFAULTS[name]
+    iterations = default_iterations if iterations is None else iterations
+    tolerance = default_tolerance if tolerance is None else tolerance
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
+        raise InputError(f"iterations (--iters): expected an integer >= 1, got {iterations!r}")
+    if iterations < 1:
+        raise InputError(f"iterations (--iters): expected an integer >= 1, got {iterations}")
+    try:
+        tolerance = float(tolerance)
+    except (TypeError, ValueError):
+        raise InputError(f"tolerance: expected a number > 0, got {tolerance!r}") from None
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise InputError(f"tolerance: expected a number > 0 (pixels), got {tolerance!r}")
+    given = sorted(k for k, v in hyper.items() if v is not None and k not in allowed)
+    if given:
+        raise InputError(
+            f"optimizer {name!r} does not take {', '.join(given)}; "
+            f"it takes {', '.join(allowed) or 'no extra options'}"
+        )
+    if learning_rate is not None and default_lr is None:
+        raise InputError(
+            f"learning rate (--lr): optimizer {name!r} has no learning rate, got {learning_rate!r}"
+        )
+    if learning_rate is None:
+        learning_rate = default_lr
+    if learning_rate is not None and not (
+        isinstance(learning_rate, (int, float, np.floating))
+        and math.isfinite(learning_rate)
+        and learning_rate > 0
+    ):
+        raise InputError(f"learning rate (--lr): expected a number > 0, got {learning_rate!r}")
+    return int(iterations), tolerance, learning_rate
+
+
+def _outcome(recorder: _Recorder, x, message: str, converged: bool, diverged: bool = False):
+    from regcli.optimizers import OptimizeOutcome
+
+    x = np.array(x, dtype=float)
+    # scipy's last point is its best; fall back on the best point seen when a run blew up.
+    if diverged or not np.all(np.isfinite(x)):
+        x = recorder.best_x
+    return OptimizeOutcome(
+        x=x,
+        costs=list(recorder.costs),
+        iterations=len(recorder.costs),
+        converged=converged,
+        message=message,
+        diverged=diverged,
+    )
+
+
+def _minimize(name, recorder: _Recorder, method: str, x0, *, fun=None, **kwargs):
+    from scipy import optimize
+
+    try:
+        recorder.start(with_gradient=fun == recorder.cost_gradient)
+        result = optimize.minimize(
+            recorder.cost if fun is None else fun,
+            np.array(x0, dtype=float),
+            method=method,
+            callback=recorder.record,
+            **kwargs,
+        )
+    except _Stop as stop:
+        x = recorder.x if not stop.diverged else recorder.best_x
+        return _outcome(recorder, x, stop.message, stop.converged, stop.diverged)
+    # scipy stopped by its own criteria: record the final point if it moved.
+    x = np.asarray(result.x, dtype=float)
+    if not np.array_equal(x, recorder.x) and len(recorder.costs) <= recorder.iterations:
+        value = recorder.cost(x)
+        if math.isfinite(recorder._cache.get(x.tobytes(), math.inf)):
+            recorder.x = x
+            recorder.costs.append(value)
+            if recorder.callback is not None:
+                recorder.callback(len(recorder.costs) - 1, value, x.copy())
+    if not math.isfinite(recorder._cache.get(recorder.x.tobytes(), math.inf)):
+        return _outcome(recorder, recorder.best_x, f"{name} diverged", False, True)
+    converged = bool(result.success)
+    message = f"{name}: {'converged' if converged else 'stopped'} ({result.message})"
+    return _outcome(recorder, recorder.x, message, converged)
+
+
+def run_powell(
+    objective, x0, *, learning_rate=None, iterations=None, callback=None, tolerance=None, **hyper
+):
+    """Powell's conjugate-direction method (derivative-free), directions = one pixel per axis.
+
+    Hyper-parameters: none.  ``learning_rate`` is not used.
+    """
+    iterations, tolerance, _ = _options(
+        "powell", learning_rate, iterations, tolerance, hyper, allowed=()
+    )
+    recorder = _Recorder("powell", objective, x0, iterations, tolerance, callback, True)
+    n = np.size(x0)
+    return _minimize(
+        "powell",
+        recorder,
+        "Powell",
+        x0,
+        # ftol tiny: the step test (in pixels) decides, not a relative cost change, whose
+        # meaning differs from metric to metric.  xtol is the line searches' relative accuracy.
+        options={"xtol": 1e-4, "ftol": 1e-12, "maxiter": iterations + 1, "direc": np.eye(n)},
+    )
+
+
+def run_nelder_mead(
+    objective, x0, *, learning_rate=None, iterations=None, callback=None, tolerance=None, **hyper
+):
+    """The Nelder-Mead simplex (derivative-free).
+
+    ``learning_rate`` is the size of the starting simplex in pixels (default 2); the run
+    converges when every vertex is within ``tolerance`` pixels of the best one.
+    """
+    iterations, tolerance, size = _options(
+        "nelder-mead", learning_rate, iterations, tolerance, hyper, allowed=()
+    )
+    recorder = _Recorder("nelder-mead", objective, x0, iterations, tolerance, callback, False)
+    x0 = np.array(x0, dtype=float)
+    simplex = np.vstack([x0, x0 + float(size) * np.eye(x0.size)])
+    return _minimize(
+        "nelder-mead",
+        recorder,
+        "Nelder-Mead",
+        x0,
+        options={
+            "initial_simplex": simplex,
+            "xatol": tolerance,
+            "fatol": math.inf,  # the simplex size alone decides (pixels, metric-independent)
+            "maxiter": iterations + 1,
+            "maxfev": 50 * iterations * max(1, x0.size),
+        },
+    )
+
+
+def _has_analytic_gradient(objective) -> bool:
+    flag = getattr(objective, "has_gradient", None)
+    if flag is not None:
+        return bool(flag)
+    metric = getattr(objective, "metric", None)
+    if metric is not None and hasattr(metric, "cost_gradient"):
+        return metric.cost_gradient is not None
+    return callable(getattr(objective, "cost_gradient", None))
+
+
+def run_lbfgs(
+    objective,
+    x0,
+    *,
+    learning_rate=None,
+    iterations=None,
+    callback=None,
+    tolerance=None,
+    step=None,
+    **hyper,
+):
+    """L-BFGS-B (quasi-Newton) with the analytic gradient, or central finite differences.
+
+    Hyper-parameter ``step``: the finite-difference step in pixels (default
+    :data:`FINITE_DIFFERENCE_STEP`), used only for metrics without an analytic gradient.
+    """
+    iterations, tolerance, _ = _options(
+        "lbfgs", learning_rate, iterations, tolerance, hyper, allowed=("step",)
+    )
+    step = FINITE_DIFFERENCE_STEP if step is None else float(step)
+    if not (math.isfinite(step) and step > 0):
+        raise InputError(f"step: expected a finite-difference step > 0 pixels, got {step!r}")
+    recorder = _Recorder("lbfgs", objective, x0, iterations, tolerance, callback, True)
+    x0 = np.array(x0, dtype=float)
+    if _has_analytic_gradient(objective):
+        fun = recorder.cost_gradient
+    else:
+
+        def fun(x):
+            x = np.asarray(x, dtype=float)
+            value = recorder.cost(x)
+            gradient = np.empty_like(x)
+            for k in range(x.size):  # 2 n costs: n is at most 6
+                offset = np.zeros_like(x)
+                offset[k] = step
+                gradient[k] = (recorder.cost(x + offset) - recorder.cost(x - offset)) / (2 * step)
+            return value, gradient
+
+    curvature = float(getattr(objective, "curvature", 0.0) or 0.0)
+    # The gradient of a cost near its minimum is about curvature x distance: stop when that
+    # distance is a small fraction of the tolerance.
+    gtol = 0.1 * tolerance * curvature if math.isfinite(curvature) and curvature > 0 else 1e-10
+    return _minimize(
+        "lbfgs",
+        recorder,
+        "L-BFGS-B",
+        x0,
+        fun=fun,
+        jac=True,
+        options={"maxiter": iterations + 1, "ftol": 1e-15, "gtol": gtol, "maxcor": 10},
+    )
+
+
+_LABELS = {
+    "powell": "Powell's method (scipy, derivative-free)",
+    "nelder-mead": "Nelder-Mead simplex (scipy, derivative-free; --lr: simplex size in px)",
+    "lbfgs": "L-BFGS-B (scipy; analytic gradient, else finite differences)",
+}
+_RUNNERS = {"powell": run_powell, "nelder-mead": run_nelder_mead, "lbfgs": run_lbfgs}
+
+
+def entry(name: str):
+    """The :class:`regcli.optimizers.Optimizer` registry entry of the scipy method ``name``."""
+    from regcli.optimizers import Optimizer  # called while regcli.optimizers builds its registry
+
+    iterations, _, learning_rate = DEFAULTS[name]
+    return Optimizer(
+        name=name,
+        label=_LABELS[name],
+        run=_RUNNERS[name],
+        needs_gradient=False,
+        default_learning_rate=learning_rate,
+        default_iterations=iterations,
+        hyperparameters=("step",) if name == "lbfgs" else (),
+        defaults={"step": FINITE_DIFFERENCE_STEP} if name == "lbfgs" else {},
+    )

@@ -98,9 +98,16 @@ def cli(ctx, verbose, quiet):
     """
     level = verbose - quiet
     ctx.obj = {"verbosity": level}
+    if level > 1:
+        log_level = logging.DEBUG
+    elif level == 1:
+        log_level = logging.INFO
+    elif level == 0:
+        log_level = logging.WARNING
+    else:  # -q: errors only (notes such as "converted RGB image to grey" are dropped)
+        log_level = logging.ERROR
     logging.basicConfig(
-        level=logging.DEBUG if level > 1 else logging.INFO if level > 0 else logging.WARNING
-        if level == 0 else logging.ERROR,
+        level=log_level,
         format="regcli: %(message)s",
         stream=sys.stderr,
     )

@@ -27,7 +27,7 @@ from regcli.cli.translate import move_content, save_transform_opt
     required=True,
     help="Angle in degrees; positive turns clockwise on screen (y points down).",
 )
-@center_opt("topleft", " Default: topleft, the course's definition.")
+@center_opt("topleft", " topleft is the course's definition.")
 @output_opt(
     "Output image (.png, .jpg, .tif, .npy). Default: <name>_rotated<ending> of IMAGE, "
     "in the current folder."

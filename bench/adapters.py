@@ -73,6 +73,10 @@ def _sitk_run(prepared, *, metric: str = "ssd") -> np.ndarray:
     method = sitk.ImageRegistrationMethod()
     if metric == "mi":
         method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=50)
+        # A seeded random 20 % of the pixels, as the SimpleITK examples do for Mattes MI:
+        # every pixel costs minutes per case at 1024^2 for no better accuracy.
+        method.SetMetricSamplingStrategy(method.RANDOM)
+        method.SetMetricSamplingPercentage(0.2, 1)
     else:
         method.SetMetricAsMeanSquares()
     method.SetInterpolator(sitk.sitkLinear)
@@ -81,7 +85,7 @@ def _sitk_run(prepared, *, metric: str = "ssd") -> np.ndarray:
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=size / 128.0,
         minStep=1e-4,
-        numberOfIterations=300,
+        numberOfIterations=200,
         relaxationFactor=0.5,
         gradientMagnitudeTolerance=1e-8,
     )

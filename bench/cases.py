@@ -11,7 +11,6 @@ image centre).  Independent Gaussian noise is added to both images of every pair
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,20 +94,11 @@ def monomodal_base() -> tuple[np.ndarray, str]:
 def _find_multimodal() -> tuple[Path, Path] | None:
     """(T1-like, T2-like) aligned pair of the sample images, if the samples are there.
 
-    The truth file names the fixed image of the multimodal pair; its aligned partner is the
-    file of the other modality with the same stem pattern (``*T2*`` next to ``*T1*``).
+    ``J4.png`` is the T2-like slice unmoved, pixel-aligned with ``BrainMRI_1.png`` (see
+    sample_images/README.md); the committed ``BrainT2_*.png`` are moved copies of it.
     """
-    truth_path = SAMPLES / "truth.json"
-    if not truth_path.exists():
-        return None
-    pairs = json.loads(truth_path.read_text()).get("pairs", {})
-    fixed_names = {p["fixed"] for p in pairs.values()} - {"BrainMRI_1.png"}
-    for fixed_name in sorted(fixed_names):
-        for swap in (("T1", "T2"), ("t1", "t2")):
-            partner = fixed_name.replace(*swap)
-            if partner != fixed_name and (SAMPLES / partner).exists():
-                return SAMPLES / fixed_name, SAMPLES / partner
-    return None
+    pair = SAMPLES / "BrainMRI_1.png", SAMPLES / "J4.png"
+    return pair if all(p.exists() for p in pair) else None
 
 
 def multimodal_base() -> tuple[np.ndarray, np.ndarray, str]:

@@ -88,13 +88,14 @@ def run_one(method: str, case) -> dict:
 
 def run_cases(cases, methods, *, log=print) -> list[dict]:
     rows = []
-    warmed: set[tuple[str, int]] = set()
+    warmed: set[tuple[str, int, str]] = set()
     for index, case in enumerate(cases, 1):
         for method in methods:
-            if (method, case.size) not in warmed:
+            key = (method, case.size, case.metric)
+            if key not in warmed:
                 # Warm-up: first-call costs (imports, caches, thread pools) are not timed.
                 run_one(method, case)
-                warmed.add((method, case.size))
+                warmed.add(key)
             row = run_one(method, case)
             rows.append(row)
             flag = "ok " if row["solved"] else "BAD"

@@ -86,7 +86,8 @@ def initial_matrix(
     center : optional
         Centre for a transform given by name (see :func:`regcli.transforms.make_transform`).
     metric_options : dict, optional
-        Options for the metric (e.g. ``bins``); only those in ``Metric.options`` are passed.
+        Options for the metric (e.g. ``bins``); only those in ``Metric.options`` are passed,
+        and ``moving_range`` is always replaced by the range of the moving image.
     size : int
         Longest side, in pixels, of the coarse images the search runs on.
     angle_step : float
@@ -207,7 +208,9 @@ class _Search:
         radius = 0.5 * min(rows, cols)
         self.disc = (x - self.fixed_center[0]) ** 2 + (y - self.fixed_center[1]) ** 2 <= radius**2
         self.options = {k: v for k, v in options.items() if k in self.metric.options}
-        if "moving_range" in self.metric.options and "moving_range" not in self.options:
+        if "moving_range" in self.metric.options:
+            # Always the range of the images searched here (a caller's range may be that of
+            # rescaled copies), so that the histogram bins stay put from candidate to candidate.
             self.options["moving_range"] = (float(self.moving.min()), float(self.moving.max()))
         # The coarse grid in full-resolution pixels: x_full = S @ x_coarse.
         f = self.factor

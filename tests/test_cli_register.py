@@ -242,3 +242,19 @@ def test_help_names_the_default_output_folder(runner):
     result = runner.invoke(cli, ["register", "--help"])
     assert result.exit_code == 0
     assert "regcli-<moving name>/" in result.output and "--allow-unconverged" in result.output
+
+
+def test_swapping_the_images_gives_the_inverse_transform(runner, workdir):
+    matrices = []
+    for fixed, moving, folder in [
+        ("BrainMRI_1.png", "BrainMRI_4.png", "forward"),
+        ("BrainMRI_4.png", "BrainMRI_1.png", "backward"),
+    ]:
+        result = runner.invoke(cli, ["register", fixed, moving, "-o", folder, "--json"])
+        assert result.exit_code == 0, result.output
+        matrices.append(np.asarray(json.loads(result.stdout)["matrix"]))
+    forward, backward = matrices
+    # forward maps image-1 pixels to image-4 pixels, backward the other way: they compose to
+    # the identity.
+    assert mean_displacement(forward @ backward, np.eye(3), (256, 256)) < 0.05
+    assert mean_displacement(backward, np.linalg.inv(forward), (256, 256)) < 0.05

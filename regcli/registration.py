@@ -195,6 +195,12 @@ class LevelObjective:
         self.max_displacement = float(math.hypot(rows, cols))
         self.min_pixels = max(4, int(MIN_OVERLAP * rows * cols))
         self.curvature = self._measure_curvature()
+        #: Scale from SSD's Gauss-Newton Hessian to this metric's (1 for SSD itself).
+        self.hessian_factor = 1.0
+        if not self.least_squares:
+            ssd_curvature = self._measure_curvature(_mean_squared_difference)
+            if ssd_curvature > 0 and math.isfinite(ssd_curvature):
+                self.hessian_factor = self.curvature / ssd_curvature
         self.evaluations = 0
 
     # ------------------------------------------------------------------ geometry
@@ -211,7 +217,7 @@ class LevelObjective:
         rows, cols = self.moving.shape
         return inside_mask(shift @ m, self.shape, (rows - 2, cols - 2))
 
-    def _measure_curvature(self) -> float:
+    def _measure_curvature(self, cost=None) -> float:
         """Second derivative of the cost for a one-pixel shift of the fixed image vs itself.
 
         For a quadratic cost ``C(d) = C(0) + curvature * d**2 / 2``; measured with integer
@@ -219,11 +225,9 @@ class LevelObjective:
         learning rates mean the same for every metric and image.
         """
         f = self.fixed
-        opts = self.options
-        if self.least_squares:
-            cost = _mean_squared_difference
-        else:
-            cost = self.metric.cost
+        opts = self.options if cost is None else {}
+        if cost is None:
+            cost = _mean_squared_difference if self.least_squares else self.metric.cost
         base = cost(f, f, None, **opts)
         values = []
         if f.shape[1] > 1:
@@ -275,32 +279,8 @@ class LevelObjective:
         d_matrix = self.transform.matrix_derivatives(p)[:, :2, :]
         return np.einsum("kij,ij->k", d_matrix, g_matrix) / self.scales
 
-    def cost_gradient(self, x) -> tuple[float, np.ndarray]:
-        self.evaluations += 1
-        p = self.params(x)
-        m = self.transform.matrix(p)
-        warped, mask = self._warp(m)
-        if np.count_nonzero(mask) < self.min_pixels:
-            return math.inf, np.zeros_like(self.scales)
-        if self.least_squares:
-            residual = np.where(mask, warped - self.fixed, np.float32(0.0))
-            n = int(np.count_nonzero(mask))
-            cost = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
-            dcost = residual * np.float32(2.0 / n)
-        else:
-            cost, dcost = self.metric.cost_gradient(self.fixed, warped, mask, **self.options)
-            dcost = np.where(mask, dcost, 0.0)
-        gx, gy = self._moving_gradient(warped, m)
-        return float(cost), self._chain(dcost, gx, gy, p)
-
-    def gauss_newton(self, x) -> tuple[float, np.ndarray, np.ndarray]:
-        """SSD cost, gradient and Gauss-Newton Hessian ``2/n J^T J`` in scaled parameters.
-
-        ``J`` (pixels x parameters) is never formed: with the six base images
-        ``d w / d M[i, j] = grad_i m * (x, y, 1)_j``, ``J^T J = D B D^T`` where
-        ``B = sum(base base^T)`` needs only weighted pixel sums of ``gx**2``, ``gx*gy``,
-        ``gy**2`` against the monomials ``1, x, y, x**2, xy, y**2``.
-        """
+    def _evaluate(self, x, *, hessian: bool):
+        """Cost, gradient and (optionally) the Gauss-Newton-type Hessian at ``x``."""
         self.evaluations += 1
         p = self.params(x)
         m = self.transform.matrix(p)
@@ -309,32 +289,49 @@ class LevelObjective:
         k = self.scales.size
         if n < self.min_pixels:
             return math.inf, np.zeros(k), np.eye(k)
+        if self.least_squares:
+            residual = np.where(mask, warped - self.fixed, np.float32(0.0))
+            cost = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
+            dcost = residual * np.float32(2.0 / n)
+        else:
+            cost, dcost = self.metric.cost_gradient(self.fixed, warped, mask, **self.options)
+            dcost = np.where(mask, dcost, 0.0)
         gx, gy = self._moving_gradient(warped, m)
-        residual = np.where(mask, warped - self.fixed, np.float32(0.0))
+        gradient = self._chain(dcost, gx, gy, p)
+        if not hessian:
+            return float(cost), gradient, None
         gx = np.where(mask, gx, np.float32(0.0))
         gy = np.where(mask, gy, np.float32(0.0))
-        # einsum, not vdot/@: OpenBLAS threads large dot products, which costs far more than
-        # it saves on a busy machine for arrays this size.
-        cost = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
-        # Gradient: sum r * grad_i * (x, y, 1)_j
-        g_vec = np.concatenate(
-            [self._first_moments(residual * gx), self._first_moments(residual * gy)]
-        )
-        # Gram matrix of the base images, indexed (i, j) -> 3 * i + j.
+        # Gram matrix of the six base images d w / d M[i, j] = grad_i m * (x, y, 1)_j,
+        # indexed (i, j) -> 3 * i + j; J^T J = D gram D^T with D = dM/dx.
         gram = np.empty((6, 6))
-        for (i, k_), image in (
-            ((0, 0), gx * gx),
-            ((0, 1), gx * gy),
-            ((1, 1), gy * gy),
-        ):
+        for (i, j), image in (((0, 0), gx * gx), ((0, 1), gx * gy), ((1, 1), gy * gy)):
             block = self._second_moments(image)
-            gram[3 * i : 3 * i + 3, 3 * k_ : 3 * k_ + 3] = block
-            gram[3 * k_ : 3 * k_ + 3, 3 * i : 3 * i + 3] = block.T
+            gram[3 * i : 3 * i + 3, 3 * j : 3 * j + 3] = block
+            gram[3 * j : 3 * j + 3, 3 * i : 3 * i + 3] = block.T
         d_matrix = self.transform.matrix_derivatives(p)[:, :2, :].reshape(-1, 6)
         d_matrix = d_matrix / self.scales[:, None]
-        gradient = (2.0 / n) * (d_matrix @ g_vec)
-        hessian = (2.0 / n) * (d_matrix @ gram @ d_matrix.T)
-        return cost, gradient, hessian
+        hessian_matrix = (2.0 * self.hessian_factor / n) * (d_matrix @ gram @ d_matrix.T)
+        return float(cost), gradient, hessian_matrix
+
+    def cost_gradient(self, x) -> tuple[float, np.ndarray]:
+        """Cost and its gradient with respect to the scaled parameters ``x``."""
+        cost, gradient, _ = self._evaluate(x, hessian=False)
+        return cost, gradient
+
+    def gauss_newton(self, x) -> tuple[float, np.ndarray, np.ndarray]:
+        """Cost, gradient and a Gauss-Newton Hessian in scaled parameters.
+
+        For SSD this is the exact Gauss-Newton matrix ``2/n J^T J`` (``J``: d residual / d x).
+        For the other metrics it is the same matrix times :attr:`hessian_factor`, the ratio of
+        the metric's curvature to SSD's measured on the fixed image: near the optimum a
+        monomodal similarity behaves like a scaled SSD, so this is a good model of its
+        Hessian and lets Levenberg-Marquardt take well-sized steps for any metric.
+        ``J`` (pixels x parameters) is never formed: ``J^T J = D B D^T`` where ``B`` needs
+        only weighted pixel sums of ``gx**2``, ``gx*gy``, ``gy**2`` against the monomials
+        ``1, x, y, x**2, xy, y**2``.
+        """
+        return self._evaluate(x, hessian=True)
 
     def _first_moments(self, image: np.ndarray) -> np.ndarray:
         """``[sum I x, sum I y, sum I]`` over the pixels."""

@@ -63,6 +63,24 @@ def test_default_settings_recover_the_sample_truth(pairs, case, optimizer):
     assert all(n <= limit for n in per_level)
 
 
+@pytest.mark.parametrize("metric", GRADIENT_METRICS)
+def test_fast_default_works_for_every_metric_with_a_gradient(pairs, metric):
+    """From the identity, where MI-like costs have an interpolation spike."""
+    fixed, moving, entry = pairs["BrainMRI_3.png"]
+    result = register(fixed, moving, transform="rotation", metric=metric, init="none")
+    assert result.optimizer == "lm"
+    assert result.converged, result.message
+    assert mean_displacement(result.matrix, np.array(entry["matrix"]), fixed.shape) <= 0.1
+
+
+def test_fast_default_registers_the_multimodal_pair_with_mutual_information(samples, truth):
+    entry = truth["pairs"]["BrainT2_1.png"]
+    fixed = read_image(samples / entry["fixed"])
+    moving = read_image(samples / "BrainT2_1.png")
+    result = register(fixed, moving, transform="rigid", metric="mi", init="none")
+    assert mean_displacement(result.matrix, np.array(entry["matrix"]), fixed.shape) <= 0.1
+
+
 def test_recovered_parameters_are_the_truth_by_name(pairs):
     fixed, moving, entry = pairs["BrainMRI_4.png"]
     result = register(fixed, moving, transform="rigid", init="none")

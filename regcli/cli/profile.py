@@ -1,0 +1,294 @@
+"""``regcli profile``: the cost along one transform parameter, raw and smoothed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from regcli.cli.options import (
+    FINITE_FLOAT,
+    center_opt,
+    check_outputs,
+    echo_json,
+    image_argument,
+    json_opt,
+    overwrite_opt,
+)
+from regcli.cli.register import metric_opt, name_inputs, transform_opt
+
+#: Parameters ``--param`` accepts (``regcli.profile.PROFILE_PARAMS``; kept here so that
+#: ``regcli profile --help`` needs no numpy).
+PARAMS = ("angle", "tx", "ty", "scale")
+UNITS = {"angle": "deg", "tx": "px", "ty": "px", "scale": ""}
+
+
+def _parse_range(ctx, param, value):
+    """``START:STOP:STEP`` (display units, STOP included) -> (start, stop, step) or None."""
+    if value is None:
+        return None
+    parts = value.split(":")
+    try:
+        start, stop, step = (float(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected START:STOP:STEP (three numbers, e.g. -60:-20:0.5), got {value!r}"
+        ) from None
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise click.BadParameter(f"expected finite numbers, got {value!r}")
+    if not step > 0:
+        raise click.BadParameter(f"STEP must be > 0, got {step:g} in {value!r}")
+    if not stop > start:
+        raise click.BadParameter(f"STOP must be greater than START, got {value!r}")
+    count = math.floor((stop - start) / step + 1e-9) + 1
+    if count > 5001:
+        raise click.BadParameter(
+            f"{value!r} gives {count} values; at most 5001 (use a larger STEP)"
+        )
+    return start, stop, step
+
+
+def _positive(ctx, param, value):
+    if value is not None and not value > 0:
+        raise click.BadParameter(f"expected a number of pixels > 0, got {value:g}")
+    return value
+
+
+@click.command(short_help="Cost along one parameter (angle, tx, ty, scale), raw and smoothed.")
+@image_argument("fixed")
+@image_argument("moving")
+@click.option(
+    "--param",
+    type=click.Choice(PARAMS),
+    default="angle",
+    show_default=True,
+    help="Parameter to sweep; the others stay at their value in the alignment (--at).",
+)
+@click.option(
+    "--range",
+    "value_range",
+    callback=_parse_range,
+    metavar="START:STOP:STEP",
+    default=None,
+    help="Values to try, STOP included (degrees for angle, pixels for tx/ty) "
+    "[default: around the current value: angle +-30 by 0.5, tx/ty +-20 by 0.25, "
+    "scale +-0.2 by 0.005].",
+)
+@transform_opt
+@metric_opt
+@click.option(
+    "--smooth",
+    "sigma",
+    type=FINITE_FLOAT,
+    callback=_positive,
+    default=None,
+    metavar="SIGMA",
+    help="Also profile both images smoothed by a Gaussian of SIGMA pixels (a second panel): "
+    "smoothing removes the local minima that trap local optimisers.",
+)
+@click.option(
+    "--at",
+    "at_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="TRANSFORM.json",
+    help="Hold the other parameters at this transform (as written by regcli register) "
+    "[default: the identity].",
+)
+@click.option(
+    "--register",
+    "do_register",
+    is_flag=True,
+    help="Register first (with --transform/--metric and the default optimiser) and profile "
+    "around the transform found.",
+)
+@click.option(
+    "--truth",
+    type=FINITE_FLOAT,
+    default=None,
+    metavar="VALUE",
+    help="Known true value of the parameter (degrees for angle), drawn as a dashed line.",
+)
+@click.option(
+    "--bins",
+    type=click.IntRange(2, 1024),
+    default=None,
+    help="Histogram bins of the MI-family metrics [default: the metric's own].",
+)
+@center_opt(None, " [default: topleft for rotation, center otherwise]")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PNG of the profile [default: <moving name>_profile_<param>.png in the current folder].",
+)
+@json_opt
+@overwrite_opt
+def profile(
+    fixed,
+    moving,
+    param,
+    value_range,
+    transform,
+    metric,
+    sigma,
+    at_path,
+    do_register,
+    truth,
+    bins,
+    center,
+    output,
+    as_json,
+    overwrite,
+):
+    """Plot the cost as one parameter of the transform sweeps a range of values.
+
+    The other parameters are held at their values in the current alignment: the identity,
+    the transform in --at TRANSFORM.json, or the one --register finds. The cost is the one
+    registration minimises (intensities scaled to [0, 1], linear interpolation, over the
+    overlap). With --smooth SIGMA a second panel shows the cost of the Gaussian-smoothed
+    images: its local minima are fewer, which is why registration works coarse to fine.
+
+    Writes a PNG with the curve(s), the minimum marked (red dot), other local minima (grey
+    ticks) and the true value (--truth, dashed line). Angles are degrees, positive =
+    clockwise on screen; tx/ty are pixels (x = column, y = row).
+
+    \b
+    Examples:
+      regcli profile BrainMRI_1.png BrainMRI_4.png --param angle --range -60:30:0.5 \\
+          --at regcli-BrainMRI_4/transform.json --smooth 3 -o angle.png
+      regcli profile BrainMRI_1.png BrainMRI_2.png --param tx --range -40:20:0.25 \\
+          --smooth 4 --truth 17.3 --json
+    """
+    from regcli.transforms import TRANSFORMS
+
+    names = TRANSFORMS[transform].param_names
+    if param not in names:
+        raise click.BadParameter(
+            f"transform {transform!r} has parameters {', '.join(names)}; got {param!r} "
+            "(choose another --param or --transform)",
+            param_hint="'--param'",
+        )
+    if at_path is not None and do_register:
+        raise click.BadParameter(
+            "give either --at TRANSFORM.json or --register, not both", param_hint="'--at'"
+        )
+    if bins is not None:
+        from regcli.metrics import METRICS
+
+        if "bins" not in METRICS[metric].options:
+            raise click.BadParameter(
+                f"metric {metric!r} does not use histogram bins", param_hint="'--bins'"
+            )
+    output = Path(f"{Path(moving).stem}_profile_{param}.png") if output is None else output
+    if output.suffix.lower() != ".png":
+        raise click.BadParameter(
+            f"expected a .png file name, got {str(output)!r}", param_hint="'-o' / '--output'"
+        )
+    check_outputs([output], overwrite=overwrite, inputs=[fixed, moving, *filter(None, [at_path])])
+
+    import numpy as np
+
+    from regcli.errors import InputError
+    from regcli.io import check_same_shape, read_image, read_transform_json
+    from regcli.profile import cost_profile
+
+    fixed_image = read_image(fixed)
+    moving_image = read_image(moving)
+    check_same_shape(fixed_image, moving_image, names=(str(fixed), str(moving)))
+    at_matrix = None
+    registered = None
+    if at_path is not None:
+        at_matrix = read_transform_json(at_path)["matrix"]
+    elif do_register:
+        from regcli.registration import register
+
+        try:
+            registered = register(
+                fixed_image,
+                moving_image,
+                transform=transform,
+                metric=metric,
+                center=center,
+                bins=bins,
+            )
+        except InputError as exc:
+            raise InputError(name_inputs(str(exc), fixed=fixed, moving=moving)) from exc
+        at_matrix = registered.matrix
+    values = None
+    if value_range is not None:
+        start, stop, step = value_range
+        shown = start + step * np.arange(math.floor((stop - start) / step + 1e-9) + 1)
+        values = np.radians(shown) if param == "angle" else shown
+    true_value = None
+    if truth is not None:
+        true_value = math.radians(truth) if param == "angle" else truth
+    try:
+        result = cost_profile(
+            fixed_image,
+            moving_image,
+            param=param,
+            values=values,
+            transform=transform,
+            metric=metric,
+            at=at_matrix,
+            center=center,
+            sigma=sigma,
+            bins=bins,
+            true_value=true_value,
+        )
+    except InputError as exc:
+        raise InputError(name_inputs(str(exc), fixed=fixed, moving=moving)) from exc
+
+    from regcli.plots import plot_cost_profile
+
+    plot_cost_profile(
+        result,
+        output,
+        title=f"{moving.name} vs {fixed.name}: {metric} cost along {param} ({transform})",
+    )
+    summary = result.to_dict()
+    summary.update({"fixed": str(fixed), "moving": str(moving), "output": str(output)})
+    summary["at_source"] = (
+        str(at_path) if at_path is not None else "register" if do_register else "identity"
+    )
+    if registered is not None:
+        summary["registration"] = {
+            "params": registered.params,
+            "converged": registered.converged,
+            "message": registered.message,
+        }
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(_text_report(summary))
+
+
+def _text_report(summary: dict) -> str:
+    unit = summary["unit"]
+
+    def value(v):
+        return "n/a" if v is None else f"{v:.4g} {unit}".rstrip()
+
+    lines = [
+        f"{summary['metric']} cost along {summary['param']}: {len(summary['values'])} values "
+        f"from {value(summary['values'][0])} to {value(summary['values'][-1])} "
+        f"(others held at {summary['at_source']})",
+        f"  minimum at {value(summary['minimum'])}; {_minima(summary['local_minima'])}",
+    ]
+    if summary["smoothed_costs"] is not None:
+        lines.append(
+            f"  smoothed (sigma {summary['smooth_sigma']:g} px): minimum at "
+            f"{value(summary['smoothed_minimum'])}; {_minima(summary['smoothed_local_minima'])}"
+        )
+    if summary["true_value"] is not None:
+        lines.append(f"  true value {value(summary['true_value'])}")
+    lines.append(f"wrote {summary['output']}")
+    return "\n".join(lines)
+
+
+def _minima(values) -> str:
+    count = len(values)
+    return f"{count} local minimum in all" if count == 1 else f"{count} local minima in all"

@@ -111,3 +111,41 @@ def test_bad_method_named(brain):
 def test_bad_images_named(brain):
     with pytest.raises(InputError, match="moving"):
         initial_matrix(brain, np.zeros((3, 4, 5)), "rigid", "ssd")
+
+
+# --------------------------------------------------------------------------- acceptance
+
+
+@pytest.mark.parametrize("angle_deg", [4.0, 90.0, 135.0, 180.0])
+def test_register_defaults_recover_any_rotation(brain, angle_deg):
+    """Default flags (rigid, ssd, init search): any rotation about the centre plus a shift."""
+    from regcli.registration import register
+
+    transform = make_transform("rigid", shape=brain.shape)
+    truth = transform.matrix([math.radians(angle_deg), 9.0, -6.0])
+    result = register(brain, moved(brain, truth))
+    assert result.converged, result.message
+    assert mean_displacement(result.matrix, truth, brain.shape) <= 0.1
+
+
+def test_register_without_init_fails_at_half_turn(brain):
+    """The acceptance above can fail: the plain local optimisation stops in a wrong basin."""
+    from regcli.registration import register
+
+    transform = make_transform("rigid", shape=brain.shape)
+    truth = transform.matrix([math.radians(135.0), 9.0, -6.0])
+    result = register(brain, moved(brain, truth), init="none")
+    assert mean_displacement(result.matrix, truth, brain.shape) > 10
+
+
+@pytest.mark.parametrize("metric", ["mi", "nmi"])
+@pytest.mark.parametrize("name", ["BrainT2_1.png", "BrainT2_2.png"])
+def test_register_multimodal_pair(samples, truth, brain, metric, name):
+    """T1-like fixed, T2-like moving (9 and 35 degrees): MI and NMI with the default flags."""
+    from regcli.registration import register
+
+    pair = truth["pairs"][name]
+    fixed = read_image(samples / pair["fixed"])
+    result = register(fixed, read_image(samples / name), metric=metric)
+    assert result.converged, result.message
+    assert mean_displacement(result.matrix, np.array(pair["matrix"]), fixed.shape) <= 0.1

@@ -259,8 +259,9 @@ def run_powell(
         "Powell",
         x0,
         # ftol tiny: the step test (in pixels) decides, not a relative cost change, whose
-        # meaning differs from metric to metric.  xtol is the line searches' relative accuracy.
-        options={"xtol": 1e-4, "ftol": 1e-12, "maxiter": iterations + 1, "direc": np.eye(n)},
+        # meaning differs from metric to metric.  xtol sets the line searches' relative
+        # accuracy (0.1 of the step): finer costs ~50 % more evaluations for the same result.
+        options={"xtol": 1e-3, "ftol": 1e-12, "maxiter": iterations + 1, "direc": np.eye(n)},
     )
 
 

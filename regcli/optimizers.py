@@ -446,10 +446,10 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
                 break
             damping *= 10.0
         first_length = float(np.linalg.norm(first_step))
-        if not accepted and first_length >= tolerance:
-            # The cost can have a narrow spike at x (MI at a grid-aligned start: any
-            # interpolation changes the histogram), which short steps cannot leave: probe
-            # longer ones along the Gauss-Newton direction before calling it a minimum.
+        if not accepted and first_length >= tolerance and iteration == 0:
+            # The cost can have a narrow spike at the start (MI at a grid-aligned start such
+            # as the identity: any interpolation changes the histogram), which short steps
+            # cannot leave: probe longer ones along the Gauss-Newton direction.
             for length in PROBE_LENGTHS:
                 trial = x + first_step * (length / first_length)
                 if np.linalg.norm(trial - x0) > limit:

@@ -33,7 +33,7 @@ from regcli.errors import InputError
 from regcli.io import check_image, check_same_shape
 from regcli.metrics import METRICS, Metric
 from regcli.optimizers import DEFAULT_GRADIENT_OPTIMIZER, DEFAULT_TOLERANCE, OPTIMIZERS
-from regcli.resample import inside_mask, warp
+from regcli.resample import warp
 from regcli.transforms import (
     TRANSFORMS,
     Transform,
@@ -44,6 +44,8 @@ from regcli.transforms import (
 
 __all__ = ["LevelObjective", "RegistrationResult", "register"]
 
+#: The curvature is measured on at most about this many pixels (a subsample of big images).
+CURVATURE_PIXELS = 1 << 18
 #: Below this fraction of overlapping pixels the cost is treated as undefined (infinite).
 MIN_OVERLAP = 0.1
 
@@ -154,6 +156,37 @@ def _mean_squared_difference(fixed, warped, mask=None) -> float:
     return float(np.einsum("ij,ij->", d, d)) / d.size
 
 
+def overlap_mask(matrix, output_shape, input_shape, *, margin: float = 0.0) -> np.ndarray:
+    """Pixels ``x`` of the output grid with ``M @ x`` at least ``margin`` inside the input.
+
+    Same result as :func:`regcli.resample.inside_mask` (for ``margin=0``) but computed row by
+    row: for an affine ``M`` the valid pixels of a row form one interval of columns, found
+    from the four edge constraints, so no per-pixel coordinates are formed.
+    """
+    m = np.asarray(matrix, dtype=float)
+    rows, cols = int(output_shape[0]), int(output_shape[1])
+    ys = np.arange(rows, dtype=np.float64)
+    low = np.full(rows, -np.inf)
+    high = np.full(rows, np.inf)
+    eps = 1e-9
+    for axis, size in ((0, input_shape[1]), (1, input_shape[0])):
+        a, b, c = m[axis]
+        lo, hi = margin - eps, size - 1 - margin + eps
+        offset = b * ys + c  # the coordinate is a * x + offset
+        if a == 0.0:
+            outside = (offset < lo) | (offset > hi)
+            high[outside] = -np.inf
+            continue
+        first, second = (lo - offset) / a, (hi - offset) / a
+        low = np.maximum(low, np.minimum(first, second))
+        high = np.minimum(high, np.maximum(first, second))
+    start = np.clip(np.ceil(low), 0, cols).astype(np.intp)
+    stop = np.clip(np.floor(high) + 1, 0, cols).astype(np.intp)
+    stop = np.maximum(stop, start)
+    xs = np.arange(cols, dtype=np.intp)
+    return (xs >= start[:, None]) & (xs < stop[:, None])
+
+
 class LevelObjective:
     """The cost of one pyramid level as a function of scaled parameters ``x``.
 
@@ -211,11 +244,9 @@ class LevelObjective:
         return self.transform.matrix(self.params(x))
 
     def _mask(self, m: np.ndarray) -> np.ndarray:
-        # Points at least one pixel inside the moving image: shift by -1, shrink by 2.
-        shift = np.eye(3)
-        shift[:2, 2] = -1.0
-        rows, cols = self.moving.shape
-        return inside_mask(shift @ m, self.shape, (rows - 2, cols - 2))
+        # Points at least one pixel inside the moving image, so that the central differences
+        # of the warped image never reach the zero fill outside it.
+        return overlap_mask(m, self.shape, self.moving.shape, margin=1.0)
 
     def _measure_curvature(self, cost=None) -> float:
         """Second derivative of the cost for a one-pixel shift of the fixed image vs itself.
@@ -228,12 +259,17 @@ class LevelObjective:
         opts = self.options if cost is None else {}
         if cost is None:
             cost = _mean_squared_difference if self.least_squares else self.metric.cost
-        base = cost(f, f, None, **opts)
+        # On big images every few rows (columns) are enough for a statistic like this.
+        stride = max(1, math.ceil(f.size / CURVATURE_PIXELS))
         values = []
         if f.shape[1] > 1:
-            values.append(cost(f[:, 1:], f[:, :-1], None, **opts) - base)
+            rows = f[::stride, :]
+            base = cost(rows, rows, None, **opts)
+            values.append(cost(rows[:, 1:], rows[:, :-1], None, **opts) - base)
         if f.shape[0] > 1:
-            values.append(cost(f[1:, :], f[:-1, :], None, **opts) - base)
+            cols = f[:, ::stride]
+            base = cost(cols, cols, None, **opts)
+            values.append(cost(cols[1:, :], cols[:-1, :], None, **opts) - base)
         curvature = 2.0 * float(np.mean(values)) if values else 1.0
         if not (math.isfinite(curvature) and curvature > 0):
             curvature = 1.0
@@ -257,30 +293,13 @@ class LevelObjective:
             return float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
         return float(self.metric.cost(self.fixed, warped, mask, **self.options))
 
-    def _moving_gradient(self, warped: np.ndarray, m: np.ndarray):
-        """Gradient of the moving image at ``M x``, from the gradient of the warped image."""
-        gy, gx = np.gradient(warped)
-        # grad w = A^T grad m(Mx)  =>  grad m(Mx) = A^-T grad w
-        inv_t = np.linalg.inv(m[:2, :2]).T
-        if np.allclose(inv_t, np.eye(2)):
-            return gx, gy
-        return inv_t[0, 0] * gx + inv_t[0, 1] * gy, inv_t[1, 0] * gx + inv_t[1, 1] * gy
-
-    def _chain(self, dcost: np.ndarray, gx: np.ndarray, gy: np.ndarray, p) -> np.ndarray:
-        """d cost / d x from d cost / d warped pixel (chain rule through M)."""
-        a = dcost * gx
-        b = dcost * gy
-        g_matrix = np.array(
-            [
-                [a.sum(axis=0) @ self._xs, a.sum(axis=1) @ self._ys, a.sum()],
-                [b.sum(axis=0) @ self._xs, b.sum(axis=1) @ self._ys, b.sum()],
-            ]
-        )
-        d_matrix = self.transform.matrix_derivatives(p)[:, :2, :]
-        return np.einsum("kij,ij->k", d_matrix, g_matrix) / self.scales
-
     def _evaluate(self, x, *, hessian: bool):
-        """Cost, gradient and (optionally) the Gauss-Newton-type Hessian at ``x``."""
+        """Cost, gradient and (optionally) the Gauss-Newton-type Hessian at ``x``.
+
+        Chain rule: ``d cost / d M[i, j] = sum_pixels dC/dw * grad_i m(M x) * (x, y, 1)_j``.
+        The moving image's gradient at ``M x`` is ``A^-T grad w(x)`` (``A`` the linear part of
+        ``M``, ``w`` the warped image), and ``A^-T`` is applied to the 2x3 sums, not per pixel.
+        """
         self.evaluations += 1
         p = self.params(x)
         m = self.transform.matrix(p)
@@ -295,22 +314,27 @@ class LevelObjective:
             dcost = residual * np.float32(2.0 / n)
         else:
             cost, dcost = self.metric.cost_gradient(self.fixed, warped, mask, **self.options)
-            dcost = np.where(mask, dcost, 0.0)
-        gx, gy = self._moving_gradient(warped, m)
-        gradient = self._chain(dcost, gx, gy, p)
+            dcost = np.where(mask, dcost, 0.0).astype(np.float32, copy=False)
+        gy, gx = np.gradient(warped)
+        inverse_transposed = np.linalg.inv(m[:2, :2]).T
+        sums = np.array([self._first_moments(dcost * gx), self._first_moments(dcost * gy)])
+        d_matrix = self.transform.matrix_derivatives(p)[:, :2, :].reshape(-1, 6)
+        d_matrix = d_matrix / self.scales[:, None]
+        gradient = d_matrix @ (inverse_transposed @ sums).ravel()
         if not hessian:
             return float(cost), gradient, None
         gx = np.where(mask, gx, np.float32(0.0))
         gy = np.where(mask, gy, np.float32(0.0))
-        # Gram matrix of the six base images d w / d M[i, j] = grad_i m * (x, y, 1)_j,
-        # indexed (i, j) -> 3 * i + j; J^T J = D gram D^T with D = dM/dx.
+        # Gram matrix of the six base images d w / d M[i, j] = grad_i w * (x, y, 1)_j,
+        # indexed (i, j) -> 3 * i + j; then A^-T on the gradient index, and
+        # J^T J = D gram D^T with D = dM/dx.
         gram = np.empty((6, 6))
         for (i, j), image in (((0, 0), gx * gx), ((0, 1), gx * gy), ((1, 1), gy * gy)):
             block = self._second_moments(image)
             gram[3 * i : 3 * i + 3, 3 * j : 3 * j + 3] = block
             gram[3 * j : 3 * j + 3, 3 * i : 3 * i + 3] = block.T
-        d_matrix = self.transform.matrix_derivatives(p)[:, :2, :].reshape(-1, 6)
-        d_matrix = d_matrix / self.scales[:, None]
+        to_moving = np.kron(inverse_transposed, np.eye(3))
+        gram = to_moving @ gram @ to_moving.T
         hessian_matrix = (2.0 * self.hessian_factor / n) * (d_matrix @ gram @ d_matrix.T)
         return float(cost), gradient, hessian_matrix
 
@@ -360,7 +384,9 @@ def _normalise(image: np.ndarray, name: str) -> np.ndarray:
         raise InputError(
             f"{name}: the image is constant (every pixel is {lo:g}); there is nothing to align"
         )
-    return ((np.asarray(image, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
+    out = np.asarray(image, dtype=np.float32) - np.float32(lo)
+    out *= np.float32(1.0 / (hi - lo))
+    return out
 
 
 def _positive_number(name: str, value) -> float:

@@ -12,10 +12,12 @@ Data flow::
           ─ optimiser.run (optimizers.py) ─ costs recorded per iteration
       ─ final warp of the original moving image (cubic) ─ RegistrationResult
 
-The moving image's gradient at ``M x`` is obtained from the gradient of the warped image
-(``grad w(x) = A^T grad m(M x)`` for the linear part ``A`` of ``M``), so an evaluation costs one
-warp; the overlap mask keeps one pixel away from the moving image's border so that these
-differences never straddle the zero fill.
+The moving image's gradient at ``M x`` comes from the gradient of the warped image:
+``grad w(x) = A^T grad m(M x)`` for the linear part ``A`` of ``M``, and ``A^-T`` is applied to
+the 2x3 sums ``G`` rather than to every pixel, so an evaluation costs one warp and a few
+vectorised sums.  The overlap mask keeps one pixel away from the moving image's border so that
+these differences never reach the zero fill.  The fast default ``lm`` also gets a
+Gauss-Newton-type Hessian (:meth:`LevelObjective.gauss_newton`) from the same sums.
 """
 
 from __future__ import annotations
@@ -411,30 +413,23 @@ def _accepts(function, keyword: str) -> bool:
     return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def _default_init(transform_name: str) -> str:
-    """``regcli.initialize.default_method`` when that module is there, else ``"none"``."""
-    try:
-        from regcli.initialize import default_method
-    except ImportError:
-        return "none"
-    return default_method(transform_name)
-
-
 def _initial_matrix(fixed, moving, transform_name, metric_name, init, initial_matrix, **kw):
+    """The full-resolution start: ``initial_matrix``, the identity, or regcli.initialize."""
+    from regcli.initialize import INIT_METHODS, default_method
+    from regcli.initialize import initial_matrix as find_initial
+
     if initial_matrix is not None:
         if init not in (None, "none"):
             raise InputError(f"init: give either an initial matrix or init={init!r}, not both")
         return check_matrix(initial_matrix, name="initial_matrix")
     if init is None:
-        init = _default_init(transform_name)
+        init = default_method(transform_name)
+    if not isinstance(init, str) or init not in INIT_METHODS:
+        raise InputError(
+            f"init (--init): unknown method {init!r}; choose one of {', '.join(INIT_METHODS)}"
+        )
     if init == "none":
         return np.eye(3)
-    if not isinstance(init, str):
-        raise InputError(f"init: expected a method name or 'none', got {init!r}")
-    try:
-        from regcli.initialize import initial_matrix as find_initial
-    except ImportError:
-        raise InputError(f"init: unknown method {init!r}; this version supports 'none'") from None
     return check_matrix(
         find_initial(fixed, moving, transform_name, metric_name, init, **kw), name="init"
     )

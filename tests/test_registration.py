@@ -81,6 +81,16 @@ def test_fast_default_registers_the_multimodal_pair_with_mutual_information(samp
     assert mean_displacement(result.matrix, np.array(entry["matrix"]), fixed.shape) <= 0.1
 
 
+def test_defaults_recover_a_half_turn(pairs):
+    """register() with no options: global initial search, then the fast default."""
+    fixed = pairs["BrainMRI_4.png"][0]
+    truth = make_transform("rigid", shape=fixed.shape).matrix([math.radians(150.0), 9.0, -6.0])
+    moving = warp(fixed, np.linalg.inv(truth), order=3)
+    result = register(fixed, moving)
+    assert result.converged, result.message
+    assert mean_displacement(result.matrix, truth, fixed.shape) <= 0.1
+
+
 def test_recovered_parameters_are_the_truth_by_name(pairs):
     fixed, moving, entry = pairs["BrainMRI_4.png"]
     result = register(fixed, moving, transform="rigid", init="none")
@@ -232,6 +242,7 @@ def small_pair():
         ({"tolerance": -1.0}, "tolerance"),
         ({"metric": "ssd", "bins": 32}, "bins"),
         ({"init": "none", "initial_matrix": np.ones((3, 3))}, "initial_matrix"),
+        ({"init": "guess"}, "init.*'guess'"),
     ],
 )
 def test_bad_options_raise_input_error(small_pair, kwargs, match):

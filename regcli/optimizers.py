@@ -438,13 +438,13 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
                 break
             trial = x + step
             if np.linalg.norm(trial - x0) > limit:
-                damping *= 10.0
+                damping = max(10.0 * damping, 1.0)
                 continue
             t_cost, t_gradient, t_hessian = objective.gauss_newton(trial)
             if math.isfinite(t_cost) and t_cost <= cost:
                 accepted = True
                 break
-            damping *= 10.0
+            damping = max(10.0 * damping, 1.0)
         first_length = float(np.linalg.norm(first_step))
         if not accepted and first_length >= tolerance and iteration == 0:
             # The cost can have a narrow spike at the start (MI at a grid-aligned start such

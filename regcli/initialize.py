@@ -42,6 +42,11 @@ INIT_METHODS: dict[str, str] = {
     "none": "start from the identity",
 }
 
+#: Metrics whose candidates are ranked by another: the Pluim measure's gradient term (edges
+#: 1.5 px wide) means little at the search's coarse level and misleads it when the scale is
+#: wrong; its NMI factor ranks the candidates reliably.
+_RANKED_BY = {"pluim": "nmi"}
+
 #: Transforms whose parameters include a free rotation and translation: searched by default.
 _SEARCHED_BY_DEFAULT = ("rigid", "similarity")
 
@@ -80,7 +85,8 @@ def initial_matrix(
         about the transform's centre for ``rotation``, a shift for ``translation``, a rotation
         plus shift (and scale for ``similarity``) otherwise).
     metric : str or Metric
-        Cost that ranks the candidates (the registration's own metric).
+        Cost that ranks the candidates: the registration's own metric (NMI for ``pluim``,
+        whose gradient term is unreliable at the coarse level).
     method : {"search", "moments", "none"}, optional
         Default: :func:`default_method` of ``transform``.
     center : optional
@@ -194,6 +200,8 @@ class _Search:
         from regcli.metrics import Metric, get_metric
 
         self.metric = metric if isinstance(metric, Metric) else get_metric(metric)
+        if self.metric.name in _RANKED_BY:
+            self.metric = get_metric(_RANKED_BY[self.metric.name])
         self.transform = transform
         self.factor = _coarse_factor(fixed.shape, size)
         self.fixed = _downsample(fixed, self.factor)

@@ -81,10 +81,12 @@ def test_search_rotation_about_its_center(brain):
     assert mean_displacement(found, truth, brain.shape) < 4.0
 
 
-def test_search_similarity_with_scale(brain):
+@pytest.mark.parametrize("metric", ["ssd", "nmi", "pluim"])
+@pytest.mark.parametrize(("angle_deg", "scale"), [(120.0, 1.1), (-60.0, 0.85)])
+def test_search_similarity_with_scale(brain, metric, angle_deg, scale):
     transform = make_transform("similarity", shape=brain.shape)
-    truth = transform.matrix([math.radians(120.0), 1.1, 6.0, -4.0])
-    found = initial_matrix(brain, moved(brain, truth), "similarity", "ssd")
+    truth = transform.matrix([math.radians(angle_deg), scale, 6.0, -4.0])
+    found = initial_matrix(brain, moved(brain, truth), "similarity", metric)
     assert mean_displacement(found, truth, brain.shape) < 5.0
 
 

@@ -477,6 +477,7 @@ def register(
         Maximum iterations *per pyramid level*; default: the optimiser's own.
     levels : int, optional
         Pyramid levels (1 = full resolution only); default: coarsest side >= 32 pixels.
+        More levels than leave 8 pixels a side are not used.
     center : {"topleft", "center"} or (x, y), optional
         Centre of rotation/scaling in fixed-image pixels; default: the transform's
         (``topleft`` for ``rotation``, the image centre otherwise).
@@ -542,6 +543,13 @@ def register(
         )
     if learning_rate is not None:
         learning_rate = _positive_number("learning rate (--lr)", learning_rate)
+        if opt.default_learning_rate is None:
+            raise InputError(
+                f"learning rate (--lr): optimizer {optimizer!r} has no learning rate; "
+                "leave it out or choose a step rule ("
+                + ", ".join(n for n, o in OPTIMIZERS.items() if o.default_learning_rate)
+                + ")"
+            )
     lr = opt.default_learning_rate if learning_rate is None else learning_rate
     iters = opt.default_iterations if iterations is None else iterations
     iters = _integer("iterations (--iters)", iters, 1)

@@ -235,6 +235,7 @@ def small_pair():
         ({"transform": "nope"}, "unknown transform 'nope'"),
         ({"learning_rate": 0.0}, "learning rate"),
         ({"learning_rate": math.inf}, "learning rate"),
+        ({"optimizer": "lm", "learning_rate": 0.5}, "'lm' has no learning rate"),
         ({"levels": 0}, "levels"),
         ({"optimizer": "gd", "beta": 0.9}, "beta"),
         ({"optimizer": "momentum", "gamma": 1.0}, "gamma"),

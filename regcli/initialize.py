@@ -113,10 +113,11 @@ def initial_matrix(
     >>> from regcli.resample import rotate
     >>> y, x = np.mgrid[:96, :96]
     >>> img = np.exp(-((x - 40.0) ** 2 / 200 + (y - 50.0) ** 2 / 60))
-    >>> turned = rotate(img, np.radians(135), center="center")
+    >>> turned = rotate(img, np.radians(135), center="center")  # 135 deg clockwise
     >>> m = initial_matrix(img, turned, "rigid", "ssd")
-    >>> round(float(np.degrees(np.arctan2(m[1, 0], m[0, 0]))) / 5) * 5
-    -135
+    >>> angle = np.degrees(np.arctan2(m[1, 0], m[0, 0]))  # close: the optimiser refines it
+    >>> int(5 * round(angle / 5))
+    135
     """
     method = default_method(transform) if method is None else method
     if method not in INIT_METHODS:
@@ -259,7 +260,10 @@ class _Search:
         warped = self._warp_many(matrices)
         out = np.empty(len(matrices))
         for k, image in enumerate(warped):
-            value = self.metric.cost(self.fixed, image, self.disc, **self.options)
+            try:
+                value = self.metric.cost(self.fixed, image, self.disc, **self.options)
+            except InputError:  # e.g. no contrast left under this candidate: a bad candidate
+                value = np.inf
             out[k] = value if np.isfinite(value) else np.inf
         return out
 

@@ -12,8 +12,8 @@ The objective provides
   pyramid level (see :mod:`regcli.registration`).  The step rules divide the gradient by it, so
   the *normalised gradient* ``g / curvature`` is in pixels: near the optimum of a quadratic cost
   it is the distance to the optimum;
-* optionally ``gauss_newton(x) -> (cost, gradient, hessian)`` for least-squares costs (used by
-  ``lm``).
+* optionally ``gauss_newton(x) -> (cost, gradient, hessian)``: a Gauss-Newton-type Hessian
+  (exact Gauss-Newton for SSD, a scaled one for the other metrics), used by ``lm``.
 
 What ``learning_rate`` (``--lr``) means
 ---------------------------------------
@@ -28,9 +28,12 @@ What ``learning_rate`` (``--lr``) means
   ``lr / epsilon``, which is what lets them settle instead of oscillating by ``lr`` forever.
   ``beta`` is the decay of the squared-gradient average (rmsprop, adam's ``beta2``); ``gamma``
   is adam's first-moment decay (``beta1``).
-* ``lm`` has no learning rate: Levenberg-Marquardt (Gauss-Newton with an adaptive damping) for
-  least-squares costs (SSD), a BFGS quasi-Newton method with a backtracking line search for the
-  others.
+* ``lm`` (the fast default) has no learning rate: Levenberg-Marquardt, i.e. Gauss-Newton steps
+  with a damping that grows when a step raises the cost and shrinks when it lowers it, on the
+  objective's ``gauss_newton`` Hessian; a step is accepted only if it lowers the cost.  It
+  usually needs 2-10 iterations per level.  On objectives without ``gauss_newton`` it runs BFGS
+  with a backtracking line search.  ``lm`` stops when its step is below ``tolerance`` or when
+  no damping lowers the cost.
 
 Every optimiser stops when its step stays below ``tolerance`` pixels for a few iterations or
 the cost stops changing (``converged = True``), when it reaches ``iterations``
@@ -405,7 +408,7 @@ def run_lm(
     callback=None,
     tolerance=None,
 ) -> OptimizeOutcome:
-    """Levenberg-Marquardt for least-squares objectives, BFGS with line search otherwise.
+    """Levenberg-Marquardt on ``objective.gauss_newton``; BFGS with line search without it.
 
     ``learning_rate`` is ignored (the damping adapts itself).
     """
@@ -591,7 +594,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
 }
 OPTIMIZERS["lm"] = Optimizer(
     name="lm",
-    label="Levenberg-Marquardt (SSD) / BFGS (other metrics): the fast default",
+    label="Levenberg-Marquardt (Gauss-Newton with adaptive damping): the fast default",
     run=run_lm,
     needs_gradient=True,
     default_learning_rate=None,

@@ -13,7 +13,8 @@ analytic gradient (NMI, the Pluim measure) first-class.  ``lbfgs`` (L-BFGS-B) us
 differences otherwise.
 
 The cost is recorded once per iteration (scipy's callback), after the cost at the start:
-``costs[0]`` is the starting cost, as for the other optimisers.  A run stops when an
+``costs[0]`` is the starting cost and there are at most ``iterations`` costs, as for the other
+optimisers.  A run stops when an
 iteration moves the parameters by less than ``tolerance`` pixels (Powell, L-BFGS-B), when the
 simplex is smaller than ``tolerance`` pixels (Nelder-Mead), at scipy's own criteria, or at
 ``iterations``.
@@ -128,6 +129,14 @@ class _Recorder:
                 diverged=True,
             )
         step = float(np.linalg.norm(x - self.x))
+        if len(self.costs) >= self.iterations:
+            # As the step rules do: the point reached is kept, its cost is not recorded.
+            self.x = x
+            raise _Stop(
+                f"{self.name}: stopped at the iteration limit ({self.iterations}) before the "
+                f"steps fell below {self.tolerance:g} px; raise --iters",
+                converged=False,
+            )
         self.x = x
         self.costs.append(value)
         if self.callback is not None:
@@ -135,12 +144,6 @@ class _Recorder:
         if self.step_test and step < self.tolerance:
             raise _Stop(
                 f"{self.name}: converged (step below {self.tolerance:g} px)", converged=True
-            )
-        if len(self.costs) > self.iterations:
-            raise _Stop(
-                f"{self.name}: stopped at the iteration limit ({self.iterations}) before the "
-                f"steps fell below {self.tolerance:g} px; raise --iters",
-                converged=False,
             )
 
     def start(self, *, with_gradient: bool = False) -> None:
@@ -227,7 +230,7 @@ def _minimize(name, recorder: _Recorder, method: str, x0, *, fun=None, **kwargs)
         return _outcome(recorder, x, stop.message, stop.converged, stop.diverged)
     # scipy stopped by its own criteria: record the final point if it moved.
     x = np.asarray(result.x, dtype=float)
-    if not np.array_equal(x, recorder.x) and len(recorder.costs) <= recorder.iterations:
+    if not np.array_equal(x, recorder.x) and len(recorder.costs) < recorder.iterations:
         value = recorder.cost(x)
         if math.isfinite(recorder._cache.get(x.tobytes(), math.inf)):
             recorder.x = x

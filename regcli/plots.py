@@ -455,9 +455,10 @@ def cost_profile_figure(profile, *, title: str | None = None):
         f"{k}={v:.4g}" for k, v in at.items() if k != "center" and not k.startswith(data["param"])
     )
     heading = title or (
-        f"{data.get('metric', '')} cost along {data['param']} "
-        f"({data.get('transform', '')}{'; ' + held if held else ''})"
+        f"{data.get('metric', '')} cost along {data['param']} ({data.get('transform', '')})"
     )
+    if held:  # a profile depends on where the other parameters are held: say it
+        heading += f"\nother parameters held at {held}"
     axes[0, 0].set_title(heading, fontsize=10)
     fig.tight_layout()
     return fig

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import pstats
+import re
 import shutil
 import statistics
 import subprocess
@@ -153,20 +154,57 @@ def startup_times(out: Path, *, repeat_help: int = 10, repeat_register: int = 5)
 # ---------------------------------------------------------------------------- peak memory
 
 
-def _peak_rss(command, *, env=None, cwd=None) -> dict:
-    """Run ``command``; return its exit code, wall time, peak RSS (MiB) and output tails."""
+def _peak_rss(command, *, env=None, cwd=None, tty_stderr: bool = False) -> dict:
+    """Run ``command``; return its exit code, wall time, peak RSS (MiB) and output tails.
+
+    ``tty_stderr`` gives the child a pseudo-terminal as stderr, as in an interactive shell
+    (the CLI draws its progress bar only on a terminal).
+    """
+    master = slave = None
+    stderr_target = subprocess.PIPE
+    if tty_stderr:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        master, slave = pty.openpty()
+        # A 0 x 0 terminal makes tqdm draw nothing; give it the size of a usual window.
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        stderr_target = slave
     start = time.perf_counter()
     process = subprocess.Popen(
         [str(c) for c in command],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr_target,
         text=True,
         env=env,
         cwd=cwd,
     )
+    chunks: list[bytes] = []
+    if master is not None:
+        import threading
+
+        os.close(slave)
+
+        def drain():
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO once the child has closed the terminal
+                    return
+                if not data:
+                    return
+                chunks.append(data)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - start
-    # Each child prints its own ru_maxrss at exit (_CHILD_PEAK): exact, and per child.
+    if master is not None:
+        reader.join(timeout=5)
+        os.close(master)
+        stderr = b"".join(chunks).decode(errors="replace")
     peak = None
     for line in stdout.splitlines()[::-1]:
         if line.startswith("PEAK_RSS_KIB="):
@@ -177,13 +215,22 @@ def _peak_rss(command, *, env=None, cwd=None) -> dict:
         "seconds": round(seconds, 2),
         "peak_rss_mib": None if peak is None else round(peak, 1),
         "stdout_tail": stdout.strip()[-400:],
-        "stderr_tail": stderr.strip()[-400:],
+        "stderr_tail": (stderr or "").strip()[-400:],
+        # a tqdm bar: "<n>it [" (unknown total) or "<n>/<total> [" followed by a rate
+        "progress_bar_seen": bool(re.search(r"\d+(it|/\d+) \[\d\d:\d\d", stderr or "")),
     }
 
 
+# The child's own high-water mark.  VmHWM belongs to the process image started by exec;
+# getrusage's ru_maxrss does not: Linux carries the parent's peak over the fork + exec, so a
+# child of a big parent would report the parent's size.
 _CHILD_PEAK = (
-    "import atexit, resource; atexit.register(lambda: print('PEAK_RSS_KIB=%d' % "
-    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True))"
+    "import atexit\n"
+    "def _peak():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            print('PEAK_RSS_KIB=' + line.split()[1], flush=True)\n"
+    "atexit.register(_peak)\n"
 )
 
 
@@ -215,9 +262,8 @@ def memory_4096(out: Path, *, size: int = 4096) -> dict:
         [sys.executable, "-c", _CHILD_PEAK + "\nimport numpy, scipy.ndimage, regcli.registration"],
         env=env,
     )
-    api_code = textwrap.dedent(
+    api_code = _CHILD_PEAK + textwrap.dedent(
         f"""
-        {_CHILD_PEAK}
         import json, time
         import numpy as np
         import regcli
@@ -259,8 +305,8 @@ def memory_4096(out: Path, *, size: int = 4096) -> dict:
             cli_out,
         ],
         env=env,
+        tty_stderr=True,
     )
-    cli["progress_bar_seen"] = "%|" in cli["stderr_tail"] or "it/s" in cli["stderr_tail"]
     return {"size": size, "baseline_import": baseline, "api": api, "cli": cli}
 
 

@@ -275,12 +275,13 @@ class _Search:
         window = self.disc.astype(np.float64)
         out = []
         for feature in (lambda a: a, _gradient_magnitude):
-            f = _zero_mean(feature(self.fixed), window)
-            r = _zero_mean(feature(rotated), valid)
+            # float32: a peak position needs no more, and the transforms run twice as fast.
+            f = _zero_mean(feature(self.fixed), window).astype(np.float32)
+            r = _zero_mean(feature(rotated), valid).astype(np.float32)
             spectrum = np.conj(np.fft.rfft2(f, shape)) * np.fft.rfft2(r, shape, axes=(-2, -1))
             # Partial whitening: sharper peaks than plain correlation, less noise-prone
             # than full phase correlation.
-            spectrum /= np.maximum(np.abs(spectrum), 1e-12) ** 0.5
+            spectrum /= np.sqrt(np.maximum(np.abs(spectrum), 1e-12))
             corr = np.fft.irfft2(spectrum, shape, axes=(-2, -1))
             out.append(_peaks(corr, shape))
         return out

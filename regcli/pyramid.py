@@ -20,7 +20,7 @@ from scipy import ndimage
 from regcli.errors import InputError
 from regcli.io import check_image
 
-__all__ = ["auto_levels", "gaussian_pyramid", "level_scaling"]
+__all__ = ["auto_levels", "gaussian_pyramid", "level_scaling", "smooth"]
 
 #: The automatic number of levels keeps the coarsest image at least this many pixels a side.
 MIN_COARSE_SIDE = 32
@@ -51,9 +51,16 @@ def level_scaling(level: int, *, downscale: float = 2.0) -> np.ndarray:
     return s
 
 
+def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` blurred by an isotropic Gaussian of ``sigma`` pixels (same dtype)."""
+    if sigma <= 0:
+        return image
+    return ndimage.gaussian_filter(image, sigma, mode="nearest")
+
+
 def _downsample(image: np.ndarray, downscale: float, sigma: float) -> np.ndarray:
     """Smooth (anti-alias) then sample at the coarse pixel centres ``f * (i + 0.5) - 0.5``."""
-    smoothed = ndimage.gaussian_filter(image, sigma, mode="nearest") if sigma > 0 else image
+    smoothed = smooth(image, sigma)
     shape = tuple(max(1, math.ceil(n / downscale)) for n in image.shape)
     offset = 0.5 * (downscale - 1.0)
     return ndimage.affine_transform(

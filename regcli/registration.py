@@ -340,6 +340,23 @@ class LevelObjective:
         hessian_matrix = (2.0 * self.hessian_factor / n) * (d_matrix @ gram @ d_matrix.T)
         return float(cost), gradient, hessian_matrix
 
+    def grid_aligned(self, x) -> bool:
+        """True if ``M(x)`` maps every pixel centre onto a pixel centre (interpolation exact).
+
+        That is: the linear part is a signed permutation (identity, quarter turns, flips)
+        and the translation is whole pixels, to within 1e-6 px.
+        """
+        m = self.matrix(x)
+        linear = m[:2, :2]
+        rounded = np.rint(m[:2, :])
+        if not np.allclose(m[:2, :], rounded, atol=1e-6, rtol=0.0):
+            return False
+        return (
+            bool(np.all(np.abs(rounded[:, :2]).sum(axis=0) == 1))
+            and bool(np.all(np.abs(rounded[:, :2]).sum(axis=1) == 1))
+            and abs(abs(np.linalg.det(linear)) - 1.0) < 1e-6
+        )
+
     def cost_gradient(self, x) -> tuple[float, np.ndarray]:
         """Cost and its gradient with respect to the scaled parameters ``x``."""
         cost, gradient, _ = self._evaluate(x, hessian=False)

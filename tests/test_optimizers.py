@@ -187,8 +187,63 @@ def test_lm_steps_off_a_narrow_spike_at_the_start():
         return cost + (0.0 if abs(x[0]) < 1e-9 else 0.5), gradient
 
     objective.cost_gradient = spiky  # type: ignore[method-assign]
+    objective.grid_aligned = lambda x: x[0] == 0
     # At the spike the model is poor (its step is far too short); elsewhere it is exact.
     objective.gauss_newton = lambda x: (*spiky(x), np.eye(1) * (50.0 if x[0] == 0 else 1.0))
     out = OPTIMIZERS["lm"].run(objective, np.zeros(1), learning_rate=None, iterations=50)
     np.testing.assert_allclose(out.x, [3.0], atol=1e-3)
     assert out.converged
+
+
+class Rippled:
+    """A flat-bottomed cost whose gradient is noise, with a narrow dip 0.5 px away: the ripple
+    linear interpolation puts into the cost of noisy images."""
+
+    curvature = 1.0
+    max_displacement = 1000.0
+
+    def __init__(self, aligned: bool):
+        self.aligned = aligned
+
+    def cost_gradient(self, x):
+        cost = 0.5 * x[0] ** 2 - 0.5 * math.exp(-((x[0] + 0.5) ** 2) / 0.001)
+        return cost, np.array([0.01])  # a misleading gradient: the step goes uphill
+
+    def cost(self, x):
+        return self.cost_gradient(x)[0]
+
+    def gauss_newton(self, x):
+        return (*self.cost_gradient(x), np.eye(1))
+
+    def grid_aligned(self, x):
+        return self.aligned
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_lm_probes_long_steps_only_at_grid_aligned_starts(aligned):
+    out = OPTIMIZERS["lm"].run(Rippled(aligned), np.zeros(1), learning_rate=None, iterations=5)
+    assert out.converged
+    if aligned:
+        assert out.x[0] == pytest.approx(-0.5, abs=0.05)
+    else:
+        assert out.x[0] == 0.0
+
+
+def test_grid_aligned_start_detection():
+    shape = (40, 50)
+    objective = level_objective(shape)
+    tf = objective.transform
+    assert objective.grid_aligned(tf.identity() * objective.scales)
+    quarter = tf.params_from_matrix(np.array([[0, -1, 60.0], [1, 0, 3.0], [0, 0, 1]]))
+    assert objective.grid_aligned(quarter * objective.scales)
+    assert not objective.grid_aligned(np.array([0.0, 0.5, 0.0]))  # half-pixel shift
+    assert not objective.grid_aligned(np.array([0.01, 0.0, 0.0]))  # small turn
+
+
+def level_objective(shape):
+    from regcli.metrics import METRICS
+    from regcli.registration import LevelObjective
+    from regcli.transforms import make_transform
+
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    return LevelObjective(image, image, make_transform("rigid", shape=shape), METRICS["ssd"])

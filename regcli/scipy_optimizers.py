@@ -40,6 +40,9 @@ DEFAULTS: dict[str, tuple[int, float, float | None]] = {
     "lbfgs": (200, 1e-3, None),
 }
 
+#: Fresh simplices Nelder-Mead may start from where the previous one converged.
+NELDER_MEAD_RESTARTS = 3
+
 #: Finite-difference step (pixels) for ``lbfgs`` on metrics without an analytic gradient:
 #: large enough to step over the staircase that histogram binning puts in MI-like costs.
 FINITE_DIFFERENCE_STEP = 0.05
@@ -213,11 +216,12 @@ def _outcome(recorder: _Recorder, x, message: str, converged: bool, diverged: bo
     )
 
 
-def _minimize(name, recorder: _Recorder, method: str, x0, *, fun=None, **kwargs):
+def _minimize(name, recorder: _Recorder, method: str, x0, *, fun=None, restart=False, **kwargs):
     from scipy import optimize
 
     try:
-        recorder.start(with_gradient=fun == recorder.cost_gradient)
+        if not restart:
+            recorder.start(with_gradient=fun == recorder.cost_gradient)
         result = optimize.minimize(
             recorder.cost if fun is None else fun,
             np.array(x0, dtype=float),
@@ -274,27 +278,39 @@ def run_nelder_mead(
     """The Nelder-Mead simplex (derivative-free).
 
     ``learning_rate`` is the size of the starting simplex in pixels (default 2); the run
-    converges when every vertex is within ``tolerance`` pixels of the best one.
+    converges when every vertex is within ``tolerance`` pixels of the best one and a restart
+    from there with a fresh simplex (up to :data:`NELDER_MEAD_RESTARTS`) no longer moves.
     """
     iterations, tolerance, size = _options(
         "nelder-mead", learning_rate, iterations, tolerance, hyper, allowed=()
     )
     recorder = _Recorder("nelder-mead", objective, x0, iterations, tolerance, callback, False)
-    x0 = np.array(x0, dtype=float)
-    simplex = np.vstack([x0, x0 + float(size) * np.eye(x0.size)])
-    return _minimize(
-        "nelder-mead",
-        recorder,
-        "Nelder-Mead",
-        x0,
-        options={
-            "initial_simplex": simplex,
-            "xatol": tolerance,
-            "fatol": math.inf,  # the simplex size alone decides (pixels, metric-independent)
-            "maxiter": iterations + 1,
-            "maxfev": 50 * iterations * max(1, x0.size),
-        },
-    )
+    x = np.array(x0, dtype=float)
+    size = float(size)
+    for restart in range(NELDER_MEAD_RESTARTS + 1):
+        outcome = _minimize(
+            "nelder-mead",
+            recorder,
+            "Nelder-Mead",
+            x,
+            restart=restart > 0,
+            options={
+                "initial_simplex": np.vstack([x, x + size * np.eye(x.size)]),
+                "xatol": tolerance,
+                "fatol": math.inf,  # the simplex size alone decides (pixels, metric-free)
+                "maxiter": iterations + 1,
+                "maxfev": 50 * iterations * max(1, x.size),
+            },
+        )
+        moved = float(np.linalg.norm(outcome.x - x))
+        if not outcome.converged or (restart > 0 and moved < 10 * tolerance):
+            break
+        # A simplex can collapse before it reaches the minimum (a known failure of the
+        # method): start again from where it stopped with a fresh, smaller simplex.
+        x, size = outcome.x, max(size / 4, 20 * tolerance)
+    if restart > 0 and outcome.converged:
+        outcome.message = f"{outcome.message} after {restart} restart(s)"
+    return outcome
 
 
 def _has_analytic_gradient(objective) -> bool:

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
-from conftest import smooth_blobs
 
 from regcli.errors import InputError
+from regcli.io import read_image
 from regcli.metrics import METRICS
 from regcli.optimizers import OPTIMIZERS, OptimizeOutcome
 from regcli.registration import register
@@ -142,8 +142,12 @@ def test_bad_options_named():
 
 
 @pytest.fixture(scope="module")
-def rigid_pair():
-    fixed = smooth_blobs((80, 88), seed=3)
+def rigid_pair(samples):
+    """BrainMRI_1 at 96 x 96 pixels (fast) and a copy turned by 6 degrees and shifted."""
+    from skimage.transform import resize
+
+    brain = read_image(samples / "BrainMRI_1.png").astype(np.float64)
+    fixed = resize(brain, (96, 96), anti_aliasing=True)
     truth = make_transform("rigid", shape=fixed.shape).matrix([math.radians(6.0), 2.5, -1.5])
     return fixed, warp(fixed, np.linalg.inv(truth), order=3), truth
 

@@ -197,7 +197,7 @@ class LevelObjective:
 
     ``x = params * transform.scales(shape)``, so a unit change moves pixels by about one pixel
     of this level.  Provides what the optimisers use: ``cost``, ``cost_gradient``,
-    ``gauss_newton`` (SSD only), ``curvature`` and ``max_displacement``.
+    ``gauss_newton``, ``grid_aligned``, ``curvature`` and ``max_displacement``.
 
     Parameters
     ----------
@@ -577,70 +577,13 @@ def register(
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     metric_obj = METRICS[metric]
-    if optimizer is None:
-        if metric_obj.cost_gradient is not None:
-            optimizer = DEFAULT_GRADIENT_OPTIMIZER
-        elif "powell" in OPTIMIZERS:
-            optimizer = "powell"
-        else:
-            raise InputError(
-                f"metric {metric!r} has no analytic gradient and no derivative-free optimizer "
-                f"is available; choose one of {', '.join(OPTIMIZERS)} explicitly"
-            )
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    optimizer = _choose_optimizer(metric, optimizer)
     opt = OPTIMIZERS[optimizer]
-    if opt.needs_gradient and metric_obj.cost_gradient is None:
-        raise InputError(
-            f"optimizer {optimizer!r} needs the gradient of the cost, which metric {metric!r} "
-            "does not provide; choose a derivative-free optimizer "
-            f"({', '.join(n for n, o in OPTIMIZERS.items() if not o.needs_gradient) or 'none'})"
-            " or a metric with a gradient"
-        )
-    if learning_rate is not None:
-        learning_rate = _positive_number("learning rate (--lr)", learning_rate)
-        if opt.default_learning_rate is None:
-            raise InputError(
-                f"learning rate (--lr): optimizer {optimizer!r} has no learning rate; "
-                "leave it out or choose a step rule ("
-                + ", ".join(n for n, o in OPTIMIZERS.items() if o.default_learning_rate)
-                + ")"
-            )
-    lr = opt.default_learning_rate if learning_rate is None else learning_rate
-    iters = opt.default_iterations if iterations is None else iterations
-    iters = _integer("iterations (--iters)", iters, 1)
-    tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
-        raise InputError(f"tolerance: expected a number >= 0, got {tol!r}")
-    hyper = {}
-    for key, value in (("gamma", gamma), ("beta", beta)):
-        if value is None:
-            continue
-        if key not in opt.hyperparameters:
-            raise InputError(
-                f"--{key} does not apply to optimizer {optimizer!r} "
-                f"(it takes: {', '.join(opt.hyperparameters) or 'no extra options'})"
-            )
-        if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value < 1):
-            raise InputError(f"--{key}: expected a number in [0, 1), got {value!r}")
-        hyper[key] = float(value)
-    options = {}
-    if bins is not None:
-        if "bins" not in metric_obj.options:
-            raise InputError(f"bins: metric {metric!r} does not use histogram bins")
-        options["bins"] = _integer("bins", bins, 2)
-    if sigma is not None:
-        if "sigma" not in metric_obj.options:
-            raise InputError(
-                f"sigma: metric {metric!r} has no smoothing scale (metrics that take one: "
-                f"{', '.join(n for n, m in METRICS.items() if 'sigma' in m.options) or 'none'})"
-            )
-        options["sigma"] = _positive_number("sigma", sigma)
-    if "moving_range" in metric_obj.options:
-        options["moving_range"] = (0.0, 1.0)  # intensities are scaled to [0, 1] below
+    lr, iters, run_options = _run_options(
+        opt, learning_rate, iterations, tolerance, gamma=gamma, beta=beta
+    )
+    options = _metric_options(metric_obj, bins=bins, sigma=sigma)
 
-    fixed_n = _normalise(fixed_arr, "fixed")
-    moving_n = _normalise(moving_arr, "moving")
     shape = fixed_arr.shape
     center_xy = resolve_center(
         TRANSFORMS[transform].default_center if center is None else center, shape
@@ -652,7 +595,9 @@ def register(
         n_levels = _integer("levels (--levels)", levels, 1)
         # Never shrink an image below a few pixels a side.
         n_levels = min(n_levels, max(1, _pyramid.auto_levels(shape, min_side=8)))
-    matrix = _initial_matrix(
+    fixed_n = _normalise(fixed_arr, "fixed")
+    moving_n = _normalise(moving_arr, "moving")
+    start = _initial_matrix(
         fixed_arr,
         moving_arr,
         transform,
@@ -662,70 +607,22 @@ def register(
         center=center_xy,
         metric_options=options,
     )
-    # Project the start onto the transform family.
-    matrix = full_transform.matrix(full_transform.params_from_matrix(matrix))
-
-    fixed_levels = _pyramid.gaussian_pyramid(fixed_n, n_levels)
-    moving_levels = _pyramid.gaussian_pyramid(moving_n, n_levels)
-    run_kw = {"tolerance": float(tol)} if _accepts(opt.run, "tolerance") else {}
-    run_kw.update(hyper)
-
-    costs: list[float] = []
-    level_starts: list[int] = []
-    level_shapes: list[tuple[int, int]] = []
-    converged, message = True, ""
-    for level in range(n_levels - 1, -1, -1):
-        scaling = _pyramid.level_scaling(level)
-        to_full = np.linalg.inv(scaling)
-        level_center = scaling @ np.array([center_xy[0], center_xy[1], 1.0])
-        level_transform = make_transform(transform, center=level_center[:2])
-        objective = LevelObjective(
-            fixed_levels[level], moving_levels[level], level_transform, metric_obj, options
-        )
-        x0 = level_transform.params_from_matrix(scaling @ matrix @ to_full) * objective.scales
-        level_starts.append(len(costs))
-        level_shapes.append(tuple(int(s) for s in fixed_levels[level].shape))
-        offset = len(costs)
-
-        def level_callback(
-            iteration,
-            cost,
-            x,
-            _objective=objective,
-            _to_full=to_full,
-            _scaling=scaling,
-            _offset=offset,
-        ):
-            if callback is not None:
-                m_full = _to_full @ _objective.matrix(x) @ _scaling
-                callback(
-                    _offset + iteration, float(cost), full_transform.params_from_matrix(m_full)
-                )
-
-        outcome = opt.run(
-            objective,
-            x0,
-            learning_rate=lr,
-            iterations=iters,
-            callback=level_callback,
-            **run_kw,
-        )
-        costs.extend(float(c) for c in outcome.costs)
-        matrix = to_full @ objective.matrix(outcome.x) @ scaling
-        if getattr(outcome, "diverged", False):
-            converged = False
-            message = (
-                f"level {level} ({level_shapes[-1][0]}x{level_shapes[-1][1]}): " + outcome.message
-            )
-            break
-        if level == 0:
-            converged = bool(outcome.converged)
-            message = outcome.message
-
-    params = full_transform.params_from_matrix(matrix)
+    run = _coarse_to_fine(
+        _pyramid.gaussian_pyramid(fixed_n, n_levels),
+        _pyramid.gaussian_pyramid(moving_n, n_levels),
+        full_transform.matrix(full_transform.params_from_matrix(start)),  # in the family
+        full_transform,
+        metric_obj,
+        options,
+        opt,
+        callback=callback,
+        learning_rate=lr,
+        iterations=iters,
+        **run_options,
+    )
+    params = full_transform.params_from_matrix(run.matrix)
     matrix = full_transform.matrix(params)
     warped = warp(np.asarray(moving_arr, dtype=np.float64), matrix, order=3)
-    seconds = time.perf_counter() - started
     return RegistrationResult(
         matrix=matrix,
         transform=transform,
@@ -734,12 +631,155 @@ def register(
         cost_label=metric_obj.cost_label,
         optimizer=optimizer,
         learning_rate=None if lr is None else float(lr),
-        cost_history=np.asarray(costs, dtype=float),
-        level_starts=level_starts,
-        level_shapes=level_shapes,
-        iterations=len(costs),
-        converged=converged,
-        message=message,
-        seconds=seconds,
+        cost_history=np.asarray(run.costs, dtype=float),
+        level_starts=run.level_starts,
+        level_shapes=run.level_shapes,
+        iterations=len(run.costs),
+        converged=run.converged,
+        message=run.message,
+        seconds=time.perf_counter() - started,
         warped=warped,
     )
+
+
+def _choose_optimizer(metric: str, optimizer: str | None) -> str:
+    """The optimiser name to use: checked, or the default for ``metric``."""
+    metric_obj = METRICS[metric]
+    if optimizer is None:
+        if metric_obj.cost_gradient is not None:
+            return DEFAULT_GRADIENT_OPTIMIZER
+        if "powell" in OPTIMIZERS:
+            return "powell"
+        raise InputError(
+            f"metric {metric!r} has no analytic gradient and no derivative-free optimizer "
+            f"is available; choose one of {', '.join(OPTIMIZERS)} explicitly"
+        )
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if OPTIMIZERS[optimizer].needs_gradient and metric_obj.cost_gradient is None:
+        raise InputError(
+            f"optimizer {optimizer!r} needs the gradient of the cost, which metric {metric!r} "
+            "does not provide; choose a derivative-free optimizer "
+            f"({', '.join(n for n, o in OPTIMIZERS.items() if not o.needs_gradient) or 'none'})"
+            " or a metric with a gradient"
+        )
+    return optimizer
+
+
+def _run_options(opt, learning_rate, iterations, tolerance, *, gamma, beta):
+    """Checked ``(learning rate, iterations, extra keyword options)`` for ``opt.run``."""
+    if learning_rate is not None:
+        learning_rate = _positive_number("learning rate (--lr)", learning_rate)
+        if opt.default_learning_rate is None:
+            raise InputError(
+                f"learning rate (--lr): optimizer {opt.name!r} has no learning rate; "
+                "leave it out or choose a step rule ("
+                + ", ".join(n for n, o in OPTIMIZERS.items() if o.default_learning_rate)
+                + ")"
+            )
+    lr = opt.default_learning_rate if learning_rate is None else learning_rate
+    iters = _integer(
+        "iterations (--iters)", opt.default_iterations if iterations is None else iterations, 1
+    )
+    tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+        raise InputError(f"tolerance: expected a number >= 0, got {tol!r}")
+    extra = {"tolerance": float(tol)} if _accepts(opt.run, "tolerance") else {}
+    for key, value in (("gamma", gamma), ("beta", beta)):
+        if value is None:
+            continue
+        if key not in opt.hyperparameters:
+            raise InputError(
+                f"--{key} does not apply to optimizer {opt.name!r} "
+                f"(it takes: {', '.join(opt.hyperparameters) or 'no extra options'})"
+            )
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value < 1):
+            raise InputError(f"--{key}: expected a number in [0, 1), got {value!r}")
+        extra[key] = float(value)
+    return lr, iters, extra
+
+
+def _metric_options(metric_obj: Metric, *, bins, sigma) -> dict:
+    """The keyword options passed to the metric's cost functions."""
+    options = {}
+    if bins is not None:
+        if "bins" not in metric_obj.options:
+            raise InputError(f"bins: metric {metric_obj.name!r} does not use histogram bins")
+        options["bins"] = _integer("bins", bins, 2)
+    if sigma is not None:
+        if "sigma" not in metric_obj.options:
+            raise InputError(
+                f"sigma: metric {metric_obj.name!r} has no smoothing scale (metrics that take "
+                f"one: {', '.join(n for n, m in METRICS.items() if 'sigma' in m.options)})"
+            )
+        options["sigma"] = _positive_number("sigma", sigma)
+    if "moving_range" in metric_obj.options:
+        options["moving_range"] = (0.0, 1.0)  # register() scales intensities to [0, 1]
+    return options
+
+
+@dataclass
+class _CoarseToFine:
+    matrix: np.ndarray
+    costs: list[float]
+    level_starts: list[int]
+    level_shapes: list[tuple[int, int]]
+    converged: bool
+    message: str
+
+
+def _coarse_to_fine(
+    fixed_levels,
+    moving_levels,
+    matrix,
+    full_transform: Transform,
+    metric: Metric,
+    options: dict,
+    opt,
+    *,
+    callback,
+    **run_options,
+) -> _CoarseToFine:
+    """Optimise level by level, coarsest first, carrying the full-resolution ``matrix``."""
+    out = _CoarseToFine(matrix, [], [], [], True, "")
+    center = full_transform.center
+    for level in range(len(fixed_levels) - 1, -1, -1):
+        scaling = _pyramid.level_scaling(level)
+        to_full = np.linalg.inv(scaling)
+        level_center = scaling @ np.array([center[0], center[1], 1.0])
+        level_transform = make_transform(full_transform.name, center=level_center[:2])
+        objective = LevelObjective(
+            fixed_levels[level], moving_levels[level], level_transform, metric, options
+        )
+        x0 = level_transform.params_from_matrix(scaling @ out.matrix @ to_full)
+        out.level_starts.append(len(out.costs))
+        out.level_shapes.append(tuple(int(n) for n in fixed_levels[level].shape))
+
+        level_callback = _level_callback(
+            callback, objective, to_full, scaling, len(out.costs), full_transform
+        )
+        outcome = opt.run(objective, x0 * objective.scales, callback=level_callback, **run_options)
+        out.costs.extend(float(c) for c in outcome.costs)
+        out.matrix = to_full @ objective.matrix(outcome.x) @ scaling
+        if getattr(outcome, "diverged", False):
+            rows, cols = out.level_shapes[-1]
+            out.converged = False
+            out.message = f"level {level} ({rows}x{cols}): {outcome.message}"
+            break
+        if level == 0:
+            out.converged = bool(outcome.converged)
+            out.message = outcome.message
+    return out
+
+
+def _level_callback(callback, objective, to_full, scaling, offset, full_transform):
+    """The optimiser's ``callback(i, cost, x)`` as the user's ``callback(iteration, cost,
+    params)``: iterations counted over all levels, parameters at full resolution."""
+    if callback is None:
+        return None
+
+    def level_callback(iteration, cost, x):
+        m_full = to_full @ objective.matrix(x) @ scaling
+        callback(offset + iteration, float(cost), full_transform.params_from_matrix(m_full))
+
+    return level_callback

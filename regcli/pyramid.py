@@ -58,8 +58,37 @@ def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(image, sigma, mode="nearest")
 
 
-def _downsample(image: np.ndarray, downscale: float, sigma: float) -> np.ndarray:
+def _halve_axis(image: np.ndarray, axis: int) -> np.ndarray:
+    """Binomial ``[1, 3, 3, 1] / 8`` filter evaluated at ``2 i + 0.5`` along ``axis``.
+
+    The kernel is centred between fine pixels ``2i`` and ``2i + 1``, i.e. at the coarse pixel
+    centre, so smoothing and decimation are one pass over half the output; edges repeat the
+    border pixel.  Its standard deviation is 0.87 fine pixels and it cancels the highest
+    frequency (a checkerboard becomes flat).
+    """
+    n = image.shape[axis]
+    m = max(1, math.ceil(n / 2))
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (1, 2 * m + 2 - n)
+    padded = np.pad(image, pad, mode="edge")
+
+    def taps(first):
+        index = [slice(None), slice(None)]
+        index[axis] = slice(first, first + 2 * m, 2)
+        return padded[tuple(index)]
+
+    out = taps(0) + taps(3)
+    out += 3 * (taps(1) + taps(2))
+    out *= out.dtype.type(0.125)
+    return out
+
+
+def _downsample(image: np.ndarray, downscale: float, sigma: float | None) -> np.ndarray:
     """Smooth (anti-alias) then sample at the coarse pixel centres ``f * (i + 0.5) - 0.5``."""
+    if downscale == 2 and sigma is None:
+        return _halve_axis(_halve_axis(image, 0), 1)
+    if sigma is None:
+        sigma = 2.0 * downscale / 6.0
     smoothed = smooth(image, sigma)
     shape = tuple(max(1, math.ceil(n / downscale)) for n in image.shape)
     offset = 0.5 * (downscale - 1.0)
@@ -91,7 +120,10 @@ def gaussian_pyramid(
         Size ratio between consecutive levels (> 1).
     sigma : float, optional
         Standard deviation (in pixels of the finer level) of the Gaussian applied before each
-        downsampling; default ``2 * downscale / 6`` (as :func:`skimage.transform.pyramid_gaussian`).
+        downsampling, then sampled linearly.  Default: for ``downscale = 2``, the binomial
+        filter ``[1, 3, 3, 1] / 8`` evaluated at the coarse pixel centres (standard deviation
+        0.87 px, smoothing and decimation in one cheap pass); otherwise ``2 * downscale / 6``
+        (as :func:`skimage.transform.pyramid_gaussian`).
 
     Returns
     -------
@@ -112,9 +144,7 @@ def gaussian_pyramid(
         levels = auto_levels(img.shape, downscale=downscale)
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
         raise InputError(f"levels: expected an integer >= 1, got {levels!r}")
-    if sigma is None:
-        sigma = 2.0 * downscale / 6.0
-    if not (math.isfinite(sigma) and sigma >= 0):
+    if sigma is not None and not (math.isfinite(sigma) and sigma >= 0):
         raise InputError(f"sigma: expected a number >= 0, got {sigma!r}")
     out = [img]
     for _ in range(int(levels) - 1):

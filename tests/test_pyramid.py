@@ -27,18 +27,20 @@ def test_shapes_halve_rounding_up_and_dtypes_are_kept():
     assert gaussian_pyramid(np.ones((8, 8), dtype=np.uint8), 2)[1].dtype == np.float64
 
 
-def test_pixel_centres_follow_level_scaling():
-    # A linear ramp survives Gaussian smoothing, so level k samples it exactly at the
+@pytest.mark.parametrize(("downscale", "sigma"), [(2, None), (2, 0.8), (3, None)])
+def test_pixel_centres_follow_level_scaling(downscale, sigma):
+    # A linear ramp survives symmetric smoothing, so level k samples it exactly at the
     # full-resolution coordinates of its pixel centres: inv(S) @ (x, y, 1).
-    rows, cols = 96, 128
+    rows, cols = 97, 128
     y, x = np.mgrid[0:rows, 0:cols].astype(float)
     ramp = 0.3 * x + 0.7 * y
-    for level, image in enumerate(gaussian_pyramid(ramp, 3)):
-        to_full = np.linalg.inv(level_scaling(level))
+    levels = gaussian_pyramid(ramp, 3, downscale=downscale, sigma=sigma)
+    for level, image in enumerate(levels):
+        to_full = np.linalg.inv(level_scaling(level, downscale=downscale))
         yc, xc = np.mgrid[0 : image.shape[0], 0 : image.shape[1]].astype(float)
         xf = to_full[0, 0] * xc + to_full[0, 2]
         yf = to_full[1, 1] * yc + to_full[1, 2]
-        inner = (slice(3, -3), slice(3, -3))  # away from the 'nearest' border handling
+        inner = (slice(3, -3), slice(3, -3))  # away from the border handling
         np.testing.assert_allclose(image[inner], (0.3 * xf + 0.7 * yf)[inner], atol=1e-9)
 
 
@@ -50,10 +52,12 @@ def test_level_scaling_maps_pixel_edges_onto_pixel_edges():
     np.testing.assert_allclose(level_scaling(0), np.eye(3))
 
 
-def test_smoothing_removes_the_highest_frequency():
+@pytest.mark.parametrize("sigma", [None, 1.0])
+def test_smoothing_removes_the_highest_frequency(sigma):
     checker = np.indices((64, 64)).sum(axis=0) % 2.0
-    coarse = gaussian_pyramid(checker, 2)[1]
+    coarse = gaussian_pyramid(checker, 2, sigma=sigma)[1]
     assert np.ptp(coarse[4:-4, 4:-4]) < 0.05
+    assert coarse.mean() == pytest.approx(0.5, abs=0.01)
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,8 @@ DEFAULT_TOLERANCE = 1e-3
 PATIENCE = 3
 #: A cost above ``initial + DIVERGENCE_FACTOR * max(|initial|, curvature)`` means divergence.
 DIVERGENCE_FACTOR = 10.0
+#: ``lm`` relaxes its model Hessian down to this fraction when steps keep beating the model.
+MIN_MODEL_SCALE = 1e-3
 #: Step lengths (pixels) ``lm`` probes along its direction when no damped step lowers the cost.
 PROBE_LENGTHS = (0.25, 0.5, 1.0)
 #: Normalised-gradient size (pixels) below which the adaptive step rules act like plain GD.
@@ -433,14 +435,20 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
     if not math.isfinite(cost):
         return _diverged("lm", None, "the cost is NaN or infinite at the start", x, [])
     damping = 1e-3
+    # Multiplies the model Hessian.  Far from the optimum a similarity such as NMI is much
+    # flatter than its Gauss-Newton-type model says, and undamped steps would crawl: when a
+    # step lowers the cost by well over the model's prediction the model is relaxed (longer
+    # steps next time); when the prediction is poor it is restored.
+    model_scale = 1.0
     costs: list[float] = []
     for iteration in range(iterations):
         costs.append(float(cost))
         _call(callback, iteration, cost, x)
         accepted = False
         first_step = None
+        model = model_scale * hessian
         for _ in range(12):  # raise the damping until the cost goes down
-            step = _solve_damped(hessian, gradient, damping)
+            step = _solve_damped(model, gradient, damping)
             if first_step is None:
                 first_step = step
             if np.linalg.norm(step) < tolerance:
@@ -482,6 +490,12 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
                 else "no step lowers the cost"
             )
             return OptimizeOutcome(x, costs, len(costs), True, f"lm: converged ({reason})")
+        predicted = -float(gradient @ step + 0.5 * step @ model @ step)
+        actual = cost - t_cost
+        if predicted > 0 and actual > 1.5 * predicted:
+            model_scale = max(model_scale * 0.5, MIN_MODEL_SCALE)
+        elif predicted > 0 and actual < 0.5 * predicted:
+            model_scale = min(model_scale * 2.0, 1.0)
         x, cost, gradient, hessian = trial, t_cost, t_gradient, t_hessian
         damping = max(damping / 10.0, 1e-7)
     return OptimizeOutcome(

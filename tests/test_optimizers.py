@@ -247,3 +247,28 @@ def level_objective(shape):
 
     image = np.random.default_rng(0).random(shape).astype(np.float32)
     return LevelObjective(image, image, make_transform("rigid", shape=shape), METRICS["ssd"])
+
+
+class FlatFarAway:
+    """Pseudo-Huber cost, nearly linear far from its minimum at 10, with a Gauss-Newton-type
+    model 100 times too curved: the situation of NMI far from its optimum."""
+
+    curvature = 1.0
+    max_displacement = 1000.0
+
+    def cost_gradient(self, x):
+        d = x[0] - 10.0
+        root = math.sqrt(1.0 + d * d)
+        return root - 1.0, np.array([d / root])
+
+    def cost(self, x):
+        return self.cost_gradient(x)[0]
+
+    def gauss_newton(self, x):
+        return (*self.cost_gradient(x), np.eye(1) * 100.0)
+
+
+def test_lm_lengthens_its_steps_when_the_model_is_too_curved():
+    out = OPTIMIZERS["lm"].run(FlatFarAway(), np.zeros(1), learning_rate=None, iterations=60)
+    assert out.converged, out.message
+    assert out.x[0] == pytest.approx(10.0, abs=0.01)

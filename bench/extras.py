@@ -344,7 +344,7 @@ def profile_register(out: Path, *, sizes=(256, 1024), top: int = 18) -> dict:
             "wall_s": wall,
             "top_tottime": [
                 {
-                    "function": f"{Path(file).name}:{line}({name})",
+                    "function": name if file == "~" else f"{Path(file).name}:{line}({name})",
                     "calls": calls,
                     "tottime_s": round(tottime, 4),
                     "percent": round(100.0 * tottime / total, 1),

@@ -140,7 +140,28 @@ def markdown(summary: dict) -> str:
         lines += ["", "![summary](summary.png)", "", *_case_table(rows)]
     else:
         lines += _extras_lines(summary)
+    lines += _profile_lines(summary.get("profile"))
     return "\n".join(lines) + "\n"
+
+
+def _profile_lines(profile: dict | None, top: int = 10) -> list[str]:
+    if not profile or "error" in profile:
+        return []
+    lines = ["", "**cProfile of `regcli.register` (internal time per function)**"]
+    for size, data in profile.items():
+        lines += [
+            "",
+            f"{size}^2, case {data['case']}: {data['wall_s']:.3f} s under the profiler.",
+            "",
+            "| function | calls | own time (s) | % |",
+            "|---|---:|---:|---:|",
+        ]
+        for row in data["top_tottime"][:top]:
+            lines.append(
+                f"| `{row['function']}` | {row['calls']} | {row['tottime_s']:.4f} | "
+                f"{row['percent']:.1f} |"
+            )
+    return lines
 
 
 def _extras_lines(summary: dict) -> list[str]:
@@ -255,7 +276,7 @@ def plot(rows, path: Path) -> None:
         ax.set_yscale("log")
         ax.set_ylim(1e-3, ceiling * 1.5)
         ax.set_xlabel("|rotation| (deg)")
-        ax.set_ylabel(f"mean displacement error (px, failures at {ceiling:g})")
+        ax.set_ylabel(f"mean displacement error (px; exceptions at {ceiling:g})")
         ax.set_title(title)
         ax.grid(True, which="major", alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2)
@@ -277,7 +298,12 @@ def plot(rows, path: Path) -> None:
     ax.set_xticks(range(len(methods)), [LABELS[m] for m in methods])
     ax.set_yscale("log")
     ax.set_ylabel("registration time per case (s); bar = median")
-    ax.set_title("Time per case (" + " | ".join(f"{markers[s]} {s}^2" for s in sizes) + ")")
+    shape_names = {"o": "circles", "s": "squares", "^": "triangles", "D": "diamonds"}
+    ax.set_title(
+        "Time per case, all cases ("
+        + ", ".join(f"{shape_names[markers[s]]} {s}^2" for s in sizes)
+        + ")"
+    )
     ax.grid(True, which="major", axis="y", alpha=0.3)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -12,6 +12,7 @@ help:
 	@echo "make test    install the dev tools, lint, run the test suite"
 	@echo "make bench   install the bench extra, run the benchmark (bench/README.md)"
 	@echo "make lint    ruff check + format check"
+	@echo "make chapter reproduce the scipy chapter's experiment and figures (out/chapter/)"
 	@echo "make samples regenerate sample_images/ from their committed sources"
 	@echo "make clean   remove .venv, out/ and caches"
 
@@ -47,6 +48,9 @@ format: $(VENV)/.stamp-dev
 
 bench: $(VENV)/.stamp-bench
 	$(BIN)/python bench/run.py
+
+chapter: $(VENV)/.stamp-run
+	$(BIN)/python scripts/chapter.py --out out/chapter
 
 samples: $(VENV)/.stamp-run
 	$(BIN)/python scripts/make_sample_images.py

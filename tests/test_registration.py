@@ -340,3 +340,13 @@ def test_overlap_mask_equals_inside_mask(seed):
         overlap_mask(m, (40, 50), input_shape, margin=1.0),
         inside_mask(shrink @ m, (40, 50), (35, 53)),
     )
+
+
+def test_metrics_without_a_gradient_default_to_a_derivative_free_optimizer(small_pair):
+    names = [name for name, m in METRICS.items() if m.cost_gradient is None]
+    if not names:
+        pytest.skip("every metric has a gradient")
+    result = register(*small_pair, transform="translation", metric=names[0], init="none")
+    assert not OPTIMIZERS[result.optimizer].needs_gradient
+    with pytest.raises(InputError, match=f"needs the gradient.*{names[0]}"):
+        register(*small_pair, metric=names[0], optimizer="gd")

@@ -91,3 +91,37 @@ def test_regcli_adapter_recovers_known_matrix():
     fixed, moving = _pair(truth)
     found = ADAPTERS["regcli"](fixed, moving, metric="ssd")
     assert mean_displacement(found, truth, SHAPE) < 0.1
+
+
+def test_bench_cases_hold_their_truth():
+    """Each case's moving image warped by its truth gives back the fixed image (up to noise)."""
+    from bench.cases import NOISE, build_cases
+
+    cases = build_cases((256,), quick=True)
+    assert {c.kind for c in cases} == {"translation", "rigid", "multimodal"}
+    inner = (slice(40, -40), slice(40, -40))
+    for case in cases:
+        if case.kind == "multimodal":
+            continue
+        aligned = warp(case.moving, case.truth, order=3)
+        residual = np.std((aligned - case.fixed)[inner])
+        # two independent noises of NOISE each, plus a little interpolation error
+        assert residual < 2.0 * NOISE, case.name
+        wrong = warp(case.moving, np.linalg.inv(case.truth), order=3)
+        assert np.std((wrong - case.fixed)[inner]) > 3.0 * residual, case.name
+
+
+def test_failing_method_is_a_result_not_a_crash(monkeypatch):
+    from bench import run
+    from bench.adapters import ADAPTERS, Adapter
+    from bench.cases import build_cases
+
+    def explode(prepared, *, metric="ssd"):
+        raise RuntimeError("did not converge\nat all")
+
+    monkeypatch.setitem(ADAPTERS, "broken", Adapter("broken", "broken", lambda f, m: None, explode))
+    case = build_cases((256,), quick=True, kinds={"translation"})[0]
+    row = run.run_one("broken", case)
+    assert row["solved"] is False
+    assert row["error_px"] == float("inf")
+    assert row["note"] == "RuntimeError: at all"

@@ -437,11 +437,16 @@ class LevelObjective:
 
 
 def _normalise(image: np.ndarray, name: str) -> np.ndarray:
+    """``image`` scaled to [0, 1] by its own range, as float32."""
     lo, hi = float(np.min(image)), float(np.max(image))
     if not hi > lo:
         raise InputError(
             f"{name}: the image is constant (every pixel is {lo:g}); there is nothing to align"
         )
+    if image.dtype == np.float64 and max(abs(lo), abs(hi)) > 1e30:
+        # Beyond float32's range: scale in float64 first (and halve to keep hi - lo finite).
+        half = np.asarray(image, dtype=np.float64) / 2.0
+        return ((half - lo / 2.0) / (hi / 2.0 - lo / 2.0)).astype(np.float32)
     out = np.asarray(image, dtype=np.float32) - np.float32(lo)
     out *= np.float32(1.0 / (hi - lo))
     return out

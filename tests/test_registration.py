@@ -143,14 +143,16 @@ def test_public_api_exports_register():
     assert regcli.OPTIMIZERS is OPTIMIZERS
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, "huge"])
 def test_dtypes_give_the_same_answer(dtype):
     fixed = smooth_blobs((80, 96), seed=3)
     truth = make_transform("rigid", shape=fixed.shape).matrix([math.radians(4.0), 2.5, -1.5])
     moving = warp(fixed, np.linalg.inv(truth), order=3)
-    peak = 200 if dtype == np.uint8 else (60000 if dtype == np.uint16 else 7.0)
+    peak = {np.uint8: 200, np.uint16: 60000, "huge": 1e300}.get(dtype, 7.0)
 
     def to(image):
+        if dtype == "huge":  # beyond float32's range, and negative
+            return image * peak - peak / 2
         return (image * peak).astype(dtype)
 
     result = register(to(fixed), to(moving), transform="rigid", init="none")

@@ -8,24 +8,22 @@ from pathlib import Path
 import click
 
 from regcli.cli.options import (
+    RegistryChoice,
     center_opt,
     check_outputs,
     echo_json,
-    image_argument,
-    json_opt,
-    overwrite_opt,
-    verbosity,
-)
-from regcli.cli.register import (
-    RegistryChoice,
     format_params,
+    image_argument,
     iterations_opt,
+    json_opt,
     levels_opt,
     metric_opt,
     name_inputs,
+    overwrite_opt,
     plural,
     progress_bar,
     transform_opt,
+    verbosity,
 )
 
 #: The course's step rules, compared by default.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -105,6 +108,82 @@ def image_argument(name: str):
     return click.argument(name, type=click.Path(dir_okay=True, path_type=Path))
 
 
+# --------------------------------------------------------------------------- registry options
+
+
+class RegistryChoice(click.Choice):
+    """A ``click.Choice`` whose names are the keys of a registry dict, read on first use.
+
+    The registries live in modules that import numpy; reading them only when a value is
+    checked or a command's help is shown keeps ``regcli --help`` fast.  ``fallback`` is used
+    while the module (or attribute) does not exist yet; ``extra`` names (such as ``all``)
+    are appended.
+    """
+
+    def __init__(self, module: str, attribute: str, *, fallback=(), first=(), extra=()):
+        self.module, self.attribute = module, attribute
+        self.fallback, self.first, self.extra = tuple(fallback), tuple(first), tuple(extra)
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        try:
+            registry = getattr(importlib.import_module(self.module), self.attribute)
+        except (ModuleNotFoundError, AttributeError):
+            registry = self.fallback
+        names = list(self.first)
+        names += [str(name) for name in registry if str(name) not in names]
+        return (*names, *self.extra)
+
+
+def positive_float(ctx, param, value):
+    """Option callback: ``None`` or a finite number > 0 (click's FLOAT accepts nan and inf)."""
+    if value is None:
+        return None
+    if not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"expected a finite number > 0, got {value!r}")
+    return value
+
+
+transform_opt = click.option(
+    "--transform",
+    type=RegistryChoice("regcli.transforms", "TRANSFORMS"),
+    default="rigid",
+    show_default=True,
+    help="Transform model: translation (tx, ty), rotation (angle), rigid (angle, tx, ty), "
+    "similarity (+ scale), affine (6 entries).",
+)
+metric_opt = click.option(
+    "--metric",
+    type=RegistryChoice("regcli.metrics", "METRICS"),
+    default="ssd",
+    show_default=True,
+    help="Cost to minimise (similarities such as correlation or MI are negated).",
+)
+iterations_opt = click.option(
+    "--iters",
+    "iterations",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Maximum iterations per pyramid level [default: the optimiser's own].",
+)
+levels_opt = click.option(
+    "--levels",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Gaussian pyramid levels, coarse to fine; 1 = full resolution only "
+    "[default: chosen from the image size].",
+)
+
+
+bins_opt = click.option(
+    "--bins",
+    type=click.IntRange(2, 1024),
+    default=None,
+    help="Histogram bins of the MI-family metrics [default: the metric's own].",
+)
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -148,3 +227,41 @@ def verbosity(ctx: click.Context) -> int:
     """The group's -v/-q count: 0 default, >0 verbose, <0 quiet."""
     root = ctx.find_root()
     return (root.obj or {}).get("verbosity", 0)
+
+
+def name_inputs(message: str, *, fixed: Path, moving: Path) -> str:
+    """Put the file name into a core message about ``fixed:``/``moving:`` (the core sees arrays)."""
+    for role, path in (("fixed", fixed), ("moving", moving)):
+        if message.startswith(f"{role}:"):
+            return f"{path} ({role} image):{message[len(role) + 1 :]}"
+    return message
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def format_params(params: dict) -> str:
+    """``angle_deg=-18.02, tx=-12.41, ty=8.70`` (the centre is left out)."""
+    return ", ".join(
+        f"{name}={value:.4g}" if abs(value) < 1e-3 else f"{name}={value:.3f}"
+        for name, value in params.items()
+        if name != "center"
+    )
+
+
+@contextlib.contextmanager
+def progress_bar(*, enabled: bool, description: str):
+    """Yield ``tick(iteration, cost, params)`` driving a tqdm bar on stderr, or ``None``."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=description, unit="it", file=sys.stderr, leave=False) as bar:
+
+        def tick(iteration, cost, params) -> None:
+            bar.update(1)
+            bar.set_postfix_str(f"cost {cost:.5g}", refresh=False)
+
+        yield tick

@@ -9,14 +9,17 @@ import click
 
 from regcli.cli.options import (
     FINITE_FLOAT,
+    bins_opt,
     center_opt,
     check_outputs,
     echo_json,
     image_argument,
     json_opt,
+    metric_opt,
+    name_inputs,
     overwrite_opt,
+    transform_opt,
 )
-from regcli.cli.register import metric_opt, name_inputs, transform_opt
 
 #: Parameters ``--param`` accepts (``regcli.profile.PROFILE_PARAMS``; kept here so that
 #: ``regcli profile --help`` needs no numpy).
@@ -110,12 +113,7 @@ def _positive(ctx, param, value):
     metavar="VALUE",
     help="Known true value of the parameter (degrees for angle), drawn as a dashed line.",
 )
-@click.option(
-    "--bins",
-    type=click.IntRange(2, 1024),
-    default=None,
-    help="Histogram bins of the MI-family metrics [default: the metric's own].",
-)
+@bins_opt
 @center_opt(None, " [default: topleft for rotation, center otherwise]")
 @click.option(
     "-o",

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import math
 import sys
 from pathlib import Path
 
 import click
 
 from regcli.cli.options import (
+    RegistryChoice,
+    bins_opt,
     center_opt,
     check_outputs,
     echo_json,
+    format_params,
     image_argument,
+    iterations_opt,
     json_opt,
+    levels_opt,
+    metric_opt,
+    name_inputs,
     overwrite_opt,
+    plural,
+    positive_float,
+    progress_bar,
+    transform_opt,
     verbosity,
 )
 
@@ -24,71 +32,6 @@ from regcli.cli.options import (
 COST_PLOT_NAME = "cost.png"
 OVERLAY_NAME = "overlay.png"
 TRANSFORM_NAME = "transform.json"
-
-
-class RegistryChoice(click.Choice):
-    """A ``click.Choice`` whose names are the keys of a registry dict, read on first use.
-
-    The registries live in modules that import numpy; reading them only when a value is
-    checked or a command's help is shown keeps ``regcli --help`` fast.  ``fallback`` is used
-    while the module (or attribute) does not exist yet.
-    """
-
-    def __init__(self, module: str, attribute: str, *, fallback=(), first=()):
-        self.module, self.attribute = module, attribute
-        self.fallback, self.first = tuple(fallback), tuple(first)
-        self.case_sensitive = True
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        try:
-            registry = getattr(importlib.import_module(self.module), self.attribute)
-        except (ModuleNotFoundError, AttributeError):
-            registry = self.fallback
-        names = list(self.first)
-        names += [str(name) for name in registry if str(name) not in names]
-        return tuple(names)
-
-
-def _positive_float(ctx, param, value):
-    """Option callback: ``None`` or a finite number > 0 (click's FLOAT accepts nan and inf)."""
-    if value is None:
-        return None
-    if not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"expected a finite number > 0, got {value!r}")
-    return value
-
-
-#: Option decorators shared with ``regcli compare``.
-transform_opt = click.option(
-    "--transform",
-    type=RegistryChoice("regcli.transforms", "TRANSFORMS"),
-    default="rigid",
-    show_default=True,
-    help="Transform model: translation (tx, ty), rotation (angle), rigid (angle, tx, ty), "
-    "similarity (+ scale), affine (6 entries).",
-)
-metric_opt = click.option(
-    "--metric",
-    type=RegistryChoice("regcli.metrics", "METRICS"),
-    default="ssd",
-    show_default=True,
-    help="Cost to minimise (similarities such as correlation or MI are negated).",
-)
-iterations_opt = click.option(
-    "--iters",
-    "iterations",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Maximum iterations per pyramid level [default: the optimiser's own].",
-)
-levels_opt = click.option(
-    "--levels",
-    type=click.IntRange(1, 8),
-    default=None,
-    help="Gaussian pyramid levels, coarse to fine; 1 = full resolution only "
-    "[default: chosen from the image size].",
-)
 
 
 @click.command(short_help="Align MOVING onto FIXED; write aligned image, plots, transform.")
@@ -108,7 +51,7 @@ levels_opt = click.option(
     "--lr",
     "learning_rate",
     type=float,
-    callback=_positive_float,
+    callback=positive_float,
     default=None,
     help="Learning rate of the step rules. Parameters are scaled so that a unit step moves "
     "the image by about one pixel and the gradient is divided by the cost's curvature: gd, "
@@ -133,12 +76,7 @@ levels_opt = click.option(
     help="Decay of the squared-gradient average of rmsprop and adam "
     "[default: the optimiser's own].",
 )
-@click.option(
-    "--bins",
-    type=click.IntRange(2, 1024),
-    default=None,
-    help="Histogram bins of the MI-family metrics [default: the metric's own].",
-)
+@bins_opt
 @click.option(
     "--init",
     type=RegistryChoice("regcli.initialize", "INIT_METHODS", fallback=("none",)),
@@ -286,23 +224,6 @@ def _check_outdir(outdir: Path, paths: dict, *, overwrite: bool, inputs) -> None
         check_outputs(paths.values(), overwrite=overwrite, inputs=inputs)
 
 
-@contextlib.contextmanager
-def progress_bar(*, enabled: bool, description: str):
-    """Yield ``tick(iteration, cost, params)`` driving a tqdm bar on stderr, or ``None``."""
-    if not enabled:
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(desc=description, unit="it", file=sys.stderr, leave=False) as bar:
-
-        def tick(iteration, cost, params) -> None:
-            bar.update(1)
-            bar.set_postfix_str(f"cost {cost:.5g}", refresh=False)
-
-        yield tick
-
-
 def check_option_combinations(*, metric, optimizer, learning_rate, gamma, beta, bins) -> None:
     """Usage errors (exit 2) for options the chosen metric or optimiser does not use."""
     from regcli.metrics import METRICS
@@ -327,18 +248,6 @@ def check_option_combinations(*, metric, optimizer, learning_rate, gamma, beta, 
         raise click.BadParameter(
             f"{which} does not use it; it applies to --opt {users}", param_hint=f"'{option}'"
         )
-
-
-def name_inputs(message: str, *, fixed: Path, moving: Path) -> str:
-    """Put the file name into a core message about ``fixed:``/``moving:`` (the core sees arrays)."""
-    for role, path in (("fixed", fixed), ("moving", moving)):
-        if message.startswith(f"{role}:"):
-            return f"{path} ({role} image):{message[len(role) + 1 :]}"
-    return message
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def aligned_for_output(warped, moving_image):
@@ -409,15 +318,6 @@ def result_summary(result, *, fixed: Path, moving: Path) -> dict:
         "message": result.message,
         "seconds": result.seconds,
     }
-
-
-def format_params(params: dict) -> str:
-    """``angle_deg=-18.02, tx=-12.41, ty=8.70`` (the centre is left out)."""
-    return ", ".join(
-        f"{name}={value:.4g}" if abs(value) < 1e-3 else f"{name}={value:.3f}"
-        for name, value in params.items()
-        if name != "center"
-    )
 
 
 def _text_report(summary: dict, outdir: Path) -> str:

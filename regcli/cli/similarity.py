@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from pathlib import Path
 
 import click
 
-from regcli.cli.options import echo_json, image_argument, json_opt
-
-
-class MetricChoice(click.Choice):
-    """``click.Choice`` over the METRICS registry plus ``all``, read on first use.
-
-    regcli.metrics imports numpy; reading the registry only when a value is checked or this
-    command's help is shown keeps ``regcli --help`` fast.
-    """
-
-    def __init__(self):
-        self.case_sensitive = True
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        return (*importlib.import_module("regcli.metrics").METRICS, "all")
+from regcli.cli.options import RegistryChoice, echo_json, image_argument, json_opt
 
 
 def _sigma(ctx, param, value):
@@ -43,7 +27,7 @@ def _with_file_names(message: str, first: Path, second: Path) -> str:
 @click.option(
     "-m",
     "--metric",
-    type=MetricChoice(),
+    type=RegistryChoice("regcli.metrics", "METRICS", extra=("all",)),
     default="all",
     show_default=True,
     help="Which measure (registry name), or all of them.",

@@ -75,6 +75,25 @@ def _stats_table(stats: dict[str, dict]) -> list[str]:
     return lines
 
 
+def _medians(rows, monomodal: bool, size, *methods) -> list[float]:
+    """Median time of each of ``methods`` over one group of cases."""
+    stats = group_stats(rows, monomodal=monomodal, size=size)
+    return [stats.get(m, {}).get("median_seconds", math.nan) for m in methods]
+
+
+def _both_solved(rows, first: str, second: str, *, monomodal: bool) -> list[tuple]:
+    """(error of ``first``, error of ``second``) on the cases that both solve."""
+    by_case: dict[str, dict] = {}
+    for r in rows:
+        if (r["kind"] != "multimodal") == monomodal:
+            by_case.setdefault(r["case"], {})[r["method"]] = r
+    return [
+        (c[first]["error_px"], c[second]["error_px"])
+        for c in by_case.values()
+        if first in c and second in c and c[first]["solved"] and c[second]["solved"]
+    ]
+
+
 def _ratio(a: float, b: float) -> str:
     return "-" if not (a > 0 and b > 0) else f"{a / b:.2f}"
 
@@ -123,18 +142,25 @@ def markdown(summary: dict) -> str:
             total_solved = sum(r["solved"] for r in rows if r["method"] == "regcli")
             lines.append(f"- regcli solves {total_solved}/{total_cases} cases (target: all).")
         if "regcli" in mono and "ecc" in mono:
+            per_size = ", ".join(
+                f"{size}^2: {_ratio(*_medians(rows, True, size, 'regcli', 'ecc'))}"
+                for size in sizes
+            )
             lines.append(
                 "- Monomodal median time regcli / ECC = "
                 f"{_ratio(mono['regcli']['median_seconds'], mono['ecc']['median_seconds'])}"
-                " (target <= 0.5)."
+                f" (target <= 0.5); per size {per_size}."
             )
         if "regcli" in multi and "sitk" in multi:
+            both = _both_solved(rows, "regcli", "sitk", monomodal=False)
             lines.append(
                 "- Multimodal median time regcli / SimpleITK MattesMI = "
                 f"{_ratio(multi['regcli']['median_seconds'], multi['sitk']['median_seconds'])}"
                 " (target <= 0.2); median error regcli "
                 f"{_fmt(multi['regcli']['median_error_px'])} px vs SimpleITK "
-                f"{_fmt(multi['sitk']['median_error_px'])} px."
+                f"{_fmt(multi['sitk']['median_error_px'])} px; on the {len(both)} cases both "
+                f"solve: regcli {_fmt(_median(a for a, _ in both))} px vs SimpleITK "
+                f"{_fmt(_median(b for _, b in both))} px."
             )
         lines += _extras_lines(summary)
         lines += ["", "![summary](summary.png)", "", *_case_table(rows)]
@@ -196,7 +222,8 @@ def _extras_lines(summary: dict) -> list[str]:
         lines.append(
             f"- {size}^2 pair, peak RSS of a child process (target < 1.5 GB = 1536 MiB): "
             f"Python API {api.get('peak_rss_mib')} MiB "
-            f"({api.get('seconds')} s, error {_fmt(api.get('error_px', math.nan))} px, "
+            f"({api.get('seconds', math.nan):.2f} s, "
+            f"error {_fmt(api.get('error_px', math.nan))} px, "
             f"exit {api['returncode']}); CLI `regcli register` {cli.get('peak_rss_mib')} MiB "
             f"({cli.get('seconds')} s incl. PNG I/O and plots, exit {cli['returncode']}, "
             f"progress bar {'seen' if cli.get('progress_bar_seen') else 'NOT seen'}); "

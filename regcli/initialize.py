@@ -50,6 +50,21 @@ _RANKED_BY = {"pluim": "nmi"}
 #: Transforms whose parameters include a free rotation and translation: searched by default.
 _SEARCHED_BY_DEFAULT = ("rigid", "similarity")
 
+#: Transforms whose rotation is first estimated from the Fourier magnitudes (a similarity's
+#: scale change moves the spectrum radially, which the angular signature does not follow).
+_FOURIER_FIRST = ("rigid", "rotation")
+#: Angles sampled over half a turn by the Fourier signature (1 degree apart).
+FOURIER_ANGLES = 180
+#: Rings of the Fourier signature, between 2 cycles per image and 0.45 cycles per pixel.
+FOURIER_RINGS = 24
+#: Signature agreement (normalised correlation, 1 = identical up to the rotation) from which
+#: the Fourier estimate is trusted.  Measured on the sample and benchmark pairs: 0.53-0.98
+#: when the estimate is right (multimodal pairs included), below 0.3 when it is wrong (content
+#: shifted far relative to the window, rescaled content); below it the full search runs.
+FOURIER_CONFIDENCE = 0.45
+#: Best signature peaks (each with its half-turn twin) verified by the metric.
+FOURIER_PEAKS = 2
+
 
 def default_method(transform) -> str:
     """The default initialisation for ``transform`` (a name or a :class:`Transform`).
@@ -152,10 +167,22 @@ def _coarse_factor(shape: Sequence[int], size: int) -> float:
 
 
 def _downsample(image: np.ndarray, factor: float) -> np.ndarray:
-    """Anti-aliased image sampled at full-resolution points ``factor * x + (factor - 1) / 2``."""
+    """Anti-aliased image sampled at full-resolution points ``factor * x + (factor - 1) / 2``.
+
+    Whole halvings use the pyramid's one-pass binomial filter (same pixel-centre geometry,
+    far cheaper than a wide Gaussian on the full image); what is left of the factor (< 2) is
+    a Gaussian and linear sampling on the already small image.
+    """
+    from regcli.pyramid import _halve_axis
+
     img = np.asarray(image, dtype=np.float64)
     if factor <= 1.0:
         return img.copy()
+    while factor >= 2.0 - 1e-9 and min(img.shape) >= 2:
+        img = _halve_axis(_halve_axis(img, 0), 1)
+        factor /= 2.0
+    if factor <= 1.0 + 1e-9:
+        return img
     smooth = ndimage.gaussian_filter(img, sigma=0.5 * factor, mode="nearest")
     shape = tuple(max(1, round(n / factor)) for n in img.shape)
     offset = (factor - 1.0) / 2.0
@@ -312,10 +339,79 @@ class _Search:
             candidates.append(moved)
         return np.array(candidates)
 
+    def _window(self, shape, center, radius) -> np.ndarray:
+        """Hann-tapered disc: 1 at ``center``, 0 from ``radius`` on."""
+        y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
+        r = np.hypot(x - center[0], y - center[1]) / radius
+        return np.where(r < 1.0, 0.5 + 0.5 * np.cos(np.pi * np.minimum(r, 1.0)), 0.0)
+
+    def _signature(self, image: np.ndarray, window: np.ndarray) -> np.ndarray:
+        """Fourier-magnitude rings of the windowed image and of its gradient magnitude.
+
+        Shape ``(2 * FOURIER_RINGS, FOURIER_ANGLES)``: each ring sampled over half a turn
+        (the magnitude of a real image's spectrum is symmetric), square-rooted, zero-mean and
+        unit-norm, so that every ring weighs the same.  Turning the image turns its spectrum
+        by the same angle and a shift leaves the magnitude unchanged (up to the window).
+        """
+        side = max(image.shape)
+        theta = np.arange(FOURIER_ANGLES) * (math.pi / FOURIER_ANGLES)
+        radii = np.linspace(2.0, 0.45 * side, FOURIER_RINGS)  # in frequency samples
+        center = side // 2
+        rows = center + radii[:, None] * np.sin(theta)[None, :]
+        cols = center + radii[:, None] * np.cos(theta)[None, :]
+        rings = []
+        for feature in (image, _gradient_magnitude(image)):
+            values = _zero_mean(feature, window)
+            # Zero padding to a square: equal frequency steps along x and y.
+            magnitude = np.abs(np.fft.fftshift(np.fft.fft2(values, (side, side))))
+            rings.append(np.sqrt(ndimage.map_coordinates(magnitude, [rows, cols], order=1)))
+        out = np.concatenate(rings)
+        out -= out.mean(axis=1, keepdims=True)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def fourier_angles(self, count: int) -> tuple[np.ndarray, float]:
+        """The ``count`` best rotation angles (modulo a half turn) and the agreement of the best.
+
+        The spectrum magnitude of the moving image is that of the fixed image turned by the
+        rotation of ``M`` (translation only changes the phase), so the circular
+        cross-correlation of the two signatures along the angle peaks at that rotation, found
+        for every angle at once by FFTs of length :data:`FOURIER_ANGLES`.  The agreement is
+        the peak divided by its largest possible value (1: same signatures up to the turn).
+        """
+        radius = 0.5 * min(*self.fixed.shape, *self.moving.shape)
+        fixed = self._signature(
+            self.fixed, self._window(self.fixed.shape, self.fixed_center, radius)
+        )
+        moving = self._signature(
+            self.moving, self._window(self.moving.shape, self.moving_center, radius)
+        )
+        spectrum = np.conj(np.fft.rfft(fixed, axis=1)) * np.fft.rfft(moving, axis=1)
+        corr = np.fft.irfft(spectrum.sum(axis=0), FOURIER_ANGLES) / len(fixed)
+        before, after = np.roll(corr, 1), np.roll(corr, -1)
+        peaks = np.flatnonzero((corr >= before) & (corr > after))
+        peaks = peaks[np.argsort(corr[peaks])[::-1][:count]]
+        if peaks.size == 0:
+            return np.zeros(1), 0.0
+        # Parabola through the three samples around each peak: sub-degree angles.
+        denominator = before[peaks] - 2 * corr[peaks] + after[peaks]
+        safe = np.where(np.abs(denominator) > 1e-12, denominator, -1.0)
+        offset = np.clip(0.5 * (before[peaks] - after[peaks]) / safe, -0.5, 0.5)
+        angles = (peaks + offset) * (math.pi / FOURIER_ANGLES)
+        return angles, float(corr[peaks[0]])
+
     def search(self, step: float, scales: tuple[float, ...], keep: int) -> np.ndarray:
         if self.transform.name == "translation":
             first = self._candidates(np.zeros(1), np.ones(1)).reshape(-1, 3, 3)
             return first[int(np.argmin(self.costs(first)))]
+        if self.transform.name in _FOURIER_FIRST:
+            angles, agreement = self.fourier_angles(FOURIER_PEAKS)
+            if agreement >= FOURIER_CONFIDENCE:
+                # Each angle and its half-turn twin (the magnitude cannot tell them apart);
+                # the metric decides, over the shifts found for each.
+                both = np.concatenate([angles, angles + math.pi])
+                candidates = self._candidates(both, np.ones(both.size)).reshape(-1, 3, 3)
+                return candidates[int(np.argmin(self.costs(candidates)))]
         # Pass 1: the whole circle at scale 1.
         angles = np.arange(0.0, 2 * math.pi - 1e-9, step)
         first = self._candidates(angles, np.ones(angles.size))

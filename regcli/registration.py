@@ -92,9 +92,12 @@ class RegistrationResult:
     message : str
         Why it stopped.
     seconds : float
-        Time spent registering (not reading or writing files).
+        Time spent registering (not reading or writing files, nor resampling ``warped``).
     warped : ndarray
         The moving image resampled onto the fixed grid (cubic), in the moving image's units.
+        :func:`register` hands over a function that makes it, called on first access (a
+        cubic resampling costs as much as the whole registration of a 256^2 pair, and
+        callers that only need the matrix never pay for it); an array is kept as given.
     """
 
     matrix: np.ndarray
@@ -123,6 +126,15 @@ class RegistrationResult:
         """Last recorded cost (finest level), NaN if none was recorded."""
         return float(self.cost_history[-1]) if len(self.cost_history) else math.nan
 
+    def _get_warped(self) -> np.ndarray:
+        value = self.__dict__.get("_warped")
+        if callable(value):
+            value = self.__dict__["_warped"] = value()
+        return value
+
+    def _set_warped(self, value) -> None:
+        self.__dict__["_warped"] = value
+
     def to_dict(self) -> dict:
         """JSON-able dict of every field except ``warped``."""
         return {
@@ -146,6 +158,13 @@ class RegistrationResult:
             "initial_cost": self.initial_cost,
             "final_cost": self.final_cost,
         }
+
+
+# ``warped`` stays a dataclass field (constructor argument, dataclasses.fields) but is read
+# through a property, so that it can be computed on first access.
+RegistrationResult.warped = property(
+    RegistrationResult._get_warped, RegistrationResult._set_warped, doc="Resampled moving image."
+)
 
 
 # --------------------------------------------------------------------------- objective
@@ -627,7 +646,10 @@ def register(
     )
     params = full_transform.params_from_matrix(run.matrix)
     matrix = full_transform.matrix(params)
-    warped = warp(np.asarray(moving_arr, dtype=np.float64), matrix, order=3)
+
+    def resample_moving() -> np.ndarray:
+        return warp(np.asarray(moving_arr, dtype=np.float64), matrix, order=3)
+
     return RegistrationResult(
         matrix=matrix,
         transform=transform,
@@ -643,7 +665,7 @@ def register(
         converged=run.converged,
         message=run.message,
         seconds=time.perf_counter() - started,
-        warped=warped,
+        warped=resample_moving,
     )
 
 

@@ -33,7 +33,8 @@ What ``learning_rate`` (``--lr``) means
   objective's ``gauss_newton`` Hessian; a step is accepted only if it lowers the cost.  It
   usually needs 2-10 iterations per level.  On objectives without ``gauss_newton`` it runs BFGS
   with a backtracking line search.  ``lm`` stops when its step is below ``tolerance`` or when
-  no damping lowers the cost.
+  no damping lowers the cost (:func:`regcli.register` runs it with :data:`LM_TOLERANCE`,
+  0.01 px, unless told otherwise).
 
 Every optimiser stops when its step stays below ``tolerance`` pixels for a few iterations or
 the cost stops changing (``converged = True``), when it reaches ``iterations``
@@ -58,12 +59,21 @@ __all__ = ["OPTIMIZERS", "OptimizeOutcome", "Optimizer", "get_optimizer"]
 
 #: Default stopping tolerance: the step, in pixels of the current pyramid level.
 DEFAULT_TOLERANCE = 1e-3
+#: ``lm``'s stopping step (pixels of the current level) in :func:`regcli.register` when none
+#: is given.  Every pyramid level starts within a few hundredths of a pixel of its optimum
+#: (the coarser level found it), below a hundredth of a pixel the interpolation ripple of
+#: noisy images decides more than the images do (the benchmark's errors are 0.005-0.02 px),
+#: and each extra step costs a full-size evaluation: 4 -> 2 at the finest level.
+LM_TOLERANCE = 1e-2
 #: Consecutive small steps (or flat costs) needed to stop.
 PATIENCE = 3
 #: A cost above ``initial + DIVERGENCE_FACTOR * max(|initial|, curvature)`` means divergence.
 DIVERGENCE_FACTOR = 10.0
 #: ``lm`` relaxes its model Hessian down to this fraction when steps keep beating the model.
 MIN_MODEL_SCALE = 1e-3
+#: Shortest Gauss-Newton step (pixels) from a grid-aligned start that ``lm`` still probes
+#: along (whatever the stopping tolerance): there the cusp of the cost shortens the step.
+PROBE_MIN_STEP = 1e-3
 #: Step lengths (pixels) ``lm`` probes along its direction when no damped step lowers the cost.
 PROBE_LENGTHS = (0.25, 0.5, 1.0)
 #: Normalised-gradient size (pixels) below which the adaptive step rules act like plain GD.
@@ -465,7 +475,7 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
         first_length = float(np.linalg.norm(first_step))
         if (
             not accepted
-            and first_length >= tolerance
+            and first_length >= min(tolerance, PROBE_MIN_STEP)
             and iteration == 0
             and _grid_aligned(objective, x)
         ):

@@ -34,7 +34,7 @@ from regcli import pyramid as _pyramid
 from regcli.errors import InputError
 from regcli.io import check_image, check_same_shape
 from regcli.metrics import METRICS, Metric
-from regcli.optimizers import DEFAULT_GRADIENT_OPTIMIZER, DEFAULT_TOLERANCE, OPTIMIZERS
+from regcli.optimizers import DEFAULT_GRADIENT_OPTIMIZER, LM_TOLERANCE, OPTIMIZERS
 from regcli.resample import warp
 from regcli.transforms import (
     TRANSFORMS,
@@ -580,7 +580,8 @@ def register(
     sigma : float, optional
         Smoothing scale (pixels) of metrics that take one (``gradient``, ``pluim``).
     tolerance : float, optional
-        Stop when steps stay below this many pixels of the current level (default 1e-3).
+        Stop when steps stay below this many pixels of the current level (default: the
+        optimiser's own, 1e-3 for the step rules and scipy methods, 1e-2 for ``lm``).
 
     Returns
     -------
@@ -708,10 +709,15 @@ def _run_options(opt, learning_rate, iterations, tolerance, *, gamma, beta):
     iters = _integer(
         "iterations (--iters)", opt.default_iterations if iterations is None else iterations, 1
     )
-    tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
-        raise InputError(f"tolerance: expected a number >= 0, got {tol!r}")
-    extra = {"tolerance": float(tol)} if _accepts(opt.run, "tolerance") else {}
+    extra = {}
+    if tolerance is None and opt.name == "lm":
+        tolerance = LM_TOLERANCE
+    if tolerance is not None:  # None: the optimiser's own default
+        tol = tolerance
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+            raise InputError(f"tolerance: expected a number >= 0, got {tol!r}")
+        if _accepts(opt.run, "tolerance"):
+            extra["tolerance"] = float(tol)
     for key, value in (("gamma", gamma), ("beta", beta)):
         if value is None:
             continue

@@ -50,6 +50,9 @@ _RANKED_BY = {"pluim": "nmi"}
 #: Transforms whose parameters include a free rotation and translation: searched by default.
 _SEARCHED_BY_DEFAULT = ("rigid", "similarity")
 
+#: Longest side (pixels) of the coarse images the search runs on.
+SEARCH_SIZE = 64
+
 #: Transforms whose rotation is first estimated from the Fourier magnitudes (a similarity's
 #: scale change moves the spectrum radially, which the angular signature does not follow).
 _FOURIER_FIRST = ("rigid", "rotation")
@@ -85,7 +88,7 @@ def initial_matrix(
     *,
     center=None,
     metric_options: dict | None = None,
-    size: int = 64,
+    size: int = SEARCH_SIZE,
     angle_step: float = 10.0,
     scales: Sequence[float] | None = None,
     keep: int = 3,

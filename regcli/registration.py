@@ -22,6 +22,7 @@ Gauss-Newton-type Hessian (:meth:`LevelObjective.gauss_newton`) from the same su
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import time
@@ -272,14 +273,24 @@ class LevelObjective:
             self._moving_gradient = (gx, gy)
         self.max_displacement = float(math.hypot(rows, cols))
         self.min_pixels = max(4, int(MIN_OVERLAP * self.fixed_samples.size))
-        self.curvature = self._measure_curvature()
-        #: Scale from SSD's Gauss-Newton Hessian to this metric's (1 for SSD itself).
-        self.hessian_factor = 1.0
-        if not self.least_squares:
-            ssd_curvature = self._measure_curvature(_mean_squared_difference)
-            if ssd_curvature > 0 and math.isfinite(ssd_curvature):
-                self.hessian_factor = self.curvature / ssd_curvature
         self.evaluations = 0
+
+    # Measured on first use: lm on SSD never needs them, and at 256^2 they cost as much as
+    # an evaluation.
+    @functools.cached_property
+    def curvature(self) -> float:
+        """The cost's second derivative for a one-pixel shift (see _measure_curvature)."""
+        return self._measure_curvature()
+
+    @functools.cached_property
+    def hessian_factor(self) -> float:
+        """Scale from SSD's Gauss-Newton Hessian to this metric's (1 for SSD itself)."""
+        if self.least_squares:
+            return 1.0
+        ssd_curvature = self._measure_curvature(_mean_squared_difference)
+        if ssd_curvature > 0 and math.isfinite(ssd_curvature):
+            return self.curvature / ssd_curvature
+        return 1.0
 
     # ------------------------------------------------------------------ geometry
     def params(self, x) -> np.ndarray:
@@ -493,6 +504,17 @@ def _accepts(function, keyword: str) -> bool:
     return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _searched(transform_name, init, initial_matrix) -> bool:
+    """True if the start comes from the global search (``init="search"`` or its default)."""
+    if initial_matrix is not None:
+        return False
+    if init is None:
+        from regcli.initialize import default_method
+
+        init = default_method(transform_name)
+    return init == "search"
+
+
 def _initial_matrix(fixed, moving, transform_name, metric_name, init, initial_matrix, **kw):
     """The full-resolution start: ``initial_matrix``, the identity, or regcli.initialize."""
     from regcli.initialize import INIT_METHODS, default_method
@@ -556,8 +578,9 @@ def register(
     iterations : int, optional
         Maximum iterations *per pyramid level*; default: the optimiser's own.
     levels : int, optional
-        Pyramid levels (1 = full resolution only); default: coarsest side >= 32 pixels.
-        More levels than leave 8 pixels a side are not used.
+        Pyramid levels (1 = full resolution only); default: coarsest side >= 32 pixels, or
+        >= 64 pixels when the global search (``init="search"``) gives the start.  More levels
+        than leave 8 pixels a side are not used.
     center : {"topleft", "center"} or (x, y), optional
         Centre of rotation/scaling in fixed-image pixels; default: the transform's
         (``topleft`` for ``rotation``, the image centre otherwise).
@@ -616,6 +639,12 @@ def register(
     full_transform = make_transform(transform, center=center_xy)
     if levels is None:
         n_levels = _pyramid.auto_levels(shape)
+        if _searched(transform, init, initial_matrix):
+            # The global search leaves the start within about a pixel of a 64 px image: a
+            # coarser level has nothing left to find (and MI gets noisier there).
+            from regcli.initialize import SEARCH_SIZE
+
+            n_levels = min(n_levels, _pyramid.auto_levels(shape, min_side=SEARCH_SIZE))
     else:
         n_levels = _integer("levels (--levels)", levels, 1)
         # Never shrink an image below a few pixels a side.

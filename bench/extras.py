@@ -313,8 +313,37 @@ def memory_4096(out: Path, *, size: int = 4096) -> dict:
 # -------------------------------------------------------------------------------- profiles
 
 
-def profile_register(out: Path, *, sizes=(256, 1024), top: int = 18) -> dict:
-    """cProfile of ``regcli.register`` on a rigid case (20 deg + shift) at each size."""
+#: Stages of ``register`` reported by the profile: (label, file name, function names).  The
+#: cumulative time of the first function found is the stage's time.
+STAGES = (
+    ("global initialisation", "initialize.py", ("initial_matrix",)),
+    ("Gaussian pyramids (both images)", "pyramid.py", ("gaussian_pyramid",)),
+    ("optimiser, all levels", "registration.py", ("_coarse_to_fine", "_run_levels")),
+    ("  of which metric evaluations", "registration.py", ("_evaluate",)),
+    ("warps, all stages (ndimage.affine_transform)", "_interpolation.py", ("affine_transform",)),
+)
+
+
+def _stage_times(stats: pstats.Stats, repeats: int) -> list[dict]:
+    """Cumulative seconds per call of ``register`` of each of :data:`STAGES`."""
+    table = stats.stats  # type: ignore[attr-defined]
+    out = []
+    for label, filename, names in STAGES:
+        for name in names:
+            found = [
+                v[3] for (file, _, fn), v in table.items() if fn == name and file.endswith(filename)
+            ]
+            if found:
+                out.append({"stage": label, "seconds": sum(found) / repeats})
+                break
+    return out
+
+
+def profile_register(out: Path, *, sizes=(256, 1024), top: int = 18, repeats: int = 5) -> dict:
+    """cProfile of ``regcli.register`` on a rigid case (20 deg + shift) at each size.
+
+    ``repeats`` calls are profiled together (after a warm-up) and reported per call.
+    """
     try:
         import regcli.registration
     except ImportError as exc:
@@ -326,27 +355,33 @@ def profile_register(out: Path, *, sizes=(256, 1024), top: int = 18) -> dict:
     for size in sizes:
         case = next(c for c in build_cases((size,), kinds={"rigid"}) if c.angle_deg == -20)
         regcli.register(case.fixed, case.moving)  # warm-up
-        profiler = cProfile.Profile()
         start = time.perf_counter()
+        for _ in range(repeats):
+            regcli.register(case.fixed, case.moving)
+        wall = (time.perf_counter() - start) / repeats
+        profiler = cProfile.Profile()
         profiler.enable()
-        regcli.register(case.fixed, case.moving)
+        for _ in range(repeats):
+            regcli.register(case.fixed, case.moving)
         profiler.disable()
-        wall = time.perf_counter() - start
         stream = io.StringIO()
         stats = pstats.Stats(profiler, stream=stream)
         stats.sort_stats("tottime").print_stats(top)
         stats.sort_stats("cumulative").print_stats(top)
         (out / f"profile_{size}.txt").write_text(stream.getvalue())
-        total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-        rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+        table = stats.stats  # type: ignore[attr-defined]
+        total = sum(v[2] for v in table.values())
+        rows = sorted(table.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
         result[str(size)] = {
             "case": case.name,
             "wall_s": wall,
+            "profiled_s": total / repeats,
+            "stages": _stage_times(stats, repeats),
             "top_tottime": [
                 {
                     "function": name if file == "~" else f"{Path(file).name}:{line}({name})",
-                    "calls": calls,
-                    "tottime_s": round(tottime, 4),
+                    "calls": calls / repeats,
+                    "tottime_s": round(tottime / repeats, 5),
                     "percent": round(100.0 * tottime / total, 1),
                 }
                 for (file, line, name), (_, calls, tottime, _, _) in rows

@@ -173,18 +173,26 @@ def markdown(summary: dict) -> str:
 def _profile_lines(profile: dict | None, top: int = 10) -> list[str]:
     if not profile or "error" in profile:
         return []
-    lines = ["", "**cProfile of `regcli.register` (internal time per function)**"]
+    lines = ["", "**Where `regcli.register` spends its time (cProfile, per call)**"]
     for size, data in profile.items():
+        profiled = data.get("profiled_s", data["wall_s"])
         lines += [
             "",
-            f"{size}^2, case {data['case']}: {data['wall_s']:.3f} s under the profiler.",
+            f"{size}^2, case {data['case']}: {1e3 * data['wall_s']:.1f} ms per call "
+            f"({1e3 * profiled:.1f} ms under the profiler).",
             "",
-            "| function | calls | own time (s) | % |",
-            "|---|---:|---:|---:|",
+            "| stage (cumulative) | ms | % |",
+            "|---|---:|---:|",
         ]
+        for stage in data.get("stages", []):
+            lines.append(
+                f"| {stage['stage']} | {1e3 * stage['seconds']:.1f} | "
+                f"{100 * stage['seconds'] / profiled:.0f} |"
+            )
+        lines += ["", "| function (own time) | calls | ms | % |", "|---|---:|---:|---:|"]
         for row in data["top_tottime"][:top]:
             lines.append(
-                f"| `{row['function']}` | {row['calls']} | {row['tottime_s']:.4f} | "
+                f"| `{row['function']}` | {row['calls']:g} | {1e3 * row['tottime_s']:.2f} | "
                 f"{row['percent']:.1f} |"
             )
     return lines

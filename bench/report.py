@@ -230,7 +230,8 @@ def _extras_lines(summary: dict) -> list[str]:
         lines.append(
             f"- {size}^2 pair, peak RSS of a child process (target < 1.5 GB = 1536 MiB): "
             f"Python API {api.get('peak_rss_mib')} MiB "
-            f"({api.get('seconds', math.nan):.2f} s, "
+            f"(register {api.get('seconds', math.nan):.2f} s + `warped` "
+            f"{api.get('warped_seconds', math.nan):.2f} s, "
             f"error {_fmt(api.get('error_px', math.nan))} px, "
             f"exit {api['returncode']}); CLI `regcli register` {cli.get('peak_rss_mib')} MiB "
             f"({cli.get('seconds')} s incl. PNG I/O and plots, exit {cli['returncode']}, "

@@ -52,6 +52,11 @@ CURVATURE_PIXELS = 1 << 18
 #: Metrics other than SSD are evaluated on at most about this many pixels per level (a regular
 #: subsample): histogram statistics need no more, and MI at 1024^2 gets 10x cheaper.
 MAX_SAMPLES = 1 << 16
+#: Levels up to this many pixels are resampled by scikit-image's affine bilinear warp on a
+#: float64 copy of the moving image: 2.3x faster than scipy.ndimage at 64^2-256^2 (the same
+#: values to 1e-13 wherever the objective reads them), ~10 % at 1024^2; bigger levels keep
+#: ndimage on float32, which needs half the memory.
+FAST_WARP_PIXELS = 1 << 21
 #: Below this fraction of overlapping pixels the cost is treated as undefined (infinite).
 MIN_OVERLAP = 0.1
 
@@ -181,6 +186,27 @@ def _mean_squared_difference(fixed, warped, mask=None) -> float:
     return float(np.einsum("ij,ij->", d, d)) / d.size
 
 
+def _central_differences(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.gradient(image)`` (rows, then columns; one-sided at the borders), same dtype,
+    written out: four times faster than numpy's general version on a 256^2 float32 image."""
+    rows, cols = image.shape
+    out = []
+    for axis, size in ((0, rows), (1, cols)):
+        d = np.empty_like(image)
+        if size < 2:
+            d[...] = 0
+            out.append(d)
+            continue
+        moved, src = np.moveaxis(d, axis, 0), np.moveaxis(image, axis, 0)
+        if size > 2:
+            np.subtract(src[2:], src[:-2], out=moved[1:-1])
+            moved[1:-1] *= image.dtype.type(0.5)
+        np.subtract(src[1], src[0], out=moved[0])
+        np.subtract(src[-1], src[-2], out=moved[-1])
+        out.append(d)
+    return out[0], out[1]
+
+
 def overlap_mask(matrix, output_shape, input_shape, *, margin: float = 0.0) -> np.ndarray:
     """Pixels ``x`` of the output grid with ``M @ x`` at least ``margin`` inside the input.
 
@@ -266,10 +292,12 @@ class LevelObjective:
         self.sample_shape = self.fixed_samples.shape
         self._xs = start + stride * np.arange(self.sample_shape[1], dtype=np.float64)
         self._ys = start + stride * np.arange(self.sample_shape[0], dtype=np.float64)
+        self._fast_warp = moving.size <= FAST_WARP_PIXELS
+        self._source = moving.astype(np.float64) if self._fast_warp else moving
         if stride > 1:
             # On a sparse grid the warped image's differences are not the image gradient:
             # warp the moving image's gradient instead (two more warps, each 1/stride**2).
-            gy, gx = np.gradient(moving)
+            gy, gx = np.gradient(self._source)
             self._moving_gradient = (gx, gy)
         self.max_displacement = float(math.hypot(rows, cols))
         self.min_pixels = max(4, int(MIN_OVERLAP * self.fixed_samples.size))
@@ -338,10 +366,28 @@ class LevelObjective:
         the matrix of the evaluated grid (``M`` itself when every pixel is used)."""
         if self.stride > 1:
             m = m @ self._sample_grid
-            warped = warp(self.moving, m, order=1, output_shape=self.sample_shape)
-        else:
-            warped = warp(self.moving, m, order=1)
+        warped = self._resample(self._source, m)
         return warped, self._mask(m), m
+
+    def _resample(self, image: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """``image`` (the moving image or one of its gradients) sampled bilinearly at ``M`` of
+        the evaluated pixels, as float32.  Only pixels of the overlap mask (one pixel inside
+        the image) are ever read, so the two resamplers' border conventions do not matter."""
+        if not self._fast_warp:
+            return warp(image, m, order=1, output_shape=self.sample_shape)
+        from skimage.transform import warp as affine_warp
+
+        out = affine_warp(
+            image,
+            m,
+            output_shape=self.sample_shape,
+            order=1,
+            mode="constant",
+            cval=0.0,
+            preserve_range=True,
+            clip=False,
+        )
+        return out.astype(np.float32)
 
     def cost(self, x) -> float:
         self.evaluations += 1
@@ -373,7 +419,8 @@ class LevelObjective:
         if n < self.min_pixels:
             return math.inf, np.zeros(k), np.eye(k)
         if self.least_squares:
-            residual = np.where(mask, warped - self.fixed_samples, np.float32(0.0))
+            residual = warped - self.fixed_samples
+            residual *= mask  # (a multiply is 3x cheaper than np.where)
             cost = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
             dcost = residual * np.float32(2.0 / n)
         else:
@@ -382,11 +429,11 @@ class LevelObjective:
             )
             dcost = np.where(mask, dcost, 0.0).astype(np.float32, copy=False)
         if self.stride > 1:
-            gx = warp(self._moving_gradient[0], grid_matrix, order=1, output_shape=warped.shape)
-            gy = warp(self._moving_gradient[1], grid_matrix, order=1, output_shape=warped.shape)
+            gx = self._resample(self._moving_gradient[0], grid_matrix)
+            gy = self._resample(self._moving_gradient[1], grid_matrix)
             inverse_transposed = np.eye(2)
         else:
-            gy, gx = np.gradient(warped)
+            gy, gx = _central_differences(warped)
             inverse_transposed = np.linalg.inv(m[:2, :2]).T
         sums = np.array([self._first_moments(dcost * gx), self._first_moments(dcost * gy)])
         d_matrix = self.transform.matrix_derivatives(p)[:, :2, :].reshape(-1, 6)
@@ -394,8 +441,8 @@ class LevelObjective:
         gradient = d_matrix @ (inverse_transposed @ sums).ravel()
         if not hessian:
             return float(cost), gradient, None
-        gx = np.where(mask, gx, np.float32(0.0))
-        gy = np.where(mask, gy, np.float32(0.0))
+        gx *= mask  # (fresh arrays: the warps or _central_differences made them)
+        gy *= mask
         # Gram matrix of the six base images d w / d M[i, j] = grad_i w * (x, y, 1)_j,
         # indexed (i, j) -> 3 * i + j; then A^-T on the gradient index, and
         # J^T J = D gram D^T with D = dM/dx.

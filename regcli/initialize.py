@@ -23,6 +23,7 @@ resolution), ready to start :func:`regcli.register`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -261,6 +262,7 @@ class _Search:
             # Always the range of the images searched here (a caller's range may be that of
             # rescaled copies), so that the histogram bins stay put from candidate to candidate.
             self.options["moving_range"] = (float(self.moving.min()), float(self.moving.max()))
+        self._fixed_spectra = None  # made by the first _shifts
         # The coarse grid in full-resolution pixels: x_full = S @ x_coarse.
         f = self.factor
         self.to_full_matrix = _matrix(np.eye(2) * f, np.zeros(2), np.full(2, (f - 1) / 2.0))
@@ -312,13 +314,19 @@ class _Search:
         """Best shifts ``s`` (x, y) with ``rotated(x + s) ~ fixed(x)``, one per feature."""
         rows, cols = self.fixed.shape
         shape = (2 * rows, 2 * cols)  # zero padding: no wrap-around between shifts
-        window = self.disc.astype(np.float64)
+        if self._fixed_spectra is None:  # the same for every call
+            window = self.disc.astype(np.float64)
+            self._fixed_spectra = [
+                # float32: a peak position needs no more, and the transforms run twice as fast.
+                np.conj(np.fft.rfft2(_zero_mean(image, window).astype(np.float32), shape))
+                for image in (self.fixed, _gradient_magnitude(self.fixed))
+            ]
         out = []
-        for feature in (lambda a: a, _gradient_magnitude):
-            # float32: a peak position needs no more, and the transforms run twice as fast.
-            f = _zero_mean(feature(self.fixed), window).astype(np.float32)
+        for feature, fixed_spectrum in zip(
+            (lambda a: a, _gradient_magnitude), self._fixed_spectra, strict=True
+        ):
             r = _zero_mean(feature(rotated), valid).astype(np.float32)
-            spectrum = np.conj(np.fft.rfft2(f, shape)) * np.fft.rfft2(r, shape, axes=(-2, -1))
+            spectrum = fixed_spectrum * np.fft.rfft2(r, shape, axes=(-2, -1))
             # Partial whitening: sharper peaks than plain correlation, less noise-prone
             # than full phase correlation.
             spectrum /= np.sqrt(np.maximum(np.abs(spectrum), 1e-12))
@@ -353,10 +361,8 @@ class _Search:
         return np.array(candidates)
 
     def _window(self, shape, center, radius) -> np.ndarray:
-        """Hann-tapered disc: 1 at ``center``, 0 from ``radius`` on."""
-        y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
-        r = np.hypot(x - center[0], y - center[1]) / radius
-        return np.where(r < 1.0, 0.5 + 0.5 * np.cos(np.pi * np.minimum(r, 1.0)), 0.0)
+        """Hann-tapered disc: 1 at ``center``, 0 from ``radius`` on (read-only, cached)."""
+        return _hann_disc(tuple(int(n) for n in shape), float(center[0]), float(center[1]), radius)
 
     def _signature(self, image: np.ndarray, window: np.ndarray) -> np.ndarray:
         """Fourier-magnitude rings of the windowed image and of its gradient magnitude.
@@ -367,17 +373,13 @@ class _Search:
         by the same angle and a shift leaves the magnitude unchanged (up to the window).
         """
         side = max(image.shape)
-        theta = np.arange(FOURIER_ANGLES) * (math.pi / FOURIER_ANGLES)
-        radii = np.linspace(2.0, 0.45 * side, FOURIER_RINGS)  # in frequency samples
-        center = side // 2
-        rows = center + radii[:, None] * np.sin(theta)[None, :]
-        cols = center + radii[:, None] * np.cos(theta)[None, :]
+        index, weights = _polar_sampler(side)
         rings = []
         for feature in (image, _gradient_magnitude(image)):
             values = _zero_mean(feature, window)
             # Zero padding to a square: equal frequency steps along x and y.
-            magnitude = np.abs(np.fft.fftshift(np.fft.fft2(values, (side, side))))
-            rings.append(np.sqrt(ndimage.map_coordinates(magnitude, [rows, cols], order=1)))
+            magnitude = np.abs(np.fft.fftshift(np.fft.fft2(values, (side, side)))).ravel()
+            rings.append(np.sqrt(np.einsum("kij,kij->ij", magnitude[index], weights)))
         out = np.concatenate(rings)
         out -= out.mean(axis=1, keepdims=True)
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
@@ -474,6 +476,40 @@ class _Search:
         else:
             candidates = np.array([_matrix(_rotation(a, scale), cf, cm) for a in angles])
         return candidates[int(np.argmin(self.costs(candidates)))]
+
+
+@functools.lru_cache(maxsize=8)
+def _hann_disc(shape: tuple[int, int], cx: float, cy: float, radius: float) -> np.ndarray:
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
+    r = np.hypot(x - cx, y - cy) / radius
+    out = np.where(r < 1.0, 0.5 + 0.5 * np.cos(np.pi * np.minimum(r, 1.0)), 0.0)
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _polar_sampler(side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear sampling of a centred ``side x side`` spectrum on the signature's rings.
+
+    Returns flat indices ``(4, rings, angles)`` of the four neighbours of every sample and
+    their weights: ``sum(weights * spectrum.ravel()[index], axis=0)`` is linear
+    interpolation (``ndimage.map_coordinates(order=1)``) without its per-call set-up.
+    """
+    theta = np.arange(FOURIER_ANGLES) * (math.pi / FOURIER_ANGLES)
+    radii = np.linspace(2.0, 0.45 * side, FOURIER_RINGS)  # in frequency samples
+    center = side // 2
+    rows = center + radii[:, None] * np.sin(theta)[None, :]
+    cols = center + radii[:, None] * np.cos(theta)[None, :]
+    r0, c0 = np.floor(rows), np.floor(cols)
+    fr, fc = rows - r0, cols - c0
+    r0 = np.clip(r0.astype(np.intp), 0, side - 2)
+    c0 = np.clip(c0.astype(np.intp), 0, side - 2)
+    base = r0 * side + c0
+    index = np.stack([base, base + 1, base + side, base + side + 1])
+    weights = np.stack([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc])
+    index.flags.writeable = False
+    weights.flags.writeable = False
+    return index, weights
 
 
 def _angle_gap(a: float, b: float) -> float:

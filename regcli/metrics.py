@@ -64,6 +64,16 @@ def _pair(image1, image2) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``sum(a * b)`` of two 1-D float arrays without BLAS.
+
+    ``np.dot`` on pixel-sized vectors wakes OpenBLAS's threads, which then spin and slow
+    everything else on a busy 2-core machine (correlation + lm on BrainMRI_4: 0.47 s instead
+    of 0.125 s); einsum's own loop does the same sum on one core.
+    """
+    return float(np.einsum("i,i->", a, b))
+
+
 def _masked(fixed, warped, mask):
     """Flattened float64 views of the pixels to use, and their count."""
     f = np.asarray(fixed, dtype=np.float64)
@@ -85,7 +95,7 @@ def ssd(image1, image2) -> float:
     """
     a, b = _pair(image1, image2)
     d = a.astype(np.float64) - b.astype(np.float64)
-    return float(np.dot(d.ravel(), d.ravel()))
+    return _dot(d.ravel(), d.ravel())
 
 
 def _ssd_cost_gradient(fixed, warped, mask=None):
@@ -98,7 +108,7 @@ def _ssd_cost_gradient(fixed, warped, mask=None):
         n = diff.size
     if n == 0:
         return np.inf, np.zeros_like(diff)
-    cost = float(np.vdot(diff, diff)) / n
+    cost = _dot(diff.ravel(), diff.ravel()) / n
     return cost, diff * (2.0 / n)
 
 
@@ -107,7 +117,7 @@ def _ssd_cost(fixed, warped, mask=None):
     if n == 0:
         return np.inf
     d = w - f
-    return float(np.dot(d, d)) / n
+    return _dot(d, d) / n
 
 
 # --------------------------------------------------------------------------- correlation
@@ -144,7 +154,7 @@ def correlation(image1, image2) -> float:
     a -= a.mean()
     b -= b.mean()
     # Normalising each vector first keeps the product of two large sums from overflowing.
-    r = float(np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b)))
+    r = _dot(a / np.sqrt(_dot(a, a)), b / np.sqrt(_dot(b, b)))
     return min(max(r, -1.0), 1.0)
 
 
@@ -156,11 +166,11 @@ def _correlation_cost_gradient(fixed, warped, mask=None):
         return np.inf, gradient
     a = f - f.mean()
     b = w - w.mean()
-    sum_aa, sum_bb = float(np.dot(a, a)), float(np.dot(b, b))
+    sum_aa, sum_bb = _dot(a, a), _dot(b, b)
     if sum_aa <= 0 or sum_bb <= 0:  # no contrast in the overlap: nothing to correlate
         return np.inf, gradient
     norm = np.sqrt(sum_aa * sum_bb)
-    r = float(np.dot(a, b)) / norm
+    r = _dot(a, b) / norm
     # Sum(a) = 0, so the mean of ``warped`` drops out of d(sum ab)/dw; d(Sb)/dw = 2 b.
     per_pixel = -(a / norm - r * b / sum_bb)
     if mask is None:
@@ -176,10 +186,10 @@ def _correlation_cost(fixed, warped, mask=None):
         return np.inf
     a = f - f.mean()
     b = w - w.mean()
-    sum_aa, sum_bb = float(np.dot(a, a)), float(np.dot(b, b))
+    sum_aa, sum_bb = _dot(a, a), _dot(b, b)
     if sum_aa <= 0 or sum_bb <= 0:
         return np.inf
-    return -float(np.dot(a, b)) / np.sqrt(sum_aa * sum_bb)
+    return -_dot(a, b) / np.sqrt(sum_aa * sum_bb)
 
 
 # --------------------------------------------------------------------------- mutual information

@@ -51,6 +51,9 @@ __all__ = ["LevelObjective", "RegistrationResult", "register"]
 #: an average over 65k pixels is plenty, and for MI at 1024^2 the measurement at 2^18 took
 #: half of the registration.
 CURVATURE_PIXELS = 1 << 16
+#: The ratio of a metric's curvature to SSD's (lm's Hessian model) is measured on at most
+#: about this many pixels.
+HESSIAN_FACTOR_PIXELS = 1 << 14
 #: Metrics other than SSD are evaluated on at most about this many pixels per level (a regular
 #: subsample): histogram statistics need no more, and MI at 1024^2 gets 10x cheaper.
 MAX_SAMPLES = 1 << 16
@@ -317,9 +320,14 @@ class LevelObjective:
         """Scale from SSD's Gauss-Newton Hessian to this metric's (1 for SSD itself)."""
         if self.least_squares:
             return 1.0
-        ssd_curvature = self._measure_curvature(_mean_squared_difference)
+        # A ratio that only sizes lm's model (its damping adapts): a smaller sample than the
+        # step rules' curvature does (MI's four histograms on 2^16 px were half of an MI
+        # registration's first evaluation at each big level).
+        pixels = HESSIAN_FACTOR_PIXELS
+        ssd_curvature = self._measure_curvature(_mean_squared_difference, pixels=pixels)
+        metric_curvature = self._measure_curvature(pixels=pixels)
         if ssd_curvature > 0 and math.isfinite(ssd_curvature):
-            return self.curvature / ssd_curvature
+            return metric_curvature / ssd_curvature
         return 1.0
 
     # ------------------------------------------------------------------ geometry
@@ -335,7 +343,7 @@ class LevelObjective:
         # the evaluated grid (see _warp).
         return overlap_mask(m, self.sample_shape, self.moving.shape, margin=1.0)
 
-    def _measure_curvature(self, cost=None) -> float:
+    def _measure_curvature(self, cost=None, *, pixels: int = CURVATURE_PIXELS) -> float:
         """Second derivative of the cost for a one-pixel shift of the fixed image vs itself.
 
         For a quadratic cost ``C(d) = C(0) + curvature * d**2 / 2``; measured with integer
@@ -347,7 +355,7 @@ class LevelObjective:
         if cost is None:
             cost = _mean_squared_difference if self.least_squares else self.metric.cost
         # On big images every few rows (columns) are enough for a statistic like this.
-        stride = max(1, math.ceil(f.size / CURVATURE_PIXELS))
+        stride = max(1, math.ceil(f.size / pixels))
         values = []
         if f.shape[1] > 1:
             rows = f[::stride, :]

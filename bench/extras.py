@@ -318,14 +318,20 @@ def memory_4096(out: Path, *, size: int = 4096) -> dict:
 # -------------------------------------------------------------------------------- profiles
 
 
-#: Stages of ``register`` reported by the profile: (label, file name, function names).  The
-#: cumulative time of the first function found is the stage's time.
+#: Stages of ``register`` reported by the profile: (label, ((file name, function), ...)).  A
+#: stage's time is the summed cumulative time of the functions of its list that were called.
 STAGES = (
-    ("global initialisation", "initialize.py", ("initial_matrix",)),
-    ("Gaussian pyramids (both images)", "pyramid.py", ("gaussian_pyramid",)),
-    ("optimiser, all levels", "registration.py", ("_coarse_to_fine", "_run_levels")),
-    ("  of which metric evaluations", "registration.py", ("_evaluate",)),
-    ("warps, all stages (ndimage.affine_transform)", "_interpolation.py", ("affine_transform",)),
+    ("global initialisation", (("initialize.py", "initial_matrix"),)),
+    ("Gaussian pyramids (both images)", (("pyramid.py", "gaussian_pyramid"),)),
+    (
+        "optimiser, all levels",
+        (("registration.py", "_coarse_to_fine"), ("registration.py", "_run_levels")),
+    ),
+    ("  of which metric evaluations", (("registration.py", "_evaluate"),)),
+    (
+        "warps, all stages (ndimage / skimage)",
+        (("_interpolation.py", "affine_transform"), ("_warps.py", "warp")),
+    ),
 )
 
 
@@ -333,14 +339,14 @@ def _stage_times(stats: pstats.Stats, repeats: int) -> list[dict]:
     """Cumulative seconds per call of ``register`` of each of :data:`STAGES`."""
     table = stats.stats  # type: ignore[attr-defined]
     out = []
-    for label, filename, names in STAGES:
-        for name in names:
-            found = [
-                v[3] for (file, _, fn), v in table.items() if fn == name and file.endswith(filename)
-            ]
-            if found:
-                out.append({"stage": label, "seconds": sum(found) / repeats})
-                break
+    for label, functions in STAGES:
+        found = [
+            v[3]
+            for (file, _, name), v in table.items()
+            if any(name == fn and file.endswith(fname) for fname, fn in functions)
+        ]
+        if found:
+            out.append({"stage": label, "seconds": sum(found) / repeats})
     return out
 
 

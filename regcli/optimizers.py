@@ -456,6 +456,7 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
         _call(callback, iteration, cost, x)
         accepted = False
         first_step = None
+        start_damping = damping
         model = model_scale * hessian
         for _ in range(12):  # raise the damping until the cost goes down
             step = _solve_damped(model, gradient, damping)
@@ -507,7 +508,10 @@ def _levenberg_marquardt(objective, x0, iterations, callback, tolerance) -> Opti
         elif predicted > 0 and actual < 0.5 * predicted:
             model_scale = min(model_scale * 2.0, 1.0)
         x, cost, gradient, hessian = trial, t_cost, t_gradient, t_hessian
-        damping = max(damping / 10.0, 1e-7)
+        # Relax the damping only after an undamped success: when this iteration had to raise
+        # it, the next step starts from the damping that worked (dividing by 10 again made
+        # MI's steps alternate between an overshoot and a damped retry).
+        damping = max(damping / 10.0, 1e-7) if damping <= start_damping else damping
     return OptimizeOutcome(
         x,
         costs,

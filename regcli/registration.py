@@ -539,6 +539,11 @@ def _normalise(image: np.ndarray, name: str) -> np.ndarray:
     return out
 
 
+def _resample_moving(moving: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """The moving image on the fixed grid (cubic), float64: ``RegistrationResult.warped``."""
+    return warp(np.asarray(moving, dtype=np.float64), matrix, order=3)
+
+
 def _positive_number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(f"{name}: expected a number, got {value!r}")
@@ -733,10 +738,6 @@ def register(
     )
     params = full_transform.params_from_matrix(run.matrix)
     matrix = full_transform.matrix(params)
-
-    def resample_moving() -> np.ndarray:
-        return warp(np.asarray(moving_arr, dtype=np.float64), matrix, order=3)
-
     return RegistrationResult(
         matrix=matrix,
         transform=transform,
@@ -752,7 +753,8 @@ def register(
         converged=run.converged,
         message=run.message,
         seconds=time.perf_counter() - started,
-        warped=resample_moving,
+        # Made on first access; a partial of a module function keeps the result picklable.
+        warped=functools.partial(_resample_moving, moving_arr, matrix),
     )
 
 

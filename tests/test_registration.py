@@ -352,3 +352,18 @@ def test_metrics_without_a_gradient_default_to_a_derivative_free_optimizer(small
     assert not OPTIMIZERS[result.optimizer].needs_gradient
     with pytest.raises(InputError, match=f"needs the gradient.*{names[0]}"):
         register(*small_pair, metric=names[0], optimizer="gd")
+
+
+def test_warped_is_made_on_first_access_and_the_result_pickles(small_pair):
+    """``warped`` is resampled lazily (cubic, float64) and survives pickling before or after."""
+    import pickle
+
+    fixed, moving = small_pair
+    result = register(fixed, moving, transform="rigid", init="none")
+    assert callable(result.__dict__["_warped"])  # not made yet
+    restored = pickle.loads(pickle.dumps(result))
+    expected = warp(np.asarray(moving, dtype=np.float64), result.matrix, order=3)
+    np.testing.assert_allclose(result.warped, expected, atol=1e-12)
+    assert result.warped is result.warped  # made once
+    np.testing.assert_allclose(restored.warped, expected, atol=1e-12)
+    assert "warped" not in result.to_dict()

@@ -151,3 +151,28 @@ def test_register_multimodal_pair(samples, truth, brain, metric, name):
     result = register(fixed, read_image(samples / name), metric=metric)
     assert result.converged, result.message
     assert mean_displacement(result.matrix, np.array(pair["matrix"]), fixed.shape) <= 0.1
+
+
+@pytest.mark.parametrize("angle_deg", [7.0, 63.0, 128.0, -101.0])
+def test_fourier_angle_estimate_within_a_degree(brain, angle_deg):
+    """The rotation (modulo a half turn) from the Fourier-magnitude signatures, shift ignored."""
+    from regcli.initialize import FOURIER_CONFIDENCE, _Search
+
+    transform = make_transform("rigid", shape=brain.shape)
+    truth = transform.matrix([math.radians(angle_deg), -8.0, 5.0])
+    search = _Search(brain, moved(brain, truth), transform, "ssd", {}, 64)
+    angles, agreements = search.fourier_angles(2)
+    assert agreements[0] >= FOURIER_CONFIDENCE
+    gap = (math.degrees(angles[0]) - angle_deg) % 180.0
+    assert min(gap, 180.0 - gap) < 1.0
+
+
+def test_fourier_estimate_disagrees_on_unrelated_images(brain):
+    """Low agreement (the full search then runs): a brain against a shuffled brain."""
+    from regcli.initialize import FOURIER_CONFIDENCE, _Search
+
+    rng = np.random.default_rng(2)
+    shuffled = rng.permutation(brain.ravel()).reshape(brain.shape)
+    search = _Search(brain, shuffled, make_transform("rigid", shape=brain.shape), "ssd", {}, 64)
+    _, agreements = search.fourier_angles(2)
+    assert agreements[0] < FOURIER_CONFIDENCE

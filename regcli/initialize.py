@@ -96,6 +96,7 @@ def initial_matrix(
     angle_step: float = 10.0,
     scales: Sequence[float] | None = None,
     keep: int = 3,
+    coarse: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """A starting matrix (fixed -> moving, full resolution) for registering ``moving``.
 
@@ -125,6 +126,12 @@ def initial_matrix(
         found at scale 1); ignored for other transforms.
     keep : int
         How many of the best first-pass candidates are refined.
+    coarse : (fixed, moving) pair of arrays, optional
+        The two images already reduced to the search's size, when that is a whole number
+        ``k`` of halvings: pixel centres at ``2**k * x + (2**k - 1) / 2``, as level ``k`` of
+        :func:`regcli.pyramid.gaussian_pyramid` (``register`` passes its pyramid level, so
+        the images are not reduced twice).  Ignored unless the shapes are those ``k``
+        halvings give.
 
     Returns
     -------
@@ -156,7 +163,7 @@ def initial_matrix(
         raise InputError(f"init: size must be at least 8 pixels, got {size}")
     if not 0.1 <= angle_step <= 90:
         raise InputError(f"init: angle_step must be in [0.1, 90] degrees, got {angle_step}")
-    search = _Search(fixed, moving, transform, metric, metric_options or {}, size)
+    search = _Search(fixed, moving, transform, metric, metric_options or {}, size, coarse=coarse)
     if method == "moments":
         best = search.moments()
     else:
@@ -210,6 +217,26 @@ def _downsample(image: np.ndarray, factor: float) -> np.ndarray:
     )
 
 
+def _halvings_match(coarse, factor: float, fixed_shape, moving_shape):
+    """``coarse`` as two float64 images if it is ``factor`` (a power of two) worth of
+    halvings of images of these shapes, else None."""
+    if coarse is None:
+        return None
+    halvings = round(math.log2(factor)) if factor >= 2 else 0
+    if halvings < 1 or 2.0**halvings != factor:
+        return None
+    out = []
+    for image, shape in zip(coarse, (fixed_shape, moving_shape), strict=True):
+        expected = tuple(shape)
+        for _ in range(halvings):
+            expected = tuple(max(1, -(-n // 2)) for n in expected)
+        image = np.asarray(image)
+        if image.shape != expected:
+            return None
+        out.append(image.astype(np.float64))
+    return out
+
+
 def _rotation(angle: float, scale: float = 1.0) -> np.ndarray:
     c, s = math.cos(angle), math.sin(angle)
     return scale * np.array([[c, -s], [s, c]])
@@ -238,7 +265,9 @@ def _gradient_magnitude(images: np.ndarray) -> np.ndarray:
 class _Search:
     """Coarse copies of both images and the candidate scoring shared by the methods."""
 
-    def __init__(self, fixed, moving, transform: Transform, metric, options: dict, size: int):
+    def __init__(
+        self, fixed, moving, transform: Transform, metric, options: dict, size: int, coarse=None
+    ):
         from regcli.metrics import Metric, get_metric
 
         self.metric = metric if isinstance(metric, Metric) else get_metric(metric)
@@ -246,8 +275,12 @@ class _Search:
             self.metric = get_metric(_RANKED_BY[self.metric.name])
         self.transform = transform
         self.factor = _coarse_factor(fixed.shape, size)
-        self.fixed = _downsample(fixed, self.factor)
-        self.moving = _downsample(moving, self.factor)
+        given = _halvings_match(coarse, self.factor, fixed.shape, moving.shape)
+        if given is not None:
+            self.fixed, self.moving = given
+        else:
+            self.fixed = _downsample(fixed, self.factor)
+            self.moving = _downsample(moving, self.factor)
         rows, cols = self.fixed.shape
         self.fixed_center = np.array([(cols - 1) / 2.0, (rows - 1) / 2.0])
         mr, mc = self.moving.shape

@@ -566,6 +566,18 @@ def _accepts(function, keyword: str) -> bool:
     return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _search_level(fixed_levels, moving_levels):
+    """The pyramid level the global search runs on, if it is one (else None): the search
+    then skips reducing the full images again (1 ms at 256^2, 7 ms at 1024^2)."""
+    from regcli.initialize import SEARCH_SIZE
+
+    factor = max(fixed_levels[0].shape) / SEARCH_SIZE
+    level = round(math.log2(factor)) if factor >= 2 else 0
+    if level < 1 or 2.0**level != factor or level >= len(fixed_levels):
+        return None
+    return fixed_levels[level], moving_levels[level]
+
+
 def _searched(transform_name, init, initial_matrix) -> bool:
     """True if the start comes from the global search (``init="search"`` or its default)."""
     if initial_matrix is not None:
@@ -713,6 +725,8 @@ def register(
         n_levels = min(n_levels, max(1, _pyramid.auto_levels(shape, min_side=8)))
     fixed_n = _normalise(fixed_arr, "fixed")
     moving_n = _normalise(moving_arr, "moving")
+    fixed_levels = _pyramid.gaussian_pyramid(fixed_n, n_levels)
+    moving_levels = _pyramid.gaussian_pyramid(moving_n, n_levels)
     start = _initial_matrix(
         fixed_arr,
         moving_arr,
@@ -722,10 +736,11 @@ def register(
         initial_matrix,
         center=center_xy,
         metric_options=options,
+        coarse=_search_level(fixed_levels, moving_levels),
     )
     run = _coarse_to_fine(
-        _pyramid.gaussian_pyramid(fixed_n, n_levels),
-        _pyramid.gaussian_pyramid(moving_n, n_levels),
+        fixed_levels,
+        moving_levels,
         full_transform.matrix(full_transform.params_from_matrix(start)),  # in the family
         full_transform,
         metric_obj,

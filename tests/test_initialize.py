@@ -176,3 +176,20 @@ def test_fourier_estimate_disagrees_on_unrelated_images(brain):
     search = _Search(brain, shuffled, make_transform("rigid", shape=brain.shape), "ssd", {}, 64)
     _, agreements = search.fourier_angles(2)
     assert agreements[0] < FOURIER_CONFIDENCE
+
+
+def test_search_on_given_pyramid_level_agrees(brain):
+    """``coarse=`` (register's pyramid level) gives the same start as reducing the images."""
+    from regcli.pyramid import gaussian_pyramid
+
+    transform = make_transform("rigid", shape=brain.shape)
+    truth = transform.matrix([math.radians(140.0), 7.0, -9.0])
+    moving = moved(brain, truth)
+    levels = [gaussian_pyramid(image, 3)[2] for image in (brain, moving)]  # 64 px: factor 4
+    given = initial_matrix(brain, moving, "rigid", "ssd", coarse=tuple(levels))
+    assert mean_displacement(given, truth, brain.shape) < 4.0
+    own = initial_matrix(brain, moving, "rigid", "ssd")
+    assert mean_displacement(given, own, brain.shape) < 1.0
+    # A pair of the wrong size is not used (the images are reduced as usual).
+    wrong = initial_matrix(brain, moving, "rigid", "ssd", coarse=(brain[:10, :10], brain[:10, :10]))
+    np.testing.assert_allclose(wrong, own)

@@ -36,7 +36,7 @@ from regcli.errors import InputError
 from regcli.io import check_image, check_same_shape
 from regcli.metrics import METRICS, Metric
 from regcli.optimizers import DEFAULT_GRADIENT_OPTIMIZER, LM_TOLERANCE, OPTIMIZERS
-from regcli.resample import warp
+from regcli.resample import inside_mask, warp
 from regcli.transforms import (
     TRANSFORMS,
     Transform,
@@ -212,37 +212,6 @@ def _central_differences(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def overlap_mask(matrix, output_shape, input_shape, *, margin: float = 0.0) -> np.ndarray:
-    """Pixels ``x`` of the output grid with ``M @ x`` at least ``margin`` inside the input.
-
-    Same result as :func:`regcli.resample.inside_mask` (for ``margin=0``) but computed row by
-    row: for an affine ``M`` the valid pixels of a row form one interval of columns, found
-    from the four edge constraints, so no per-pixel coordinates are formed.
-    """
-    m = np.asarray(matrix, dtype=float)
-    rows, cols = int(output_shape[0]), int(output_shape[1])
-    ys = np.arange(rows, dtype=np.float64)
-    low = np.full(rows, -np.inf)
-    high = np.full(rows, np.inf)
-    eps = 1e-9
-    for axis, size in ((0, input_shape[1]), (1, input_shape[0])):
-        a, b, c = m[axis]
-        lo, hi = margin - eps, size - 1 - margin + eps
-        offset = b * ys + c  # the coordinate is a * x + offset
-        if a == 0.0:
-            outside = (offset < lo) | (offset > hi)
-            high[outside] = -np.inf
-            continue
-        first, second = (lo - offset) / a, (hi - offset) / a
-        low = np.maximum(low, np.minimum(first, second))
-        high = np.minimum(high, np.maximum(first, second))
-    start = np.clip(np.ceil(low), 0, cols).astype(np.intp)
-    stop = np.clip(np.floor(high) + 1, 0, cols).astype(np.intp)
-    stop = np.maximum(stop, start)
-    xs = np.arange(cols, dtype=np.intp)
-    return (xs >= start[:, None]) & (xs < stop[:, None])
-
-
 class LevelObjective:
     """The cost of one pyramid level as a function of scaled parameters ``x``.
 
@@ -341,7 +310,7 @@ class LevelObjective:
         # Points at least one pixel inside the moving image, so that the central differences
         # of the warped image never reach the zero fill outside it.  ``m`` is the matrix of
         # the evaluated grid (see _warp).
-        return overlap_mask(m, self.sample_shape, self.moving.shape, margin=1.0)
+        return inside_mask(m, self.sample_shape, self.moving.shape, margin=1.0)
 
     def _measure_curvature(self, cost=None, *, pixels: int = CURVATURE_PIXELS) -> float:
         """Second derivative of the cost for a one-pixel shift of the fixed image vs itself.

@@ -91,21 +91,38 @@ def warp(
     )
 
 
-def inside_mask(matrix, output_shape: Sequence[int], input_shape: Sequence[int]) -> np.ndarray:
-    """Boolean mask of output pixels whose ``M @ x`` falls inside the input image."""
+def inside_mask(
+    matrix, output_shape: Sequence[int], input_shape: Sequence[int], *, margin: float = 0.0
+) -> np.ndarray:
+    """Boolean mask of output pixels ``x`` whose ``M @ x`` lies inside the input image, at
+    least ``margin`` pixels from its border.
+
+    Computed row by row: for an affine ``M`` the valid pixels of a row form one interval of
+    columns, found from the four edge constraints, so no per-pixel coordinates are formed
+    (the registration engine calls this at every evaluation).
+    """
     m = np.asarray(matrix, dtype=float)
     rows, cols = int(output_shape[0]), int(output_shape[1])
-    x = np.arange(cols, dtype=np.float64)[None, :]
-    y = np.arange(rows, dtype=np.float64)[:, None]
-    u = m[0, 0] * x + m[0, 1] * y + m[0, 2]
-    v = m[1, 0] * x + m[1, 1] * y + m[1, 2]
+    ys = np.arange(rows, dtype=np.float64)
+    low = np.full(rows, -np.inf)
+    high = np.full(rows, np.inf)
     eps = 1e-9
-    return (
-        (u >= -eps)
-        & (u <= input_shape[1] - 1 + eps)
-        & (v >= -eps)
-        & (v <= input_shape[0] - 1 + eps)
-    )
+    for axis, size in ((0, input_shape[1]), (1, input_shape[0])):
+        a, b, c = m[axis]
+        lo, hi = margin - eps, size - 1 - margin + eps
+        offset = b * ys + c  # the coordinate is a * x + offset
+        if a == 0.0:
+            outside = (offset < lo) | (offset > hi)
+            high[outside] = -np.inf
+            continue
+        first, second = (lo - offset) / a, (hi - offset) / a
+        low = np.maximum(low, np.minimum(first, second))
+        high = np.minimum(high, np.maximum(first, second))
+    start = np.clip(np.ceil(low), 0, cols).astype(np.intp)
+    stop = np.clip(np.floor(high) + 1, 0, cols).astype(np.intp)
+    stop = np.maximum(stop, start)
+    xs = np.arange(cols, dtype=np.intp)
+    return (xs >= start[:, None]) & (xs < stop[:, None])
 
 
 def translate(image, dx: float, dy: float, *, order: int = 3, fill: float = 0.0) -> np.ndarray:

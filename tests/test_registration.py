@@ -320,30 +320,6 @@ def test_initial_matrix_is_the_start(small_pair):
     assert result.initial_cost < 1e-3
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_overlap_mask_equals_inside_mask(seed):
-    from regcli.registration import overlap_mask
-    from regcli.resample import inside_mask
-
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(-np.pi, np.pi) if seed else 0.0
-    shift = rng.uniform(-20, 20, 2)
-    m = make_transform("similarity", center="center", shape=(40, 50)).matrix(
-        [angle, rng.uniform(0.7, 1.3), *shift]
-    )
-    if seed == 5:
-        m = make_transform("rotation").matrix([np.pi / 2])  # a tiny but not 0 (seed 0: a == 0)
-    input_shape = (37, 55)
-    expected = inside_mask(m, (40, 50), input_shape)
-    np.testing.assert_array_equal(overlap_mask(m, (40, 50), input_shape), expected)
-    shrink = np.eye(3)
-    shrink[:2, 2] = -1.0
-    np.testing.assert_array_equal(
-        overlap_mask(m, (40, 50), input_shape, margin=1.0),
-        inside_mask(shrink @ m, (40, 50), (35, 53)),
-    )
-
-
 def test_metrics_without_a_gradient_default_to_a_derivative_free_optimizer(small_pair):
     names = [name for name, m in METRICS.items() if m.cost_gradient is None]
     if not names:

@@ -150,6 +150,36 @@ def test_inside_mask_of_translation():
     assert not mask[:, 4:].any()
 
 
+def _inside_by_pixel(matrix, output_shape, input_shape, margin=0.0):
+    """Reference: map every output pixel and test it against the input's bounds."""
+    y, x = np.mgrid[0 : output_shape[0], 0 : output_shape[1]].astype(float)
+    u = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]
+    v = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]
+    eps = 1e-9
+    return (
+        (u >= margin - eps)
+        & (u <= input_shape[1] - 1 - margin + eps)
+        & (v >= margin - eps)
+        & (v <= input_shape[0] - 1 - margin + eps)
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("margin", [0.0, 1.0])
+def test_inside_mask_equals_per_pixel_reference(seed, margin):
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(-np.pi, np.pi) if seed else 0.0  # seed 0: rows with a zero coefficient
+    m = make_transform("similarity", center="center", shape=(40, 50)).matrix(
+        [angle, rng.uniform(0.7, 1.3), *rng.uniform(-20, 20, 2)]
+    )
+    if seed == 5:  # a quarter turn: cos(90 deg) is tiny but not zero
+        m = make_transform("rotation", center="center", shape=(40, 50)).matrix([np.pi / 2])
+    mask = inside_mask(m, (40, 50), (37, 55), margin=margin)
+    expected = _inside_by_pixel(m, (40, 50), (37, 55), margin)
+    assert 0 < expected.sum() < expected.size  # a partial overlap, so the test can tell
+    np.testing.assert_array_equal(mask, expected)
+
+
 @pytest.mark.parametrize("name", list(TRANSFORMS))
 def test_identity_warp_of_every_transform(blobs, name):
     t = make_transform(name, shape=blobs.shape)

@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from regcli.errors import InputError
 from regcli.io import check_image
+from regcli.resample import warp_linear
 from regcli.transforms import Transform, make_transform
 
 __all__ = ["INIT_METHODS", "default_method", "initial_matrix"]
@@ -316,24 +317,13 @@ class _Search:
     def _warp_many(self, matrices: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
         """The moving coarse image (or ``image``) warped by each matrix (bilinear, 0 outside).
 
-        scikit-image's affine warp: the same bilinear values as ``ndimage.affine_transform``
+        :func:`regcli.resample.warp_linear`: the same bilinear values as ``warp(order=1)``
         inside the image, three times faster on these small images.
         """
-        from skimage.transform import warp as affine_warp
-
         image = np.asarray(self.moving if image is None else image, dtype=np.float64)
         out = np.empty((len(matrices), *self.fixed.shape))
         for k, m in enumerate(matrices):
-            out[k] = affine_warp(
-                image,
-                m,
-                output_shape=self.fixed.shape,
-                order=1,
-                mode="constant",
-                cval=0.0,
-                preserve_range=True,
-                clip=False,
-            )
+            out[k] = warp_linear(image, m, self.fixed.shape)
         return out
 
     def costs(self, matrices: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ from regcli.errors import InputError
 from regcli.io import check_image, check_same_shape
 from regcli.metrics import METRICS, Metric
 from regcli.optimizers import DEFAULT_GRADIENT_OPTIMIZER, LM_TOLERANCE, OPTIMIZERS
-from regcli.resample import inside_mask, warp
+from regcli.resample import inside_mask, warp, warp_linear
 from regcli.transforms import (
     TRANSFORMS,
     Transform,
@@ -354,18 +354,7 @@ class LevelObjective:
         the image) are ever read, so the two resamplers' border conventions do not matter."""
         if not self._fast_warp:
             return warp(image, m, order=1, output_shape=self.sample_shape)
-        from skimage.transform import warp as affine_warp
-
-        out = affine_warp(
-            image,
-            m,
-            output_shape=self.sample_shape,
-            order=1,
-            mode="constant",
-            cval=0.0,
-            preserve_range=True,
-            clip=False,
-        )
+        out = warp_linear(image, m, self.sample_shape)
         return out.astype(np.float32)
 
     def cost(self, x) -> float:

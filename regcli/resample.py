@@ -8,6 +8,7 @@ by the inverse of ``G``: that is what :func:`translate` and :func:`rotate` do.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +22,7 @@ from regcli.transforms import (
     translation_matrix,
 )
 
-__all__ = ["as_float", "inside_mask", "rotate", "translate", "warp"]
+__all__ = ["as_float", "inside_mask", "rotate", "translate", "warp", "warp_linear"]
 
 
 def as_float(image) -> np.ndarray:
@@ -89,6 +90,50 @@ def warp(
         cval=fill,
         prefilter=order > 1,
     )
+
+
+def warp_linear(image, matrix, output_shape: Sequence[int]) -> np.ndarray:
+    """Bilinear :func:`warp` for the optimisation loops (float64 result).
+
+    Points more than one pixel outside the image give 0; within a pixel of the border the
+    values blend towards 0 (callers read only pixels inside, see :func:`inside_mask`).
+    Uses scikit-image's compiled affine kernel: inside the image it gives the same values as
+    ``warp(image, matrix, order=1)``, about three times faster on small images (no spline
+    machinery, no per-call validation).  ``matrix`` is not checked here: callers pass the
+    matrices they built.
+    """
+    img = np.ascontiguousarray(image, dtype=np.float64)
+    m = np.ascontiguousarray(matrix, dtype=np.float64)
+    shape = (int(output_shape[0]), int(output_shape[1]))
+    kernel = _affine_kernel()
+    if kernel is not None:
+        return np.asarray(kernel(img, m, output_shape=shape, order=1, mode="constant", cval=0.0))
+    from skimage.transform import warp as skimage_warp  # public API: ~0.1 s more to import
+
+    return skimage_warp(
+        img,
+        m,
+        output_shape=shape,
+        order=1,
+        mode="constant",
+        cval=0.0,
+        preserve_range=True,
+        clip=False,
+    )
+
+
+@functools.cache
+def _affine_kernel():
+    """scikit-image's Cython affine warp for float64 images, or None if its private module
+    moved (then the public ``skimage.transform.warp``, which calls the same kernel, is used).
+    Importing the kernel alone takes ~2 ms; ``skimage.transform`` takes ~0.1 s, paid by every
+    ``regcli register`` run."""
+    try:
+        from skimage.transform._warps_cy import _warp_fast
+
+        return _warp_fast["float64_t"]
+    except (ImportError, KeyError, TypeError):
+        return None
 
 
 def inside_mask(

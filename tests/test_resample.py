@@ -184,3 +184,21 @@ def test_inside_mask_equals_per_pixel_reference(seed, margin):
 def test_identity_warp_of_every_transform(blobs, name):
     t = make_transform(name, shape=blobs.shape)
     np.testing.assert_allclose(warp(blobs, t.matrix(t.identity()), order=3), blobs, atol=1e-12)
+
+
+@pytest.mark.parametrize("use_kernel", [True, False], ids=["kernel", "public-fallback"])
+def test_warp_linear_equals_linear_warp_inside_the_image(blobs, monkeypatch, use_kernel):
+    from regcli import resample
+
+    if not use_kernel:
+        monkeypatch.setattr(resample, "_affine_kernel", lambda: None)
+    m = make_transform("rigid", shape=blobs.shape).matrix([0.4, 3.3, -2.1])
+    fast = resample.warp_linear(blobs.astype(np.float32), m, (80, 90))
+    reference = warp(blobs, m, order=1, output_shape=(80, 90))
+    inside = inside_mask(m, (80, 90), blobs.shape, margin=1.0)
+    assert fast.dtype == np.float64 and fast.shape == (80, 90)
+    assert inside.sum() > 1000
+    np.testing.assert_allclose(fast[inside], reference[inside], atol=1e-6)
+    far_outside = ~inside_mask(m, (80, 90), blobs.shape, margin=-1.0)
+    assert far_outside.sum() > 100
+    assert np.all(fast[far_outside] == 0.0)

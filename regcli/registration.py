@@ -181,16 +181,6 @@ RegistrationResult.warped = property(
 # --------------------------------------------------------------------------- objective
 
 
-def _mean_squared_difference(fixed, warped, mask=None) -> float:
-    """The SSD cost (mean squared difference), without BLAS.
-
-    ``np.dot`` on large vectors starts OpenBLAS threads that keep spinning after the call and
-    slow everything else down on a busy 2-core machine; einsum does the same sum single-threaded.
-    """
-    d = np.asarray(warped, dtype=np.float64) - np.asarray(fixed, dtype=np.float64)
-    return float(np.einsum("ij,ij->", d, d)) / d.size
-
-
 def _central_differences(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.gradient(image)`` (rows, then columns; one-sided at the borders), same dtype,
     written out: four times faster than numpy's general version on a 256^2 float32 image."""
@@ -293,7 +283,7 @@ class LevelObjective:
         # step rules' curvature does (MI's four histograms on 2^16 px were half of an MI
         # registration's first evaluation at each big level).
         pixels = HESSIAN_FACTOR_PIXELS
-        ssd_curvature = self._measure_curvature(_mean_squared_difference, pixels=pixels)
+        ssd_curvature = self._measure_curvature(METRICS["ssd"].cost, pixels=pixels)
         metric_curvature = self._measure_curvature(pixels=pixels)
         if ssd_curvature > 0 and math.isfinite(ssd_curvature):
             return metric_curvature / ssd_curvature
@@ -322,7 +312,7 @@ class LevelObjective:
         f = self.fixed
         opts = self.options if cost is None else {}
         if cost is None:
-            cost = _mean_squared_difference if self.least_squares else self.metric.cost
+            cost = METRICS["ssd"].cost if self.least_squares else self.metric.cost
         # On big images every few rows (columns) are enough for a statistic like this.
         stride = max(1, math.ceil(f.size / pixels))
         values = []

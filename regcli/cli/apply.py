@@ -1,8 +1,4 @@
-"""``regcli apply``: re-apply a saved transform to another image (e.g. a label map).
-
-Also holds the two steps every resampling command shares (:func:`check_image_output` before
-the work, :func:`write_warped` after it), which ``translate`` and ``rotate`` reuse.
-"""
+"""``regcli apply``: re-apply a saved transform to another image (e.g. a label map)."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from pathlib import Path
 import click
 
 from regcli.cli.options import (
-    check_outputs,
+    check_image_output,
     echo_json,
     fill_opt,
     image_argument,
@@ -20,29 +16,10 @@ from regcli.cli.options import (
     order_opt,
     output_opt,
     overwrite_opt,
+    write_warped,
 )
 
 log = logging.getLogger("regcli")
-
-
-def check_image_output(output: Path, *, overwrite: bool, inputs) -> None:
-    """Fail before any work if ``output`` has no image ending, exists, or is an input."""
-    from regcli.io import check_output_format
-
-    check_outputs([output], overwrite=overwrite, inputs=[p for p in inputs if p is not None])
-    check_output_format(output)
-
-
-def write_warped(output: Path, image, matrix, *, output_shape=None, order: int, fill: float):
-    """Resample ``image`` by ``matrix`` (output pixel -> input pixel) and write it to
-    ``output`` in the input's dtype (rounded and clipped for integer images)."""
-    from regcli.io import check_output_format, write_image
-    from regcli.resample import warp
-
-    check_output_format(output, image.dtype)  # before warping: a float image cannot go to PNG
-    warped = warp(image, matrix, output_shape=output_shape, order=order, fill=fill)
-    write_image(output, warped, dtype=image.dtype)
-    return warped
 
 
 @click.command(short_help="Apply a saved transform JSON to an image.")

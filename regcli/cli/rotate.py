@@ -12,11 +12,12 @@ from regcli.cli.options import (
     fill_opt,
     image_argument,
     json_opt,
+    move_content,
     order_opt,
     output_opt,
     overwrite_opt,
+    save_transform_opt,
 )
-from regcli.cli.translate import move_content, save_transform_opt
 
 
 @click.command(short_help="Turn an image's content by an angle (degrees) about a centre.")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from regcli.cli.options import (
@@ -13,77 +11,12 @@ from regcli.cli.options import (
     fill_opt,
     image_argument,
     json_opt,
+    move_content,
     order_opt,
     output_opt,
     overwrite_opt,
+    save_transform_opt,
 )
-
-save_transform_opt = click.option(
-    "--save-transform",
-    type=click.Path(path_type=Path),
-    metavar="T.json",
-    help="Also write the transform JSON (IMAGE = fixed, output = moving); "
-    "`regcli apply OUT T.json` turns the output back into IMAGE.",
-)
-
-
-def move_content(
-    image_path: Path,
-    geometric,
-    *,
-    output: Path,
-    save_transform: Path | None,
-    order: int,
-    fill: float,
-    overwrite: bool,
-    transform_name: str,
-    describe,
-) -> dict:
-    """Shared body of ``translate`` and ``rotate``: write IMAGE with its content moved by
-    the geometric map ``geometric(shape) -> 3x3`` and return the facts for the report.
-
-    The output is warped by the inverse of the map (see regcli.resample); the matrix
-    reported is the map itself, which is the fixed (IMAGE) -> moving (output) matrix of
-    DESIGN.md, so the output registered back onto IMAGE gives the same matrix.
-    """
-    import numpy as np
-
-    from regcli.cli.apply import check_image_output, write_warped
-    from regcli.cli.options import check_outputs
-    from regcli.io import TRANSFORM_CONVENTION, read_image, write_transform_json
-
-    check_image_output(output, overwrite=overwrite, inputs=[image_path])
-    if save_transform is not None:
-        check_outputs([save_transform], overwrite=overwrite, inputs=[image_path])
-        if Path(save_transform).resolve() == Path(output).resolve():
-            raise click.BadParameter("must differ from -o/--output", param_hint="--save-transform")
-    image = read_image(image_path)
-    matrix = geometric(image.shape)
-    params = describe(image.shape)
-    write_warped(output, image, np.linalg.inv(matrix), order=order, fill=fill)
-    if save_transform is not None:
-        write_transform_json(
-            save_transform,
-            matrix,
-            transform=transform_name,
-            params=params,
-            fixed_shape=image.shape,
-            moving_shape=image.shape,
-            extra={"fixed": str(image_path), "moving": str(output)},
-        )
-    return {
-        "output": output,
-        "input": image_path,
-        "transform_file": save_transform,
-        "matrix": matrix,
-        "convention": TRANSFORM_CONVENTION,
-        "transform": transform_name,
-        "params": params,
-        "shape": list(image.shape),
-        "dtype": image.dtype.name,
-        "order": order,
-        "fill": fill,
-    }
 
 
 @click.command(short_help="Move an image's content by (dx, dy) pixels.")

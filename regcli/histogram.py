@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from regcli._validate import check_image, check_same_shape
 from regcli.errors import InputError
-from regcli.io import check_image, check_same_shape
 
 __all__ = [
     "MAX_DEFAULT_BINS",

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from regcli._validate import check_image
 from regcli.errors import InputError
-from regcli.io import check_image
 from regcli.resample import warp_linear
 from regcli.transforms import Transform, make_transform
 

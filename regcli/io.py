@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from regcli._validate import check_image, check_same_shape
 from regcli.errors import InputError
 
 __all__ = [
@@ -51,37 +52,6 @@ TRANSFORM_CONVENTION = (
     "matrix maps a fixed pixel (x=col, y=row, 1) to the moving pixel showing the same "
     "anatomy; aligned = regcli.warp(moving, matrix)"
 )
-
-
-def check_image(image, *, name: str = "image") -> np.ndarray:
-    """Return ``image`` as a 2-D numeric array or raise :class:`InputError` saying why not.
-
-    Rejects: non-numeric data, anything that is not 2-D (after squeezing nothing), empty
-    images, and NaN or infinite pixels.
-    """
-    arr = np.asarray(image)
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise InputError(f"{name}: expected a numeric image, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        what = "3-D stack" if arr.ndim == 3 else f"{arr.ndim}-D array"
-        raise InputError(f"{name}: got a {what} of shape {arr.shape} where a 2-D image is needed")
-    if arr.size == 0:
-        raise InputError(f"{name}: the image is empty (shape {arr.shape})")
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise InputError(f"{name}: {bad} pixel(s) are NaN or infinite")
-    return arr
-
-
-def check_same_shape(a: np.ndarray, b: np.ndarray, *, names=("image1", "image2")) -> None:
-    """Raise :class:`InputError` naming both shapes if ``a`` and ``b`` differ in shape."""
-    if np.shape(a) != np.shape(b):
-        raise InputError(
-            f"{names[0]} and {names[1]} must have the same shape, got {np.shape(a)} "
-            f"and {np.shape(b)}"
-        )
 
 
 def _to_gray(arr: np.ndarray, name: str) -> np.ndarray:

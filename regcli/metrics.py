@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from regcli._validate import check_image, check_same_shape
 from regcli.errors import InputError
 from regcli.histogram import joint_entropy, joint_histogram, marginal_entropies
-from regcli.io import check_image, check_same_shape
 
 __all__ = [
     "DEFAULT_COST_BINS",

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from regcli._validate import check_image, check_same_shape, normalize
 from regcli.errors import InputError
-from regcli.io import check_image, check_same_shape
 
 __all__ = ["PROFILE_PARAMS", "CostProfile", "cost_profile", "default_values", "local_minima"]
 
@@ -159,13 +159,6 @@ def default_values(param: str, center_value: float) -> np.ndarray:
     return _from_display(param, middle + step * (np.arange(count + 1) - count / 2))
 
 
-def _normalise(image: np.ndarray, name: str) -> np.ndarray:
-    lo, hi = float(np.min(image)), float(np.max(image))
-    if not hi > lo:
-        raise InputError(f"{name}: the image is constant (every pixel is {lo:g})")
-    return ((np.asarray(image, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
-
-
 def cost_profile(
     fixed,
     moving,
@@ -246,8 +239,8 @@ def cost_profile(
     if "moving_range" in metric_obj.options:
         options["moving_range"] = (0.0, 1.0)
 
-    fixed_n = _normalise(fixed_arr, "fixed")
-    moving_n = _normalise(moving_arr, "moving")
+    fixed_n = normalize(fixed_arr, "fixed")
+    moving_n = normalize(moving_arr, "moving")
     params = np.repeat(base[None], values.size, axis=0)
     params[:, index] = values
 

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from regcli._validate import check_image
 from regcli.errors import InputError
-from regcli.io import check_image
 
 __all__ = ["auto_levels", "gaussian_pyramid", "level_scaling", "smooth"]
 

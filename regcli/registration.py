@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from regcli import pyramid as _pyramid
+from regcli._validate import check_image, check_same_shape, normalize
 from regcli.errors import InputError
-from regcli.io import check_image, check_same_shape
 from regcli.metrics import METRICS, Metric
 from regcli.optimizers import DEFAULT_GRADIENT_OPTIMIZER, LM_TOLERANCE, OPTIMIZERS
 from regcli.resample import inside_mask, warp, warp_linear
@@ -471,22 +471,6 @@ class LevelObjective:
 # --------------------------------------------------------------------------- register
 
 
-def _normalise(image: np.ndarray, name: str) -> np.ndarray:
-    """``image`` scaled to [0, 1] by its own range, as float32."""
-    lo, hi = float(np.min(image)), float(np.max(image))
-    if not hi > lo:
-        raise InputError(
-            f"{name}: the image is constant (every pixel is {lo:g}); there is nothing to align"
-        )
-    if image.dtype == np.float64 and max(abs(lo), abs(hi)) > 1e30:
-        # Beyond float32's range: scale in float64 first (and halve to keep hi - lo finite).
-        half = np.asarray(image, dtype=np.float64) / 2.0
-        return ((half - lo / 2.0) / (hi / 2.0 - lo / 2.0)).astype(np.float32)
-    out = np.asarray(image, dtype=np.float32) - np.float32(lo)
-    out *= np.float32(1.0 / (hi - lo))
-    return out
-
-
 def _resample_moving(moving: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """The moving image on the fixed grid (cubic), float64: ``RegistrationResult.warped``."""
     return warp(np.asarray(moving, dtype=np.float64), matrix, order=3)
@@ -671,8 +655,8 @@ def register(
         n_levels = _integer("levels (--levels)", levels, 1)
         # Never shrink an image below a few pixels a side.
         n_levels = min(n_levels, max(1, _pyramid.auto_levels(shape, min_side=8)))
-    fixed_n = _normalise(fixed_arr, "fixed")
-    moving_n = _normalise(moving_arr, "moving")
+    fixed_n = normalize(fixed_arr, "fixed")
+    moving_n = normalize(moving_arr, "moving")
     fixed_levels = _pyramid.gaussian_pyramid(fixed_n, n_levels)
     moving_levels = _pyramid.gaussian_pyramid(moving_n, n_levels)
     start = _initial_matrix(

@@ -1,0 +1,173 @@
+"""The checks every public function shares (private: import the public names from regcli).
+
+Each check takes the value and the Python name of the argument it came from, and returns the
+value in the form the core uses or raises :class:`~regcli.errors.InputError` with
+``param=name`` and a message that starts with ``"name: "``, says what was received and what
+would work.  One place for them means one wording, and the CLI can turn any of them into a
+usage error on the matching option.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+from regcli.errors import InputError
+
+__all__ = [
+    "check_image",
+    "check_same_shape",
+    "fraction",
+    "integer",
+    "non_negative_number",
+    "normalize",
+    "positive_number",
+]
+
+#: Rows converted at a time by :func:`normalize` (bounds the float64 temporaries).
+_NORMALIZE_BLOCK = 1 << 20
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_image(image, *, name: str = "image") -> np.ndarray:
+    """Return ``image`` as a 2-D numeric array or raise :class:`InputError` saying why not.
+
+    Booleans become ``uint8``.  Rejects: anything that is not an array of numbers (ragged
+    lists, strings, ``None``, complex or object arrays), anything that is not 2-D, empty
+    images, and NaN or infinite pixels.
+
+    >>> check_image([[1, 2], [3, 4]]).shape
+    (2, 2)
+    >>> check_image([[1, 2], [3]], name="fixed")
+    Traceback (most recent call last):
+    ...
+    regcli.errors.InputError: fixed: expected a 2-D array of numbers, got [[1, 2], [3]]
+    """
+    try:
+        arr = np.asarray(image)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{name}: expected a 2-D array of numbers, got {_describe(image)}", param=name
+        ) from None
+    if arr.dtype == object and arr.ndim >= 1:
+        raise InputError(
+            f"{name}: expected a 2-D array of numbers, got {_describe(image)}", param=name
+        )
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"{name}: expected a numeric image, got dtype {arr.dtype}", param=name)
+    if arr.ndim != 2:
+        what = "3-D stack" if arr.ndim == 3 else f"{arr.ndim}-D array"
+        raise InputError(
+            f"{name}: got a {what} of shape {arr.shape} where a 2-D image is needed", param=name
+        )
+    if arr.size == 0:
+        raise InputError(f"{name}: the image is empty (shape {arr.shape})", param=name)
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise InputError(f"{name}: {bad} pixel(s) are NaN or infinite", param=name)
+    return arr
+
+
+def check_same_shape(a, b, *, names=("image1", "image2")) -> None:
+    """Raise :class:`InputError` naming both shapes if ``a`` and ``b`` differ in shape."""
+    if np.shape(a) != np.shape(b):
+        raise InputError(
+            f"{names[0]} and {names[1]} must have the same shape, got {np.shape(a)} "
+            f"and {np.shape(b)}"
+        )
+
+
+def _real(value, name: str, expected: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise InputError(f"{name}: expected {expected}, got {_describe(value)}", param=name)
+    number = float(value)
+    if not math.isfinite(number):
+        raise InputError(f"{name}: expected {expected}, got {_describe(value)}", param=name)
+    return number
+
+
+def positive_number(value, name: str) -> float:
+    """``value`` as a finite float > 0."""
+    number = _real(value, name, "a finite number > 0")
+    if not number > 0:
+        raise InputError(f"{name}: expected a finite number > 0, got {value!r}", param=name)
+    return number
+
+
+def non_negative_number(value, name: str) -> float:
+    """``value`` as a finite float >= 0."""
+    number = _real(value, name, "a finite number >= 0")
+    if not number >= 0:
+        raise InputError(f"{name}: expected a finite number >= 0, got {value!r}", param=name)
+    return number
+
+
+def fraction(value, name: str) -> float:
+    """``value`` as a float in [0, 1) (decays and momentum factors)."""
+    number = _real(value, name, "a number in [0, 1)")
+    if not 0 <= number < 1:
+        raise InputError(f"{name}: expected a number in [0, 1), got {value!r}", param=name)
+    return number
+
+
+def integer(value, name: str, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]`` (a float with no fraction is accepted)."""
+    span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+    expected = f"a whole number {span}"
+    if isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name}: expected {expected}, got {value!r}", param=name)
+    if isinstance(value, Integral):
+        number = int(value)
+    elif isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
+        number = int(value)
+    else:
+        raise InputError(f"{name}: expected {expected}, got {_describe(value)}", param=name)
+    if number < minimum or (maximum is not None and number > maximum):
+        raise InputError(f"{name}: expected {expected}, got {number}", param=name)
+    return number
+
+
+def normalize(image: np.ndarray, name: str) -> np.ndarray:
+    """``image`` scaled to [0, 1] by its own minimum and maximum, as float32.
+
+    The offset is removed in float64 before anything is rounded to float32, so images with
+    a large offset (``+1e10``) or a tiny range (``1e-300``) keep their contrast; dtypes that
+    float32 holds exactly are converted directly.  Raises :class:`InputError` (``param=name``)
+    for a constant image.
+
+    >>> normalize(np.array([[1e10, 1e10 + 1.0], [1e10 + 2.0, 1e10 + 4.0]]), "fixed")
+    array([[0.  , 0.25],
+           [0.5 , 1.  ]], dtype=float32)
+    """
+    arr = np.asarray(image)
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    if not hi > lo:
+        raise InputError(
+            f"{name}: the image is constant (every pixel is {lo:g}); there is nothing to align",
+            param=name,
+        )
+    out = np.empty(arr.shape, dtype=np.float32)
+    small_dtype = arr.dtype.itemsize <= 2 or arr.dtype == np.float32
+    if small_dtype and hi - lo > 1e-30 and max(abs(lo), abs(hi)) < 1e30:
+        # float32 holds these values exactly, and hi - lo is a normal float32 number.
+        np.subtract(arr, np.float32(lo), out=out, dtype=np.float32)
+        out *= np.float32(1.0 / (hi - lo))
+    else:
+        # Halving both bounds keeps hi - lo finite for values near the float64 maximum.
+        half_lo, half_span = lo / 2.0, hi / 2.0 - lo / 2.0
+        rows = max(1, _NORMALIZE_BLOCK // max(1, arr.shape[-1]))
+        for start in range(0, arr.shape[0], rows):
+            block = np.asarray(arr[start : start + rows], dtype=np.float64) / 2.0
+            block -= half_lo
+            block /= half_span
+            out[start : start + rows] = block
+    np.clip(out, 0.0, 1.0, out=out)
+    return out

@@ -10,7 +10,10 @@ import pytest
 from regcli.errors import InputError
 from regcli.optimizers import OPTIMIZERS, OptimizeOutcome
 
-STEP_RULES = ["gd", "momentum", "nag", "adagrad", "rmsprop", "adam"]
+#: The step rules: the optimisers that take a learning rate and need the gradient.
+STEP_RULES = [
+    name for name, opt in OPTIMIZERS.items() if opt.default_learning_rate and opt.needs_gradient
+]
 
 
 class Quadratic:
@@ -35,6 +38,9 @@ class Quadratic:
     def gauss_newton(self, x):
         cost, gradient = self.cost_gradient(x)
         return cost, gradient, self.hessian
+
+    def grid_aligned(self, x):
+        return False
 
 
 def ill_posed_start():
@@ -144,9 +150,9 @@ def test_callback_once_per_recorded_cost_and_deterministic(name):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"learning_rate": 0.0}, "learning rate"),
-        ({"learning_rate": -1.0}, "learning rate"),
-        ({"learning_rate": math.nan}, "learning rate"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"learning_rate": math.nan}, "learning_rate"),
         ({"iterations": 0}, "iterations"),
         ({"iterations": 2.5}, "iterations"),
         ({"gamma": 1.5}, "gamma"),
@@ -155,8 +161,9 @@ def test_callback_once_per_recorded_cost_and_deterministic(name):
 def test_bad_options_raise_input_error(kwargs, match):
     objective, x0 = ill_posed_start()
     options = {"learning_rate": None, "iterations": None, **kwargs}
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(InputError, match=f"^{match}: ") as caught:
         OPTIMIZERS["momentum"].run(objective, x0, **options)
+    assert caught.value.param == match
 
 
 def test_unknown_hyperparameter_is_refused():
@@ -266,6 +273,9 @@ class FlatFarAway:
 
     def gauss_newton(self, x):
         return (*self.cost_gradient(x), np.eye(1) * 100.0)
+
+    def grid_aligned(self, x):
+        return False
 
 
 def test_lm_lengthens_its_steps_when_the_model_is_too_curved():

@@ -8,12 +8,16 @@ import numpy as np
 import pytest
 
 from regcli.errors import InputError
-from regcli.optimizers import OPTIMIZERS, OptimizeOutcome
+from regcli.optimizers import DEFAULT_TOLERANCE, OPTIMIZERS, OptimizeOutcome
 
 #: The step rules: the optimisers that take a learning rate and need the gradient.
 STEP_RULES = [
     name for name, opt in OPTIMIZERS.items() if opt.default_learning_rate and opt.needs_gradient
 ]
+
+#: lm stops at LM_TOLERANCE (0.01 px) by default; these tests ask it for the precision of the
+#: other optimisers.
+FINE = DEFAULT_TOLERANCE
 
 
 class Quadratic:
@@ -61,7 +65,7 @@ def test_every_optimizer_finds_the_minimum_of_a_quadratic(name):
 
 def test_levenberg_marquardt_solves_a_quadratic_in_one_step():
     objective, x0 = ill_posed_start()
-    out = OPTIMIZERS["lm"].run(objective, x0, learning_rate=None, iterations=20)
+    out = OPTIMIZERS["lm"].run(objective, x0, learning_rate=None, iterations=20, tolerance=FINE)
     assert out.converged
     assert out.iterations <= 3
     np.testing.assert_allclose(out.x, objective.minimum, atol=1e-3)
@@ -77,7 +81,9 @@ class WithoutHessian:
 
 def test_lm_falls_back_to_bfgs_without_gauss_newton():
     objective, x0 = ill_posed_start()
-    out = OPTIMIZERS["lm"].run(WithoutHessian(objective), x0, learning_rate=None, iterations=50)
+    out = OPTIMIZERS["lm"].run(
+        WithoutHessian(objective), x0, learning_rate=None, iterations=50, tolerance=FINE
+    )
     assert out.converged
     np.testing.assert_allclose(out.x, objective.minimum, atol=1e-3)
     assert out.iterations < 30
@@ -197,7 +203,9 @@ def test_lm_steps_off_a_narrow_spike_at_the_start():
     objective.grid_aligned = lambda x: x[0] == 0
     # At the spike the model is poor (its step is far too short); elsewhere it is exact.
     objective.gauss_newton = lambda x: (*spiky(x), np.eye(1) * (50.0 if x[0] == 0 else 1.0))
-    out = OPTIMIZERS["lm"].run(objective, np.zeros(1), learning_rate=None, iterations=50)
+    out = OPTIMIZERS["lm"].run(
+        objective, np.zeros(1), learning_rate=None, iterations=50, tolerance=FINE
+    )
     np.testing.assert_allclose(out.x, [3.0], atol=1e-3)
     assert out.converged
 
@@ -279,6 +287,8 @@ class FlatFarAway:
 
 
 def test_lm_lengthens_its_steps_when_the_model_is_too_curved():
-    out = OPTIMIZERS["lm"].run(FlatFarAway(), np.zeros(1), learning_rate=None, iterations=60)
+    out = OPTIMIZERS["lm"].run(
+        FlatFarAway(), np.zeros(1), learning_rate=None, iterations=60, tolerance=FINE
+    )
     assert out.converged, out.message
     assert out.x[0] == pytest.approx(10.0, abs=0.01)

@@ -44,7 +44,8 @@ What ``learning_rate`` means
   objective's ``gauss_newton`` Hessian; a step is accepted only if it lowers the cost.  It
   usually needs 2-10 iterations per level.  On objectives that are not a
   :class:`GaussNewtonObjective` it runs BFGS with a backtracking line search.  ``lm`` stops
-  when its step is below ``tolerance`` or when no damping lowers the cost.
+  when its step is below ``tolerance`` (by default :data:`LM_TOLERANCE`, 0.01 px) or when no
+  damping lowers the cost.
 * ``nelder-mead``: ``lr`` is the size of the starting simplex in pixels.  ``powell`` and
   ``lbfgs`` have no learning rate.
 
@@ -159,7 +160,7 @@ _ENTRIES = (
         needs_gradient=True,
         default_learning_rate=None,
         default_iterations=100,
-        default_tolerance=DEFAULT_TOLERANCE,
+        default_tolerance=LM_TOLERANCE,
     ),
     Optimizer(
         name="powell",

@@ -111,7 +111,7 @@ def test_huge_learning_rate_stops_with_a_message_not_an_exception(name):
     out = OPTIMIZERS[name].run(objective, x0, learning_rate=1e4, iterations=300)
     assert not out.converged
     assert out.diverged
-    assert "--lr" in out.message and "10000" in out.message
+    assert "smaller learning_rate" in out.message and "10000" in out.message
     assert all(math.isfinite(c) for c in out.costs)
 
 

@@ -172,7 +172,7 @@ _ENTRIES = (
     ),
     Optimizer(
         name="nelder-mead",
-        label="Nelder-Mead simplex (scipy, derivative-free; --lr: simplex size in px)",
+        label="Nelder-Mead simplex (scipy, derivative-free; learning rate: simplex size in px)",
         run=run_nelder_mead,
         needs_gradient=False,
         default_learning_rate=2.0,

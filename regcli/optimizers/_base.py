@@ -229,7 +229,7 @@ def diverged_outcome(name: str, learning_rate, reason: str, best_x, costs) -> Op
     else:
         message = (
             f"{name} diverged ({reason}) with learning rate {learning_rate:g}; "
-            f"try a smaller --lr (e.g. {learning_rate / 10:g})"
+            f"try a smaller learning_rate (e.g. {learning_rate / 10:g})"
         )
     return OptimizeOutcome(
         np.array(best_x, dtype=float), costs, len(costs), False, message, diverged=True

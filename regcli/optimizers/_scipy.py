@@ -129,7 +129,7 @@ class _Recorder:
             self.x = x
             raise _Stop(
                 f"{self.name}: stopped at the iteration limit ({self.iterations}) before the "
-                f"steps fell below {self.tolerance:g} px; raise --iters",
+                f"steps fell below {self.tolerance:g} px; raise iterations",
                 converged=False,
             )
         self.x = x

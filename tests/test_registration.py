@@ -281,7 +281,7 @@ def test_huge_learning_rate_reports_divergence(small_pair, optimizer):
         *small_pair, transform="rigid", optimizer=optimizer, learning_rate=1e5, init="none"
     )
     assert result.converged is False
-    assert "--lr" in result.message and "100000" in result.message
+    assert "smaller learning_rate" in result.message and "100000" in result.message
     assert np.all(np.isfinite(result.matrix))
     assert result.warped.shape == small_pair[0].shape
 

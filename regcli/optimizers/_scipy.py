@@ -1,9 +1,9 @@
 """``scipy.optimize.minimize`` methods in the optimiser contract: powell, nelder-mead, lbfgs.
 
-Each runner has the signature of :attr:`regcli.optimizers.Optimizer.run`::
+Each runner takes the checked options of :meth:`regcli.optimizers.Optimizer.run_options`::
 
-    run(objective, x0, *, learning_rate=None, iterations=None, callback=None,
-        tolerance=None, **hyper) -> OptimizeOutcome
+    run(objective, x0, *, callback=None, learning_rate, iterations, tolerance, **hyper)
+        -> OptimizeOutcome
 
 and works, like the step rules, in *scaled* parameters (a unit step moves the pixels by about
 one pixel), so ``tolerance`` is in pixels whatever the parameter.  The derivative-free methods
@@ -28,17 +28,9 @@ import math
 
 import numpy as np
 
-from regcli.errors import InputError
+from regcli.optimizers._base import Objective, OptimizeOutcome
 
-__all__ = ["DEFAULTS", "entry", "run_lbfgs", "run_nelder_mead", "run_powell"]
-
-#: Per method: (default iteration limit, default tolerance in pixels, default learning rate).
-#: Nelder-Mead's learning rate is the size of its starting simplex, in pixels.
-DEFAULTS: dict[str, tuple[int, float, float | None]] = {
-    "powell": (100, 1e-3, None),
-    "nelder-mead": (600, 1e-3, 2.0),
-    "lbfgs": (200, 1e-3, None),
-}
+__all__ = ["FINITE_DIFFERENCE_STEP", "run_lbfgs", "run_nelder_mead", "run_powell"]
 
 #: Fresh simplices Nelder-Mead may start from where the previous one converged.
 NELDER_MEAD_RESTARTS = 3
@@ -69,7 +61,7 @@ class _Recorder:
         self.tolerance = tolerance
         self.callback = callback
         self.step_test = step_test
-        self.limit = float(getattr(objective, "max_displacement", 1e4))
+        self.limit = float(objective.max_displacement)
         self._cache: dict[bytes, float] = {}
         self.costs: list[float] = []
         self.x = self.x0.copy()
@@ -137,7 +129,7 @@ class _Recorder:
             self.x = x
             raise _Stop(
                 f"{self.name}: stopped at the iteration limit ({self.iterations}) before the "
-                f"steps fell below {self.tolerance:g} px; raise --iters",
+                f"steps fell below {self.tolerance:g} px; raise iterations",
                 converged=False,
             )
         self.x = x
@@ -164,44 +156,7 @@ class _Recorder:
             self.callback(0, value, self.x0.copy())
 
 
-def _options(name, learning_rate, iterations, tolerance, hyper, allowed):
-    default_iterations, default_tolerance, default_lr = DEFAULTS[name]
-    iterations = default_iterations if iterations is None else iterations
-    tolerance = default_tolerance if tolerance is None else tolerance
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
-        raise InputError(f"iterations (--iters): expected an integer >= 1, got {iterations!r}")
-    if iterations < 1:
-        raise InputError(f"iterations (--iters): expected an integer >= 1, got {iterations}")
-    try:
-        tolerance = float(tolerance)
-    except (TypeError, ValueError):
-        raise InputError(f"tolerance: expected a number > 0, got {tolerance!r}") from None
-    if not (math.isfinite(tolerance) and tolerance > 0):
-        raise InputError(f"tolerance: expected a number > 0 (pixels), got {tolerance!r}")
-    given = sorted(k for k, v in hyper.items() if v is not None and k not in allowed)
-    if given:
-        raise InputError(
-            f"optimizer {name!r} does not take {', '.join(given)}; "
-            f"it takes {', '.join(allowed) or 'no extra options'}"
-        )
-    if learning_rate is not None and default_lr is None:
-        raise InputError(
-            f"learning rate (--lr): optimizer {name!r} has no learning rate, got {learning_rate!r}"
-        )
-    if learning_rate is None:
-        learning_rate = default_lr
-    if learning_rate is not None and not (
-        isinstance(learning_rate, (int, float, np.floating))
-        and math.isfinite(learning_rate)
-        and learning_rate > 0
-    ):
-        raise InputError(f"learning rate (--lr): expected a number > 0, got {learning_rate!r}")
-    return int(iterations), tolerance, learning_rate
-
-
 def _outcome(recorder: _Recorder, x, message: str, converged: bool, diverged: bool = False):
-    from regcli.optimizers import OptimizeOutcome
-
     x = np.array(x, dtype=float)
     # scipy's last point is its best; fall back on the best point seen when a run blew up.
     if diverged or not np.all(np.isfinite(x)):
@@ -249,15 +204,18 @@ def _minimize(name, recorder: _Recorder, method: str, x0, *, fun=None, restart=F
 
 
 def run_powell(
-    objective, x0, *, learning_rate=None, iterations=None, callback=None, tolerance=None, **hyper
-):
+    objective: Objective,
+    x0,
+    *,
+    callback=None,
+    learning_rate=None,
+    iterations: int,
+    tolerance: float,
+) -> OptimizeOutcome:
     """Powell's conjugate-direction method (derivative-free), directions = one pixel per axis.
 
-    Hyper-parameters: none.  ``learning_rate`` is not used.
+    Hyper-parameters: none.  ``learning_rate`` is always None (powell has none).
     """
-    iterations, tolerance, _ = _options(
-        "powell", learning_rate, iterations, tolerance, hyper, allowed=()
-    )
     recorder = _Recorder("powell", objective, x0, iterations, tolerance, callback, True)
     n = np.size(x0)
     return _minimize(
@@ -273,20 +231,23 @@ def run_powell(
 
 
 def run_nelder_mead(
-    objective, x0, *, learning_rate=None, iterations=None, callback=None, tolerance=None, **hyper
-):
+    objective: Objective,
+    x0,
+    *,
+    callback=None,
+    learning_rate: float,
+    iterations: int,
+    tolerance: float,
+) -> OptimizeOutcome:
     """The Nelder-Mead simplex (derivative-free).
 
     ``learning_rate`` is the size of the starting simplex in pixels (default 2); the run
     converges when every vertex is within ``tolerance`` pixels of the best one and a restart
     from there with a fresh simplex (up to :data:`NELDER_MEAD_RESTARTS`) no longer moves.
     """
-    iterations, tolerance, size = _options(
-        "nelder-mead", learning_rate, iterations, tolerance, hyper, allowed=()
-    )
     recorder = _Recorder("nelder-mead", objective, x0, iterations, tolerance, callback, False)
     x = np.array(x0, dtype=float)
-    size = float(size)
+    size = float(learning_rate)
     for restart in range(NELDER_MEAD_RESTARTS + 1):
         outcome = _minimize(
             "nelder-mead",
@@ -313,7 +274,9 @@ def run_nelder_mead(
     return outcome
 
 
-def _has_analytic_gradient(objective) -> bool:
+def _has_analytic_gradient(objective: Objective) -> bool:
+    """Whether ``objective.cost_gradient`` can be used: the objective's optional
+    ``has_gradient`` flag, else whether the metric behind it has an analytic gradient."""
     flag = getattr(objective, "has_gradient", None)
     if flag is not None:
         return bool(flag)
@@ -324,27 +287,21 @@ def _has_analytic_gradient(objective) -> bool:
 
 
 def run_lbfgs(
-    objective,
+    objective: Objective,
     x0,
     *,
-    learning_rate=None,
-    iterations=None,
     callback=None,
-    tolerance=None,
-    step=None,
-    **hyper,
-):
+    learning_rate=None,
+    iterations: int,
+    tolerance: float,
+    step: float,
+) -> OptimizeOutcome:
     """L-BFGS-B (quasi-Newton) with the analytic gradient, or central finite differences.
 
     Hyper-parameter ``step``: the finite-difference step in pixels (default
     :data:`FINITE_DIFFERENCE_STEP`), used only for metrics without an analytic gradient.
+    ``learning_rate`` is always None (lbfgs has none).
     """
-    iterations, tolerance, _ = _options(
-        "lbfgs", learning_rate, iterations, tolerance, hyper, allowed=("step",)
-    )
-    step = FINITE_DIFFERENCE_STEP if step is None else float(step)
-    if not (math.isfinite(step) and step > 0):
-        raise InputError(f"step: expected a finite-difference step > 0 pixels, got {step!r}")
     recorder = _Recorder("lbfgs", objective, x0, iterations, tolerance, callback, True)
     x0 = np.array(x0, dtype=float)
     if _has_analytic_gradient(objective):
@@ -361,7 +318,7 @@ def run_lbfgs(
                 gradient[k] = (recorder.cost(x + offset) - recorder.cost(x - offset)) / (2 * step)
             return value, gradient
 
-    curvature = float(getattr(objective, "curvature", 0.0) or 0.0)
+    curvature = float(objective.curvature)
     # The gradient of a cost near its minimum is about curvature x distance: stop when that
     # distance is a small fraction of the tolerance.
     gtol = 0.1 * tolerance * curvature if math.isfinite(curvature) and curvature > 0 else 1e-10
@@ -373,29 +330,4 @@ def run_lbfgs(
         fun=fun,
         jac=True,
         options={"maxiter": iterations + 1, "ftol": 1e-15, "gtol": gtol, "maxcor": 10},
-    )
-
-
-_LABELS = {
-    "powell": "Powell's method (scipy, derivative-free)",
-    "nelder-mead": "Nelder-Mead simplex (scipy, derivative-free; --lr: simplex size in px)",
-    "lbfgs": "L-BFGS-B (scipy; analytic gradient, else finite differences)",
-}
-_RUNNERS = {"powell": run_powell, "nelder-mead": run_nelder_mead, "lbfgs": run_lbfgs}
-
-
-def entry(name: str):
-    """The :class:`regcli.optimizers.Optimizer` registry entry of the scipy method ``name``."""
-    from regcli.optimizers import Optimizer  # called while regcli.optimizers builds its registry
-
-    iterations, _, learning_rate = DEFAULTS[name]
-    return Optimizer(
-        name=name,
-        label=_LABELS[name],
-        run=_RUNNERS[name],
-        needs_gradient=False,
-        default_learning_rate=learning_rate,
-        default_iterations=iterations,
-        hyperparameters=("step",) if name == "lbfgs" else (),
-        defaults={"step": FINITE_DIFFERENCE_STEP} if name == "lbfgs" else {},
     )

@@ -64,6 +64,16 @@ def test_version(run_regcli):
     assert run_regcli("-V").stdout == proc.stdout
 
 
+def test_version_has_one_source():
+    """pyproject.toml reads the version from regcli.__version__ (installed metadata agrees),
+    and --version prints it without importing numpy."""
+    import regcli
+
+    assert metadata.version("regcli") == regcli.__version__
+    steps = modules_after_each([["--version"]])
+    assert not any(m.split(".")[0] == "numpy" for m in steps[0])
+
+
 def test_python_dash_m(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "regcli", "--help"], capture_output=True, text=True, timeout=60

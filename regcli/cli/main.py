@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from importlib import metadata
 
 import click
+
+from regcli import __version__
 
 #: Subcommand name -> module in regcli.cli holding a click command of the same name.
 COMMANDS = {
@@ -71,15 +72,8 @@ class RegcliGroup(click.Group):
             raise click.ClickException("out of memory; try smaller images or --levels") from exc
 
 
-def _version() -> str:
-    try:
-        return metadata.version("regcli")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
-
-
 @click.group(cls=RegcliGroup, context_settings=CONTEXT_SETTINGS, epilog=EPILOG)
-@click.version_option(_version(), "-V", "--version", prog_name="regcli")
+@click.version_option(__version__, "-V", "--version", prog_name="regcli")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (repeatable).")
 @click.option("-q", "--quiet", count=True, help="Less output on stderr: no progress bars.")
 @click.pass_context

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import math
 import sys
 from pathlib import Path
@@ -196,40 +195,32 @@ save_transform_opt = click.option(
 # --------------------------------------------------------------------------- helpers
 
 
-def to_jsonable(obj):
-    """Convert numpy scalars/arrays and paths so ``json.dumps`` accepts them."""
-    import numpy as np  # only called after the core ran, so numpy is loaded anyway
-
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
-
-
 def echo_json(obj) -> None:
-    """Print ``obj`` as one JSON object on stdout, keys sorted, numpy types converted."""
-    click.echo(json.dumps(to_jsonable(obj), sort_keys=True, allow_nan=False))
+    """Print ``obj`` as one JSON object on stdout (regcli's one converter: keys sorted, numpy
+    types converted, NaN -> null)."""
+    from regcli._json import dumps
+
+    click.echo(dumps(obj))
 
 
 def check_outputs(paths, *, overwrite: bool, inputs=()) -> None:
-    """Fail before any work if an output may not be written (exists, is an input, no folder)."""
+    """Fail before any work if an output may not be written (exists, is an input, no folder).
+
+    The core says how to replace an existing file in Python terms (``overwrite=True``); here
+    it is the ``--overwrite`` flag.
+    """
+    from regcli.errors import InputError
     from regcli.io import check_output_path
 
-    for p in paths:
-        if p is not None:
-            check_output_path(p, overwrite=overwrite, inputs=inputs)
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            check_output_path(path, overwrite=overwrite, inputs=inputs)
+        except InputError as exc:
+            if exc.param != "overwrite":
+                raise
+            raise InputError(f"{path}: already exists; pass --overwrite to replace it") from exc
 
 
 def verbosity(ctx: click.Context) -> int:

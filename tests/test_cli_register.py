@@ -228,7 +228,7 @@ def test_output_folder_that_is_a_file_is_refused(runner, workdir):
 
 
 def test_progress_bar_reports_on_stderr(capsys):
-    from regcli.cli.options import progress_bar
+    from regcli.cli.helpers import progress_bar
 
     with progress_bar(enabled=True, description="nag") as tick:
         for iteration in range(3):

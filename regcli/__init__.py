@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 
+#: The package version (the one place it is written; pyproject.toml reads it from here).
 __version__ = "0.1.0"
 
 #: public name -> module that defines it

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from regcli._json import dumps
 from regcli._validate import check_image, check_same_shape
 from regcli.errors import InputError
 
@@ -160,22 +160,23 @@ def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -
     """Check that ``path`` may be written; raise :class:`InputError` if not.
 
     An input file is never overwritten, even with ``overwrite=True``; an existing output only
-    with ``overwrite=True``; the folder must exist (it is not created here).
+    with ``overwrite=True`` (else the error has ``param="overwrite"``); the folder must exist
+    (it is not created here).
     """
     p = Path(path)
     for src in inputs:
         try:
             if p.exists() and os.path.samefile(p, src):
                 raise InputError(
-                    f"{path}: refusing to overwrite the input file {src} (even with "
-                    "--overwrite); choose another output name"
+                    f"{path}: refusing to overwrite the input file {src} (inputs are never "
+                    "overwritten); choose another output name"
                 )
         except FileNotFoundError:
             continue
     if p.is_dir():
         raise InputError(f"{path}: is a directory, expected a file name")
     if p.exists() and not overwrite:
-        raise InputError(f"{path}: already exists; pass --overwrite to replace it")
+        raise InputError(f"{path}: already exists (overwrite=True replaces it)", param="overwrite")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"{path}: folder {parent} does not exist")
@@ -267,26 +268,6 @@ def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
 # --------------------------------------------------------------------------- transform JSON
 
 
-def _jsonable(obj):
-    """Plain-Python copy of ``obj`` for ``json.dumps`` (numpy types, paths; NaN -> null)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
-
-
 def _shape_pair(value, *, name: str) -> tuple[int, int]:
     """``value`` as ``(rows, cols)`` of positive integers, or :class:`InputError`."""
     try:
@@ -330,7 +311,7 @@ def write_transform_json(
     optional["fixed_shape"] = None if fixed_shape is None else list(fixed_shape)[:2]
     optional["moving_shape"] = None if moving_shape is None else list(moving_shape)[:2]
     data.update({key: value for key, value in optional.items() if value is not None})
-    text = json.dumps(_jsonable(data), sort_keys=True, indent=2, allow_nan=False) + "\n"
+    text = dumps(data, indent=2) + "\n"
     with atomic_output(p) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return p

@@ -18,11 +18,6 @@ from regcli.io import write_image, write_transform_json
 HEAVY = ("matplotlib", "scipy.optimize")
 
 
-def loaded_commands() -> list[str]:
-    """Commands whose module exists (the group lists only those)."""
-    return cli.list_commands(None)
-
-
 def modules_after_each(argvs: list[list[str]]) -> list[set[str]]:
     """sys.modules after each ``regcli *argv`` of ``argvs``, run in turn in one fresh
     interpreter (one start-up for all, so a module is charged to the first step loading it)."""
@@ -64,6 +59,31 @@ def test_version(run_regcli):
     assert run_regcli("-V").stdout == proc.stdout
 
 
+def test_version_has_one_source():
+    """pyproject.toml reads the version from regcli.__version__ (installed metadata agrees),
+    and --version prints it without importing numpy."""
+    import regcli
+
+    assert metadata.version("regcli") == regcli.__version__
+    steps = modules_after_each([["--version"]])
+    assert not any(m.split(".")[0] == "numpy" for m in steps[0])
+
+
+def test_every_command_module_loads():
+    assert cli.list_commands(None) == list(COMMANDS)
+    for name in COMMANDS:
+        assert cli.get_command(None, name).name == name
+
+
+def test_a_missing_command_module_is_an_error(monkeypatch):
+    import regcli.cli.main
+
+    monkeypatch.setitem(regcli.cli.main.COMMANDS, "nothing", "nothing")
+    with pytest.raises(ModuleNotFoundError, match=r"regcli\.cli\.nothing"):
+        cli.get_command(None, "nothing")
+    assert cli.get_command(None, "regsiter") is None  # not a command: click says so
+
+
 def test_python_dash_m(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "regcli", "--help"], capture_output=True, text=True, timeout=60
@@ -76,7 +96,7 @@ def test_python_dash_m(tmp_path):
 def test_help_imports_nothing_heavy():
     """`regcli --help` loads no numpy/scipy/matplotlib; no `regcli CMD --help` loads
     matplotlib or scipy.optimize (the start-up rule of DESIGN.md)."""
-    commands = loaded_commands()
+    commands = list(COMMANDS)
     steps = modules_after_each([["--help"]] + [[name, "--help"] for name in commands])
     group = sorted(m for m in steps[0] if m.split(".")[0] in ("numpy", "scipy", "matplotlib"))
     assert group == [], f"`regcli --help` imported {group[:5]}"
@@ -87,8 +107,6 @@ def test_help_imports_nothing_heavy():
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_command_has_help_with_examples(runner, command):
-    if command not in loaded_commands():
-        pytest.skip(f"regcli.cli.{command} is not written yet")
     result = runner.invoke(cli, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert f"Usage: cli {command}" in result.output or f"Usage: regcli {command}" in result.output
@@ -169,3 +187,65 @@ def test_out_of_memory_is_one_line_exit_1(runner, tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "Error: out of memory" in result.output
     assert not (tmp_path / "o.png").exists()
+
+
+def test_verbose_shows_regcli_debug_lines_and_not_other_libraries(run_regcli, tmp_path, rgb_png):
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    proc = run_regcli("-vv", "translate", "broken.png", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "regcli: broken.png: OSError" in proc.stderr  # regcli's own debug line
+    proc = run_regcli("-vv", "translate", rgb_png, "-o", tmp_path / "o.png")
+    assert proc.returncode == 0, proc.stderr
+    assert "converted RGB image to grey" in proc.stderr
+    assert "STREAM" not in proc.stderr  # Pillow's PNG chunk debug lines stay off
+    assert all(line.startswith("regcli: ") for line in proc.stderr.splitlines()), proc.stderr
+
+
+def test_only_the_regcli_logger_is_configured(runner, tmp_path, rgb_png):
+    import logging
+
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    for _ in range(2):
+        result = runner.invoke(
+            cli, ["-vv", "translate", str(rgb_png), "-o", str(tmp_path / "o.png"), "--overwrite"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "regcli: " in result.stderr and "converted RGB image to grey" in result.stderr
+    assert (root.level, root.handlers) == (level, handlers)
+    regcli_logger = logging.getLogger("regcli")
+    assert regcli_logger.level == logging.DEBUG
+    assert len(regcli_logger.handlers) == 1  # configured again, not added twice
+    result = runner.invoke(cli, ["-q", "translate", str(rgb_png), "-o", str(tmp_path / "q.png")])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert regcli_logger.level == logging.ERROR
+
+
+def test_quiet_after_the_subcommand_counts_with_the_group(runner, monkeypatch):
+    """`regcli register A B -q` and `regcli -q register A B` give the same verbosity; one
+    -q option serves the group, register and compare."""
+    import click
+
+    from regcli.cli import helpers, options
+    from regcli.errors import RegcliError
+
+    seen = []
+
+    def record(**kwargs):  # the first thing both commands do
+        seen.append(helpers.verbosity(click.get_current_context()))
+        raise RegcliError("stop here")
+
+    monkeypatch.setattr(helpers, "check_core_options", record)
+    for command in ("register", "compare"):
+        for args, expected in [
+            ([command, "a.png", "b.png"], 0),
+            ([command, "a.png", "b.png", "-q"], -1),
+            (["-q", command, "a.png", "b.png"], -1),
+            (["-v", command, "a.png", "b.png", "-qq"], -1),
+        ]:
+            seen.clear()
+            assert runner.invoke(cli, args).exit_code == 1
+            assert seen == [expected], args
+        (quiet,) = [p for p in cli.get_command(None, command).params if p.name == "quiet"]
+        (group_quiet,) = [p for p in cli.params if p.name == "quiet"]
+        assert quiet.callback is group_quiet.callback is options._count_verbosity

@@ -81,6 +81,7 @@ def test_register_then_profile(runner, pair4, tmp_path):
         (["--range", "0:10"], "--range"),
         (["--range", "0:10:0"], "--range"),
         (["--range", "0:1e6:0.01"], "--range"),
+        (["--range", "0:10:20"], "--range"),  # one value: the step is wider than the span
         (["--smooth", "-1"], "--smooth"),
         (["--smooth", "nan"], "--smooth"),
         (["--bins", "16"], "--bins"),

@@ -109,6 +109,12 @@ def test_json_report_recovers_the_truth(runner, workdir, truth, moving, transfor
     saved = json.loads((workdir / report["outputs"]["transform"]).read_text())
     assert saved["matrix"] == report["matrix"]
     assert saved["fixed_shape"] == [256, 256] and saved["params"] == report["params"]
+    # one serialisation: transform.json keeps the facts --json prints (but where they went)
+    assert {k: saved[k] for k in report if k != "outputs"} == {
+        k: v for k, v in report.items() if k != "outputs"
+    }
+    assert report["fixed"] == "BrainMRI_1.png" and report["moving"] == moving
+    assert report["levels"] == len(report["level_starts"]) == len(report["level_shapes"])
 
 
 def test_second_run_refuses_to_overwrite_and_leaves_files_unchanged(runner, workdir):
@@ -227,17 +233,6 @@ def test_output_folder_that_is_a_file_is_refused(runner, workdir):
     assert_clean_failure(result, 2, "taken", "is a file")
 
 
-def test_progress_bar_reports_on_stderr(capsys):
-    from regcli.cli.options import progress_bar
-
-    with progress_bar(enabled=True, description="nag") as tick:
-        for iteration in range(3):
-            tick(iteration, 1.0 / (iteration + 1), None)
-    assert "nag" in capsys.readouterr().err
-    with progress_bar(enabled=False, description="nag") as tick:
-        assert tick is None
-
-
 def test_help_names_the_default_output_folder(runner):
     result = runner.invoke(cli, ["register", "--help"])
     assert result.exit_code == 0
@@ -258,3 +253,30 @@ def test_swapping_the_images_gives_the_inverse_transform(runner, workdir):
     # the identity.
     assert mean_displacement(forward @ backward, np.eye(3), (256, 256)) < 0.05
     assert mean_displacement(backward, np.linalg.inv(forward), (256, 256)) < 0.05
+
+
+@pytest.mark.parametrize("command", ["register", "compare"])
+def test_sigma_and_bins_reach_the_core(runner, workdir, monkeypatch, command):
+    from regcli.errors import RegistrationError
+
+    seen = {}
+
+    def capture(*args, **kwargs):
+        seen.update(kwargs)
+        raise RegistrationError("stopped by the test")
+
+    monkeypatch.setattr("regcli.registration.register", capture)
+    powell = ["--opt" if command == "register" else "--opts", "powell"]
+    args = [command, "BrainMRI_1.png", "BrainMRI_2.png", "--metric", "pluim", *powell]
+    result = runner.invoke(cli, [*args, "--sigma", "2.5", "--bins", "24", "-q"])
+    assert result.exit_code == 1 and "stopped by the test" in result.stderr
+    assert (seen["sigma"], seen["bins"], seen["metric"]) == (2.5, 24, "pluim")
+    runner.invoke(cli, [command, "BrainMRI_1.png", "BrainMRI_2.png"])
+    assert (seen["sigma"], seen["bins"]) == (None, None)  # the metric's own defaults
+
+
+def test_quiet_after_the_command_is_accepted(runner, workdir):
+    args = ["register", "BrainMRI_1.png", "BrainMRI_2.png", "--transform", "translation"]
+    result = runner.invoke(cli, [*args, "-o", "out", "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

@@ -45,6 +45,7 @@ def test_translate_integer_shift_moves_content_right_and_down(runner, tmp_path, 
     assert report["params"]["tx"] == 5.0
     assert report["params"]["ty"] == -3.0
     assert report["output"] == str(out)
+    assert report["image"] == str(blob_png)  # the same key as in `regcli apply --json`
     assert report["dtype"] == "uint8"
     assert report["shape"] == [64, 64]
 
@@ -169,6 +170,7 @@ def test_rotate_default_centre_is_topleft_and_keeps_pixel_00(runner, tmp_path, b
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["center"] == [0.0, 0.0]
+    assert report["image"] == str(blob_png)
     assert report["params"] == {"angle_deg": 33.0, "center": [0.0, 0.0]}
     np.testing.assert_allclose(report["matrix"], rotation_matrix(math.radians(33)), atol=1e-12)
     assert read_image(out)[0, 0] == read_image(blob_png)[0, 0]

@@ -268,8 +268,9 @@ def test_check_output_path(tmp_path):
     out = tmp_path / "out.png"
     assert check_output_path(out) == out
     out.write_bytes(b"old")
-    with pytest.raises(InputError, match=r"out\.png: already exists; pass --overwrite"):
+    with pytest.raises(InputError, match=r"out\.png: already exists \(overwrite=True") as info:
         check_output_path(out)
+    assert info.value.param == "overwrite"
     assert check_output_path(out, overwrite=True) == out
     with pytest.raises(InputError, match="refusing to overwrite the input file"):
         check_output_path(src, overwrite=True, inputs=[src])

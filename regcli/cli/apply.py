@@ -7,25 +7,15 @@ from pathlib import Path
 
 import click
 
-from regcli.cli.options import (
-    check_image_output,
-    echo_json,
-    fill_opt,
-    image_argument,
-    json_opt,
-    order_opt,
-    output_opt,
-    overwrite_opt,
-    write_warped,
-)
+from regcli.cli import _resampling, helpers, options
 
 log = logging.getLogger("regcli")
 
 
 @click.command(short_help="Apply a saved transform JSON to an image.")
-@image_argument("image")
+@options.image_argument("image")
 @click.argument("transform_file", metavar="TRANSFORM.json", type=click.Path(path_type=Path))
-@output_opt("Output image (.png, .jpg, .tif, .npy); same dtype as IMAGE.", required=True)
+@options.output_opt("Output image (.png, .jpg, .tif, .npy); same dtype as IMAGE.", required=True)
 @click.option(
     "--like",
     type=click.Path(path_type=Path),
@@ -33,10 +23,10 @@ log = logging.getLogger("regcli")
     help="Image whose grid (shape) the output takes, normally the fixed image. "
     "Default: fixed_shape from TRANSFORM.json, else IMAGE's own shape.",
 )
-@order_opt
-@fill_opt
-@overwrite_opt
-@json_opt
+@options.order_opt
+@options.fill_opt
+@options.overwrite_opt
+@options.json_opt
 def apply(image, transform_file, output, like, order, fill, overwrite, as_json):
     """Resample IMAGE with the transform saved in TRANSFORM.json onto the fixed grid.
 
@@ -57,7 +47,9 @@ def apply(image, transform_file, output, like, order, fill, overwrite, as_json):
     """
     from regcli.io import read_image, read_transform_json
 
-    check_image_output(output, overwrite=overwrite, inputs=[image, transform_file, like])
+    _resampling.check_image_output(
+        output, overwrite=overwrite, inputs=[image, transform_file, like]
+    )
     data = read_transform_json(transform_file)
     moving = read_image(image)
     if like is not None:
@@ -76,9 +68,11 @@ def apply(image, transform_file, output, like, order, fill, overwrite, as_json):
             moving.shape,
             tuple(expected),
         )
-    write_warped(output, moving, data["matrix"], output_shape=shape, order=order, fill=fill)
+    _resampling.write_warped(
+        output, moving, data["matrix"], output_shape=shape, order=order, fill=fill
+    )
     if as_json:
-        echo_json(
+        helpers.echo_json(
             {
                 "output": output,
                 "image": image,

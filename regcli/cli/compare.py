@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import sys
+import contextlib
 from pathlib import Path
 
 import click
 
-from regcli.cli.options import (
-    RegistryChoice,
-    center_opt,
-    check_outputs,
-    echo_json,
-    format_params,
-    image_argument,
-    iterations_opt,
-    json_opt,
-    levels_opt,
-    metric_opt,
-    name_inputs,
-    overwrite_opt,
-    plural,
-    progress_bar,
-    transform_opt,
-    verbosity,
-)
+from regcli.cli import helpers, options
 
 #: The course's step rules, compared by default.
 DEFAULT_OPTIMIZERS = "gd,momentum,nag,adagrad,rmsprop,adam"
@@ -52,8 +35,8 @@ def _parse_optimizers(ctx, param, value):
 
 
 @click.command(short_help="Register with several optimisers; plot and tabulate their costs.")
-@image_argument("fixed")
-@image_argument("moving")
+@options.image_argument("fixed")
+@options.image_argument("moving")
 @click.option(
     "--opts",
     "optimizers",
@@ -63,32 +46,28 @@ def _parse_optimizers(ctx, param, value):
     metavar="NAME[,NAME...]",
     help="Optimisers to compare, each with its own default learning rate.",
 )
-@transform_opt
-@metric_opt
-@iterations_opt
-@levels_opt
-@center_opt(None, " [default: topleft for rotation, center otherwise]")
-@click.option(
-    "--init",
-    type=RegistryChoice("regcli.initialize", "INIT_METHODS", fallback=("none",), first=("none",)),
-    default="none",
-    show_default=True,
-    help="Starting transform. 'none' (the identity, as in the course) leaves all the work to "
+@options.transform_opt
+@options.metric_opt()
+@options.iterations_opt
+@options.levels_opt
+@options.center_opt(None, " [default: topleft for rotation, center otherwise]")
+@options.cost_bins_opt
+@options.sigma_opt
+@options.init_opt(
+    "none",
+    "Starting transform. 'none' (the identity, as in the course) leaves all the work to "
     "the optimisers, which is what this comparison is about.",
 )
-@click.option(
-    "-o",
-    "--output",
-    "plot_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="PLOT.png",
-    help="Figure of every optimiser's cost curve [default: regcli-compare-<moving name>.png "
+@options.output_opt(
+    "Figure of every optimiser's cost curve [default: regcli-compare-<moving name>.png "
     "in the current folder].",
+    name="plot_path",
+    metavar="PLOT.png",
+    dir_okay=False,
 )
-@json_opt
-@overwrite_opt
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@options.json_opt
+@options.overwrite_opt
+@options.quiet_opt
 @click.pass_context
 def compare(
     ctx,
@@ -100,11 +79,12 @@ def compare(
     iterations,
     levels,
     center,
+    bins,
+    sigma,
     init,
     plot_path,
     as_json,
     overwrite,
-    quiet,
 ):
     """Register MOVING onto FIXED once per optimiser and compare how they converge.
 
@@ -113,6 +93,11 @@ def compare(
     learning rate, iterations, final cost, time, convergence and recovered parameters.
     Each optimiser uses its own default learning rate.
 
+    With --json, prints one JSON object: "fixed", "moving", "transform", "metric", "init",
+    "cost_label", "plot" and "results", one entry per optimiser with the keys of
+    `regcli register --json` ("optimizer", "learning_rate", "iterations", "final_cost",
+    "seconds", "converged", "params", "matrix", ...).
+
     Exit codes: 0 when every run finished (converged or not: see the table); 1 error;
     2 usage error (e.g. an unknown name in --opts).
 
@@ -120,42 +105,43 @@ def compare(
     Example:
       regcli compare BrainMRI_1.png BrainMRI_4.png --opts gd,nag,adam -o compare.png
     """
+    for name in optimizers:  # TODO(house): drop once the core raises param=...
+        with _as_opts_error():
+            helpers.check_core_options(metric=metric, optimizer=name, bins=bins, sigma=sigma)
     plot_path = Path(f"regcli-compare-{moving.stem}.png") if plot_path is None else plot_path
-    check_outputs([plot_path], overwrite=overwrite, inputs=(fixed, moving))
+    helpers.check_outputs([plot_path], overwrite=overwrite, inputs=(fixed, moving))
+    fixed_image, moving_image = helpers.read_pair(fixed, moving)
 
-    from regcli.errors import InputError
-    from regcli.io import check_same_shape, read_image
     from regcli.registration import register
 
-    fixed_image = read_image(fixed)
-    moving_image = read_image(moving)
-    check_same_shape(fixed_image, moving_image, names=(str(fixed), str(moving)))
-
-    show_progress = not quiet and verbosity(ctx) >= 0 and sys.stderr.isatty()
+    enabled = helpers.show_progress(ctx)
     results = []
     for name in optimizers:
-        with progress_bar(enabled=show_progress, description=name) as tick:
-            try:
-                result = register(
-                    fixed_image,
-                    moving_image,
-                    transform=transform,
-                    metric=metric,
-                    optimizer=name,
-                    iterations=iterations,
-                    levels=levels,
-                    center=center,
-                    init=init,
-                    callback=tick,
-                )
-            except InputError as exc:
-                raise InputError(name_inputs(str(exc), fixed=fixed, moving=moving)) from exc
+        with (
+            helpers.progress_bar(enabled=enabled, description=name) as tick,
+            helpers.inputs_named(fixed=fixed, moving=moving),
+            _as_opts_error(),
+        ):
+            result = register(
+                fixed_image,
+                moving_image,
+                transform=transform,
+                metric=metric,
+                optimizer=name,
+                iterations=iterations,
+                levels=levels,
+                center=center,
+                init=init,
+                callback=tick,
+                bins=bins,
+                sigma=sigma,
+            )
         results.append(result)
-        if not quiet and verbosity(ctx) >= 0:
+        if helpers.verbosity(ctx) >= 0:
             status = "converged" if result.converged else f"not converged: {result.message}"
             click.echo(
-                f"{name}: {plural(result.iterations, 'iteration')}, {result.seconds:.2f} s, "
-                f"{status}",
+                f"{name}: {helpers.plural(result.iterations, 'iteration')}, "
+                f"{result.seconds:.2f} s, {status}",
                 err=True,
             )
 
@@ -172,23 +158,9 @@ def compare(
         title=f"{moving.name} onto {fixed.name}: transform {transform}, metric {metric}"
         + (", start: identity" if init == "none" else f", start: {init}"),
     )
-    rows = [
-        {
-            "optimizer": r.optimizer,
-            "learning_rate": r.learning_rate,
-            "iterations": r.iterations,
-            "initial_cost": r.initial_cost,
-            "final_cost": r.final_cost,
-            "seconds": r.seconds,
-            "converged": bool(r.converged),
-            "message": r.message,
-            "params": r.params,
-            "matrix": r.matrix,
-        }
-        for r in results
-    ]
+    rows = [helpers.result_report(r) for r in results]
     if as_json:
-        echo_json(
+        helpers.echo_json(
             {
                 "fixed": str(fixed),
                 "moving": str(moving),
@@ -203,6 +175,19 @@ def compare(
     else:
         click.echo(_table(rows, cost_label=results[0].cost_label))
         click.echo(f"cost curves: {plot_path}")
+
+
+@contextlib.contextmanager
+def _as_opts_error():
+    """A core error about the ``optimizer`` of one run is about ``--opts`` here."""
+    from regcli.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        if exc.param != "optimizer":
+            raise
+        raise InputError(f"optimizers: {exc.reason}", param="optimizers") from exc
 
 
 def _format_lr(value) -> str:
@@ -228,5 +213,5 @@ def _table(rows, *, cost_label: str) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in cells) + "  parameters"]
     for row, cells in zip(rows, body, strict=True):
         line = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
-        lines.append(f"{line}  {format_params(row['params'])}")
+        lines.append(f"{line}  {helpers.format_params(row['params'])}")
     return "\n".join(lines)

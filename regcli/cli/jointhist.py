@@ -6,28 +6,10 @@ from pathlib import Path
 
 import click
 
-from regcli.cli.options import check_outputs, echo_json, json_opt, output_opt, overwrite_opt
+from regcli.cli import helpers, options
 
-#: Largest number of bins per axis accepted by --bins (4096 x 4096 float64 = 128 MB).
-MAX_BINS = 4096
 #: Picture formats for -o (matplotlib writes them; PNG is the usual one).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-
-
-def _parse_bins(ctx, param, value):
-    """``N`` (both images) or ``N,M`` (image I, image J) -> int, (int, int) or None."""
-    if value is None:
-        return None
-    parts = [part.strip() for part in value.split(",")]
-    try:
-        counts = [int(part) for part in parts]
-    except ValueError:
-        counts = []
-    if len(counts) not in (1, 2) or not all(1 <= c <= MAX_BINS for c in counts):
-        raise click.BadParameter(
-            f"expected N or N,M: whole numbers of bins from 1 to {MAX_BINS}, got {value!r}"
-        )
-    return counts[0] if len(counts) == 1 else (counts[0], counts[1])
 
 
 def _check_suffix(ctx, param, value, *, suffixes):
@@ -46,11 +28,8 @@ def _labels(first: Path, second: Path) -> tuple[str, str]:
 def _pair_report(first: Path, second: Path, bins, normed: bool) -> tuple[dict, dict]:
     """Histogram of one pair: JSON-able facts, and the panel to draw (with the arrays)."""
     from regcli.histogram import joint_entropy, joint_histogram, marginal_entropies
-    from regcli.io import check_same_shape, read_image
 
-    image1 = read_image(first)
-    image2 = read_image(second)
-    check_same_shape(image1, image2, names=(str(first), str(second)))
+    image1, image2 = helpers.read_pair(first, second)
     counts, edges1, edges2 = joint_histogram(image1, image2, bins=bins)
     total = float(counts.sum())
     entropy1, entropy2 = marginal_entropies(counts)
@@ -111,17 +90,17 @@ def _write_npy(path: Path, hists) -> None:
     metavar="I J [I2 J2 ...]",
     type=click.Path(dir_okay=True, path_type=Path),
 )
-@click.option(
-    "--bins",
-    callback=_parse_bins,
-    metavar="N|N,M",
-    help="Bins per image (N for both, N,M for I and J). Default: one bin per grey level for "
+@options.bins_opt(
+    1,
+    options.HIST_BINS_MAX,
+    "Bins per image (N for both, N,M for I and J). Default: one bin per grey level for "
     "8-bit images; for 16-bit and float images 2 x (pixels)^(1/3) bins, at most 256.",
+    pair=True,
 )
 @click.option(
     "--normed", is_flag=True, help="Divide by n x p: draw and save probabilities, not counts."
 )
-@output_opt(
+@options.output_opt(
     "Picture of the joint histogram(s) (.png, .pdf, .svg), pairs side by side. Default: no "
     "picture, only the check."
 )
@@ -132,8 +111,8 @@ def _write_npy(path: Path, hists) -> None:
     help="Also save the histogram array(s): (bins1, bins2), or (pairs, bins1, bins2) for "
     "several pairs. Rows index I's bins, columns J's.",
 )
-@overwrite_opt
-@json_opt
+@options.overwrite_opt
+@options.json_opt
 def jointhist(images, bins, normed, output, npy, overwrite, as_json):
     """Joint histogram H of images I and J (same size), for one or several pairs.
 
@@ -166,7 +145,7 @@ def jointhist(images, bins, normed, output, npy, overwrite, as_json):
     _check_suffix(None, None, npy, suffixes=(".npy",))
     if output is not None and npy is not None and Path(output).resolve() == Path(npy).resolve():
         raise click.BadParameter("must differ from -o/--output", param_hint="--npy")
-    check_outputs([output, npy], overwrite=overwrite, inputs=images)
+    helpers.check_outputs([output, npy], overwrite=overwrite, inputs=images)
 
     pairs = list(zip(images[::2], images[1::2], strict=True))
     reports, panels = [], []
@@ -183,7 +162,9 @@ def jointhist(images, bins, normed, output, npy, overwrite, as_json):
 
     all_ok = all(report["ok"] for report in reports)
     if as_json:
-        echo_json({"pairs": reports, "ok": all_ok, "output": output, "npy": npy, "normed": normed})
+        helpers.echo_json(
+            {"pairs": reports, "ok": all_ok, "output": output, "npy": npy, "normed": normed}
+        )
     else:
         for report in reports:
             rows, cols = report["shape"]

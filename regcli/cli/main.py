@@ -1,16 +1,21 @@
-"""The ``regcli`` group: global options, logging, and turning errors into exit codes.
+"""The ``regcli`` group: global options, loading the subcommands, and turning errors into
+exit codes.
 
 Exit codes: 0 success; 1 runtime failure (unreadable image, registration that did not
-converge, ...); 2 usage error (unknown option, bad option value).
+converge, ...); 2 usage error (unknown option, bad option value).  The mapping is made in
+one place, :meth:`RegcliGroup.invoke`: an :class:`~regcli.errors.InputError` whose ``param``
+is the Python name of an option of the running command is a usage error on that option
+(exit 2); any other :class:`~regcli.errors.RegcliError` is an ``Error:`` line (exit 1).
 """
 
 from __future__ import annotations
 
-import logging
-import sys
-from importlib import metadata
+import importlib
 
 import click
+
+from regcli import __version__
+from regcli.cli import helpers, options
 
 #: Subcommand name -> module in regcli.cli holding a click command of the same name.
 COMMANDS = {
@@ -35,33 +40,30 @@ Exit codes: 0 success, 1 runtime failure, 2 usage error."""
 
 
 class RegcliGroup(click.Group):
-    """A group that loads each subcommand module on first use and maps errors to exit codes."""
+    """A group that imports each subcommand's module on first use and maps errors to exit
+    codes."""
 
     def list_commands(self, ctx):
-        return [name for name in COMMANDS if self._load(name) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx, name):
-        return self._load(name)
-
-    def _load(self, name):
         module_name = COMMANDS.get(name)
         if module_name is None:
             return None
-        import importlib
-
-        try:
-            module = importlib.import_module(f"regcli.cli.{module_name}")
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name == f"regcli.cli.{module_name}":
-                return None
-            raise
+        module = importlib.import_module(f"regcli.cli.{module_name}")
         return getattr(module, name)
 
     def invoke(self, ctx):
-        from regcli.errors import RegcliError
+        from regcli.errors import InputError, RegcliError
 
         try:
             return super().invoke(ctx)
+        except InputError as exc:
+            command = self.get_command(ctx, ctx.invoked_subcommand or "")
+            usage = None if command is None else helpers.usage_error(exc, command, ctx)
+            if usage is None:
+                raise click.ClickException(str(exc)) from exc
+            raise usage from exc
         except RegcliError as exc:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:  # disk full, permission denied on an output folder, ...
@@ -71,19 +73,12 @@ class RegcliGroup(click.Group):
             raise click.ClickException("out of memory; try smaller images or --levels") from exc
 
 
-def _version() -> str:
-    try:
-        return metadata.version("regcli")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
-
-
 @click.group(cls=RegcliGroup, context_settings=CONTEXT_SETTINGS, epilog=EPILOG)
-@click.version_option(_version(), "-V", "--version", prog_name="regcli")
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (repeatable).")
-@click.option("-q", "--quiet", count=True, help="Less output on stderr: no progress bars.")
+@click.version_option(__version__, "-V", "--version", prog_name="regcli")
+@options.verbose_opt
+@options.quiet_opt
 @click.pass_context
-def cli(ctx, verbose, quiet):
+def cli(ctx):
     """Intensity-based 2-D image registration.
 
     Align a MOVING image onto a FIXED one by minimising a cost (SSD, correlation, mutual
@@ -96,21 +91,7 @@ def cli(ctx, verbose, quiet):
       regcli jointhist BrainMRI_1.png BrainMRI_2.png -o hist.png
       regcli similarity BrainMRI_1.png BrainMRI_4.png --metric all
     """
-    level = verbose - quiet
-    ctx.obj = {"verbosity": level}
-    if level > 1:
-        log_level = logging.DEBUG
-    elif level == 1:
-        log_level = logging.INFO
-    elif level == 0:
-        log_level = logging.WARNING
-    else:  # -q: errors only (notes such as "converted RGB image to grey" are dropped)
-        log_level = logging.ERROR
-    logging.basicConfig(
-        level=log_level,
-        format="regcli: %(message)s",
-        stream=sys.stderr,
-    )
+    helpers.configure_logging(helpers.verbosity(ctx))
 
 
 def main() -> None:

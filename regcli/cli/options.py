@@ -1,36 +1,91 @@
-"""Options and helpers shared by every subcommand (click only; the core is imported lazily)."""
+"""Options shared by the subcommands: each defined once, used as ``@options.<name>``.
+
+Only click is imported here; values that live in the core (registry names, limits, defaults)
+are read when an option is checked or a command's help is shown, so ``regcli --help`` stays
+fast.  An option used by one command only is defined in that command's module.
+
+Shared options (flags, type or range, default, commands using it):
+
+==================== =============== ======================== ================== ==========
+decorator            flags           type / range             default            commands
+==================== =============== ======================== ================== ==========
+verbose_opt          -v, --verbose   count                    0                  (group)
+quiet_opt            -q, --quiet     count                    0                  (group),
+                                                                                 register,
+                                                                                 compare
+json_opt             --json          flag                     off                all
+overwrite_opt        --overwrite     flag                     off                all but
+                                                                                 similarity
+output_opt(...)      -o, --output    path: a file; a folder   per command        all but
+                                     for register                                similarity
+image_argument(...)  FIXED, MOVING,  path (read by the core)  required           all but
+                     IMAGE...                                                    jointhist
+order_opt            --order         0..5                     3                  translate,
+                                                                                 rotate, apply
+fill_opt             --fill          finite number            0                  translate,
+                                                                                 rotate, apply
+save_transform_opt   --save-transform path                    none               translate,
+                                                                                 rotate
+center_opt(...)      --center        topleft|center|X,Y       rotate: topleft;   rotate,
+                                                              else the           register,
+                                                              transform's        compare,
+                                                                                 profile
+transform_opt        --transform     TRANSFORMS               rigid              register,
+                                                                                 compare,
+                                                                                 profile
+metric_opt(...)      -m, --metric    METRICS (+ all)          ssd; all for       register,
+                                                              similarity         compare,
+                                                                                 profile,
+                                                                                 similarity
+iterations_opt       --iters         >= 1                     the optimiser's    register,
+                                                                                 compare
+levels_opt           --levels        1..8                     from the size      register,
+                                                                                 compare
+init_opt(...)        --init          INIT_METHODS             register: the      register,
+                                                              transform's;       compare
+                                                              compare: none
+cost_bins_opt        --bins          4..1024 (the MI cost's)  the metric's       register,
+                                                                                 compare,
+                                                                                 profile
+bins_opt(...)        --bins          similarity: 2..4096;     the image's        similarity,
+                                     jointhist: N or N,M,                        jointhist
+                                     1..4096
+sigma_opt            --sigma         number >= 0 (pixels)     the metric's       register,
+                                                                                 compare,
+                                                                                 similarity
+==================== =============== ======================== ================== ==========
+
+Each option's Python name is the name of the core argument it feeds (``--iters`` is
+``iterations``, ``--smooth`` of ``profile`` is ``sigma``), so that the group can turn an
+:class:`~regcli.errors.InputError` about that argument into a usage error on the option.
+
+Known differences between commands, kept on purpose: ``-o`` is a folder for ``register`` and
+a file elsewhere (``compare`` reports it as ``"plot"`` in its JSON, the others as
+``"output"``); ``profile --smooth`` smooths the images, ``--sigma`` is a metric's own
+smoothing before gradients.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import json
 import math
-import sys
 from pathlib import Path
 
 import click
 
-# --------------------------------------------------------------------------- options
+#: Histogram bins of the MI-family *costs* (register, compare, profile).
+#: TODO(house): read regcli.metrics.MIN_COST_BINS / MAX_COST_BINS (lazily) once the core
+#: defines them; until then these are the same numbers, kept in this one place.
+COST_BINS_MIN, COST_BINS_MAX = 4, 1024
+#: Largest number of bins per axis of a plain joint histogram (4096 x 4096 float64 = 128 MB).
+HIST_BINS_MAX = 4096
 
-json_opt = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text."
-)
-overwrite_opt = click.option(
-    "--overwrite", is_flag=True, help="Replace output files that already exist."
-)
-order_opt = click.option(
-    "--order",
-    type=click.IntRange(0, 5),
-    default=3,
-    show_default=True,
-    help="Interpolation order: 0 nearest (label maps), 1 linear, 3 cubic spline.",
-)
+# --------------------------------------------------------------------------- types
 
 
 class FiniteFloat(click.ParamType):
-    """A float that must be finite: click's FLOAT accepts 'nan' and 'inf', which no option
-    of regcli can use."""
+    """A finite float: click's FLOAT accepts 'nan' and 'inf', which no option of regcli can
+    use."""
 
     name = "number"
 
@@ -49,32 +104,88 @@ class FiniteFloat(click.ParamType):
 #: Shared instance of :class:`FiniteFloat` for ``type=``.
 FINITE_FLOAT = FiniteFloat()
 
-fill_opt = click.option(
-    "--fill",
-    type=FINITE_FLOAT,
-    default=0.0,
-    show_default=True,
-    help="Value of output pixels that come from outside the input image.",
-)
+
+class FiniteFloatRange(click.FloatRange):
+    """A finite float within a range (click's FloatRange lets NaN through every bound).
+
+    The message quotes the text as typed: ``--lr 1e-400`` is reported as ``'1e-400'``, not as
+    the 0.0 it rounds to.
+    """
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = FINITE_FLOAT.convert(value, param, ctx)
+        try:
+            return super().convert(number, param, ctx)
+        except click.BadParameter:
+            self.fail(f"expected a number {self._describe_range()}, got {value!r}", param, ctx)
+
+    def _describe_range(self) -> str:
+        """click's ``0<=x<1``, with the bounds written as typed (``x>0``, not ``x>0.0``)."""
+        low = "" if self.min is None else f"{self.min:g}{'<' if self.min_open else '<='}"
+        high = "" if self.max is None else f"{'<' if self.max_open else '<='}{self.max:g}"
+        if self.max is None and self.min is not None:  # x>0 rather than 0<x
+            return f"x{'>' if self.min_open else '>='}{self.min:g}"
+        return f"{low}x{high}"
 
 
-def output_opt(help_text: str, *, required: bool = False):
-    """``-o/--output PATH`` for one output file."""
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Path(path_type=Path),
-        required=required,
-        help=help_text,
-    )
+#: A finite number > 0 (learning rates, smoothing scales).
+POSITIVE_FLOAT = FiniteFloatRange(min=0.0, min_open=True)
 
 
-def default_output(image: Path, tag: str) -> Path:
-    """``<stem>_<tag><suffix>`` in the current folder: a name that is never the input's."""
-    return Path(f"{Path(image).stem}_{tag}{Path(image).suffix}")
+class RegistryChoice(click.Choice):
+    """A ``click.Choice`` whose names are the keys of a core registry dict, read on first use.
+
+    The registries live in modules that import numpy; reading them only when a value is
+    checked or a command's help is shown keeps ``regcli --help`` fast.  ``first`` names are
+    listed first, ``extra`` names (such as ``all``) are appended.
+    """
+
+    def __init__(self, module: str, attribute: str, *, first=(), extra=()):
+        self.module, self.attribute = module, attribute
+        self.first, self.extra = tuple(first), tuple(extra)
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        registry = getattr(importlib.import_module(self.module), self.attribute)
+        names = list(self.first)
+        names += [str(name) for name in registry if str(name) not in names]
+        return (*names, *self.extra)
+
+
+class BinsPair(click.ParamType):
+    """``N`` (both images) or ``N,M`` (first, second image): whole numbers in a range."""
+
+    name = "bins"
+
+    def __init__(self, minimum: int, maximum: int):
+        self.minimum, self.maximum = minimum, maximum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or (isinstance(value, tuple) and len(value) == 2):
+            return value
+        parts = [part.strip() for part in str(value).split(",")]
+        try:
+            counts = [int(part) for part in parts]
+        except ValueError:
+            counts = []
+        if len(counts) not in (1, 2) or not all(self.minimum <= c <= self.maximum for c in counts):
+            self.fail(
+                f"expected N or N,M: whole numbers of bins from {self.minimum} to "
+                f"{self.maximum}, got {value!r}",
+                param,
+                ctx,
+            )
+        return counts[0] if len(counts) == 1 else (counts[0], counts[1])
+
+
+# --------------------------------------------------------------------------- callbacks
 
 
 def _parse_center(ctx, param, value):
+    """``topleft``, ``center`` (or ``centre``) or ``X,Y`` -> that word or ``(x, y)``."""
     if value is None:
         return None
     key = value.strip().lower()
@@ -91,7 +202,99 @@ def _parse_center(ctx, param, value):
     raise click.BadParameter(f"expected topleft, center or X,Y (pixels), got {value!r}")
 
 
+def _count_verbosity(ctx, param, value):
+    """``-v``/``-q`` callback: add the count to (``-q``: take it from) the verbosity of the
+    whole invocation, kept in the root context, and set the log level from it.
+
+    ``-q`` given after a subcommand (``regcli register A B -q``) lands in the same count.
+    """
+    if not value:
+        return
+    from regcli.cli.helpers import configure_logging
+
+    state = ctx.find_root().ensure_object(dict)
+    step = value if param.name == "verbose" else -value
+    state["verbosity"] = state.get("verbosity", 0) + step
+    configure_logging(state["verbosity"])
+
+
+# --------------------------------------------------------------------------- options
+
+verbose_opt = click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    expose_value=False,
+    callback=_count_verbosity,
+    help="More log output on stderr (repeatable).",
+)
+quiet_opt = click.option(
+    "-q",
+    "--quiet",
+    count=True,
+    expose_value=False,
+    callback=_count_verbosity,
+    help="Less output on stderr: no progress bars, errors only.",
+)
+json_opt = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text."
+)
+overwrite_opt = click.option(
+    "--overwrite", is_flag=True, help="Replace output files that already exist."
+)
+
+
+def output_opt(
+    help_text: str,
+    *,
+    name: str = "output",
+    required: bool = False,
+    metavar: str | None = None,
+    file_okay: bool = True,
+    dir_okay: bool = True,
+):
+    """``-o/--output``: where the command writes (a file; a folder for ``register``)."""
+    return click.option(
+        "-o",
+        "--output",
+        name,
+        type=click.Path(path_type=Path, file_okay=file_okay, dir_okay=dir_okay),
+        required=required,
+        metavar=metavar,
+        help=help_text,
+    )
+
+
+def image_argument(name: str):
+    """An input image argument; existence and format are checked by the core's reader."""
+    return click.argument(name, type=click.Path(dir_okay=True, path_type=Path))
+
+
+order_opt = click.option(
+    "--order",
+    type=click.IntRange(0, 5),
+    default=3,
+    show_default=True,
+    help="Interpolation order: 0 nearest (label maps), 1 linear, 3 cubic spline.",
+)
+fill_opt = click.option(
+    "--fill",
+    type=FINITE_FLOAT,
+    default=0.0,
+    show_default=True,
+    help="Value of output pixels that come from outside the input image.",
+)
+save_transform_opt = click.option(
+    "--save-transform",
+    type=click.Path(path_type=Path),
+    metavar="T.json",
+    help="Also write the transform JSON (IMAGE = fixed, output = moving); "
+    "`regcli apply OUT T.json` turns the output back into IMAGE.",
+)
+
+
 def center_opt(default: str | None, help_extra: str = ""):
+    """``--center``: the centre of rotation (``None``: the transform's own)."""
     return click.option(
         "--center",
         callback=_parse_center,
@@ -103,48 +306,6 @@ def center_opt(default: str | None, help_extra: str = ""):
     )
 
 
-def image_argument(name: str):
-    """An input image argument; existence and format are checked by the core's reader."""
-    return click.argument(name, type=click.Path(dir_okay=True, path_type=Path))
-
-
-# --------------------------------------------------------------------------- registry options
-
-
-class RegistryChoice(click.Choice):
-    """A ``click.Choice`` whose names are the keys of a registry dict, read on first use.
-
-    The registries live in modules that import numpy; reading them only when a value is
-    checked or a command's help is shown keeps ``regcli --help`` fast.  ``fallback`` is used
-    while the module (or attribute) does not exist yet; ``extra`` names (such as ``all``)
-    are appended.
-    """
-
-    def __init__(self, module: str, attribute: str, *, fallback=(), first=(), extra=()):
-        self.module, self.attribute = module, attribute
-        self.fallback, self.first, self.extra = tuple(fallback), tuple(first), tuple(extra)
-        self.case_sensitive = True
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        try:
-            registry = getattr(importlib.import_module(self.module), self.attribute)
-        except (ModuleNotFoundError, AttributeError):
-            registry = self.fallback
-        names = list(self.first)
-        names += [str(name) for name in registry if str(name) not in names]
-        return (*names, *self.extra)
-
-
-def positive_float(ctx, param, value):
-    """Option callback: ``None`` or a finite number > 0 (click's FLOAT accepts nan and inf)."""
-    if value is None:
-        return None
-    if not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"expected a finite number > 0, got {value!r}")
-    return value
-
-
 transform_opt = click.option(
     "--transform",
     type=RegistryChoice("regcli.transforms", "TRANSFORMS"),
@@ -153,13 +314,25 @@ transform_opt = click.option(
     help="Transform model: translation (tx, ty), rotation (angle), rigid (angle, tx, ty), "
     "similarity (+ scale), affine (6 entries).",
 )
-metric_opt = click.option(
-    "--metric",
-    type=RegistryChoice("regcli.metrics", "METRICS"),
-    default="ssd",
-    show_default=True,
-    help="Cost to minimise (similarities such as correlation or MI are negated).",
-)
+
+
+def metric_opt(
+    default: str = "ssd",
+    *,
+    extra=(),
+    help_text: str = "Cost to minimise (similarities such as correlation or MI are negated).",
+):
+    """``-m/--metric``: a name of :data:`regcli.metrics.METRICS` (plus ``extra`` names)."""
+    return click.option(
+        "-m",
+        "--metric",
+        type=RegistryChoice("regcli.metrics", "METRICS", extra=extra),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
 iterations_opt = click.option(
     "--iters",
     "iterations",
@@ -176,181 +349,39 @@ levels_opt = click.option(
 )
 
 
-bins_opt = click.option(
-    "--bins",
-    type=click.IntRange(2, 1024),
-    default=None,
-    help="Histogram bins of the MI-family metrics [default: the metric's own].",
-)
-
-
-save_transform_opt = click.option(
-    "--save-transform",
-    type=click.Path(path_type=Path),
-    metavar="T.json",
-    help="Also write the transform JSON (IMAGE = fixed, output = moving); "
-    "`regcli apply OUT T.json` turns the output back into IMAGE.",
-)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def to_jsonable(obj):
-    """Convert numpy scalars/arrays and paths so ``json.dumps`` accepts them."""
-    import numpy as np  # only called after the core ran, so numpy is loaded anyway
-
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
-
-
-def echo_json(obj) -> None:
-    """Print ``obj`` as one JSON object on stdout, keys sorted, numpy types converted."""
-    click.echo(json.dumps(to_jsonable(obj), sort_keys=True, allow_nan=False))
-
-
-def check_outputs(paths, *, overwrite: bool, inputs=()) -> None:
-    """Fail before any work if an output may not be written (exists, is an input, no folder)."""
-    from regcli.io import check_output_path
-
-    for p in paths:
-        if p is not None:
-            check_output_path(p, overwrite=overwrite, inputs=inputs)
-
-
-def verbosity(ctx: click.Context) -> int:
-    """The group's -v/-q count: 0 default, >0 verbose, <0 quiet."""
-    root = ctx.find_root()
-    return (root.obj or {}).get("verbosity", 0)
-
-
-def name_inputs(message: str, *, fixed: Path, moving: Path) -> str:
-    """Put the file name into a core message about ``fixed:``/``moving:`` (the core sees arrays)."""
-    for role, path in (("fixed", fixed), ("moving", moving)):
-        if message.startswith(f"{role}:"):
-            return f"{path} ({role} image):{message[len(role) + 1 :]}"
-    return message
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def format_params(params: dict) -> str:
-    """``angle_deg=-18.02, tx=-12.41, ty=8.70`` (the centre is left out)."""
-    return ", ".join(
-        f"{name}={value:.4g}" if abs(value) < 1e-3 else f"{name}={value:.3f}"
-        for name, value in params.items()
-        if name != "center"
+def init_opt(default: str | None, help_text: str):
+    """``--init``: a name of :data:`regcli.initialize.INIT_METHODS` (``none`` listed first)."""
+    return click.option(
+        "--init",
+        type=RegistryChoice("regcli.initialize", "INIT_METHODS", first=("none",)),
+        default=default,
+        show_default=default is not None,
+        help=help_text,
     )
 
 
-@contextlib.contextmanager
-def progress_bar(*, enabled: bool, description: str):
-    """Yield ``tick(iteration, cost, params)`` driving a tqdm bar on stderr, or ``None``."""
-    if not enabled:
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(desc=description, unit="it", file=sys.stderr, leave=False) as bar:
-
-        def tick(iteration, cost, params) -> None:
-            bar.update(1)
-            bar.set_postfix_str(f"cost {cost:.5g}", refresh=False)
-
-        yield tick
+def bins_opt(minimum: int, maximum: int, help_text: str, *, pair: bool = False):
+    """``--bins``: a whole number of histogram bins in ``[minimum, maximum]`` (with
+    ``pair=True`` also ``N,M``: one count per image)."""
+    return click.option(
+        "--bins",
+        type=BinsPair(minimum, maximum) if pair else click.IntRange(minimum, maximum),
+        default=None,
+        metavar="N|N,M" if pair else None,
+        help=help_text,
+    )
 
 
-# --------------------------------------------------------------------------- resampling commands
-
-
-def check_image_output(output: Path, *, overwrite: bool, inputs) -> None:
-    """Fail before any work if ``output`` has no image ending, exists, or is an input."""
-    from regcli.io import check_output_format
-
-    check_outputs([output], overwrite=overwrite, inputs=[p for p in inputs if p is not None])
-    check_output_format(output)
-
-
-def write_warped(output: Path, image, matrix, *, output_shape=None, order: int, fill: float):
-    """Resample ``image`` by ``matrix`` (output pixel -> input pixel) and write it to
-    ``output`` in the input's dtype (rounded and clipped for integer images)."""
-    from regcli.io import check_output_format, write_image
-    from regcli.resample import warp
-
-    check_output_format(output, image.dtype)  # before warping: a float image cannot go to PNG
-    warped = warp(image, matrix, output_shape=output_shape, order=order, fill=fill)
-    write_image(output, warped, dtype=image.dtype)
-    return warped
-
-
-def move_content(
-    image_path: Path,
-    geometric,
-    *,
-    output: Path,
-    save_transform: Path | None,
-    order: int,
-    fill: float,
-    overwrite: bool,
-    transform_name: str,
-    describe,
-) -> dict:
-    """Shared body of ``translate`` and ``rotate``: write IMAGE with its content moved by
-    the geometric map ``geometric(shape) -> 3x3`` and return the facts for the report.
-
-    The output is warped by the inverse of the map (see regcli.resample); the matrix
-    reported is the map itself, which is the fixed (IMAGE) -> moving (output) matrix of
-    DESIGN.md, so the output registered back onto IMAGE gives the same matrix.
-    """
-    import numpy as np
-
-    from regcli.io import TRANSFORM_CONVENTION, read_image, write_transform_json
-
-    check_image_output(output, overwrite=overwrite, inputs=[image_path])
-    if save_transform is not None:
-        check_outputs([save_transform], overwrite=overwrite, inputs=[image_path])
-        if Path(save_transform).resolve() == Path(output).resolve():
-            raise click.BadParameter("must differ from -o/--output", param_hint="--save-transform")
-    image = read_image(image_path)
-    matrix = geometric(image.shape)
-    params = describe(image.shape)
-    write_warped(output, image, np.linalg.inv(matrix), order=order, fill=fill)
-    if save_transform is not None:
-        write_transform_json(
-            save_transform,
-            matrix,
-            transform=transform_name,
-            params=params,
-            fixed_shape=image.shape,
-            moving_shape=image.shape,
-            extra={"fixed": str(image_path), "moving": str(output)},
-        )
-    return {
-        "output": output,
-        "input": image_path,
-        "transform_file": save_transform,
-        "matrix": matrix,
-        "convention": TRANSFORM_CONVENTION,
-        "transform": transform_name,
-        "params": params,
-        "shape": list(image.shape),
-        "dtype": image.dtype.name,
-        "order": order,
-        "fill": fill,
-    }
+cost_bins_opt = bins_opt(
+    COST_BINS_MIN,
+    COST_BINS_MAX,
+    "Histogram bins per image of the MI-family costs (mi, nmi, pluim) [default: the metric's own].",
+)
+sigma_opt = click.option(
+    "--sigma",
+    type=FiniteFloatRange(min=0.0),
+    default=None,
+    metavar="PIXELS",
+    help="Gaussian smoothing (pixels) before the image gradients are taken, for the metrics "
+    "that use them (gradient, pluim) [default: the metric's own, 1.5].",
+)

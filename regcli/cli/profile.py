@@ -7,30 +7,15 @@ from pathlib import Path
 
 import click
 
-from regcli.cli.options import (
-    FINITE_FLOAT,
-    bins_opt,
-    center_opt,
-    check_outputs,
-    echo_json,
-    image_argument,
-    json_opt,
-    metric_opt,
-    name_inputs,
-    overwrite_opt,
-    transform_opt,
-)
-
-#: Parameters ``--param`` accepts (``regcli.profile.PROFILE_PARAMS``; kept here so that
-#: ``regcli profile --help`` needs no numpy).
-PARAMS = ("angle", "tx", "ty", "scale")
-UNITS = {"angle": "deg", "tx": "px", "ty": "px", "scale": ""}
+from regcli.cli import helpers, options
 
 
 def _parse_range(ctx, param, value):
-    """``START:STOP:STEP`` (display units, STOP included) -> (start, stop, step) or None."""
+    """``START:STOP:STEP`` (display units, STOP included) -> the list of values, or None."""
     if value is None:
         return None
+    from regcli.profile import MAX_VALUES
+
     parts = value.split(":")
     try:
         start, stop, step = (float(p) for p in parts)
@@ -45,32 +30,31 @@ def _parse_range(ctx, param, value):
     if not stop > start:
         raise click.BadParameter(f"STOP must be greater than START, got {value!r}")
     count = math.floor((stop - start) / step + 1e-9) + 1
-    if count > 5001:
+    if count < 2:
         raise click.BadParameter(
-            f"{value!r} gives {count} values; at most 5001 (use a larger STEP)"
+            f"STEP must be at most STOP - START ({stop - start:g}), so that there are at "
+            f"least 2 values; got {value!r}"
         )
-    return start, stop, step
-
-
-def _positive(ctx, param, value):
-    if value is not None and not value > 0:
-        raise click.BadParameter(f"expected a number of pixels > 0, got {value:g}")
-    return value
+    if count > MAX_VALUES:
+        raise click.BadParameter(
+            f"{value!r} gives {count} values; at most {MAX_VALUES} (use a larger STEP)"
+        )
+    return [start + step * i for i in range(count)]
 
 
 @click.command(short_help="Cost along one parameter (angle, tx, ty, scale), raw and smoothed.")
-@image_argument("fixed")
-@image_argument("moving")
+@options.image_argument("fixed")
+@options.image_argument("moving")
 @click.option(
     "--param",
-    type=click.Choice(PARAMS),
+    type=options.RegistryChoice("regcli.profile", "PROFILE_PARAMS"),
     default="angle",
     show_default=True,
     help="Parameter to sweep; the others stay at their value in the alignment (--at).",
 )
 @click.option(
     "--range",
-    "value_range",
+    "values",
     callback=_parse_range,
     metavar="START:STOP:STEP",
     default=None,
@@ -78,13 +62,12 @@ def _positive(ctx, param, value):
     "[default: around the current value: angle +-30 by 0.5, tx/ty +-20 by 0.25, "
     "scale +-0.2 by 0.005].",
 )
-@transform_opt
-@metric_opt
+@options.transform_opt
+@options.metric_opt()
 @click.option(
     "--smooth",
     "sigma",
-    type=FINITE_FLOAT,
-    callback=_positive,
+    type=options.POSITIVE_FLOAT,
     default=None,
     metavar="SIGMA",
     help="Also profile both images smoothed by a Gaussian of SIGMA pixels (a second panel): "
@@ -108,27 +91,23 @@ def _positive(ctx, param, value):
 )
 @click.option(
     "--truth",
-    type=FINITE_FLOAT,
+    type=options.FINITE_FLOAT,
     default=None,
     metavar="VALUE",
     help="Known true value of the parameter (degrees for angle), drawn as a dashed line.",
 )
-@bins_opt
-@center_opt(None, " [default: topleft for rotation, center otherwise]")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="PNG of the profile [default: <moving name>_profile_<param>.png in the current folder].",
+@options.cost_bins_opt
+@options.center_opt(None, " [default: topleft for rotation, center otherwise]")
+@options.output_opt(
+    "PNG of the profile [default: <moving name>_profile_<param>.png in the current folder]."
 )
-@json_opt
-@overwrite_opt
+@options.json_opt
+@options.overwrite_opt
 def profile(
     fixed,
     moving,
     param,
-    value_range,
+    values,
     transform,
     metric,
     sigma,
@@ -163,7 +142,7 @@ def profile(
     from regcli.transforms import TRANSFORMS
 
     names = TRANSFORMS[transform].param_names
-    if param not in names:
+    if param not in names:  # TODO(house): drop once the core raises param=...
         raise click.BadParameter(
             f"transform {transform!r} has parameters {', '.join(names)}; got {param!r} "
             "(choose another --param or --transform)",
@@ -173,29 +152,21 @@ def profile(
         raise click.BadParameter(
             "give either --at TRANSFORM.json or --register, not both", param_hint="'--at'"
         )
-    if bins is not None:
-        from regcli.metrics import METRICS
-
-        if "bins" not in METRICS[metric].options:
-            raise click.BadParameter(
-                f"metric {metric!r} does not use histogram bins", param_hint="'--bins'"
-            )
+    helpers.check_core_options(metric=metric, bins=bins)  # TODO(house): drop with param=...
     output = Path(f"{Path(moving).stem}_profile_{param}.png") if output is None else output
     if output.suffix.lower() != ".png":
         raise click.BadParameter(
             f"expected a .png file name, got {str(output)!r}", param_hint="'-o' / '--output'"
         )
-    check_outputs([output], overwrite=overwrite, inputs=[fixed, moving, *filter(None, [at_path])])
+    at_inputs = [] if at_path is None else [at_path]
+    helpers.check_outputs([output], overwrite=overwrite, inputs=[fixed, moving, *at_inputs])
 
     import numpy as np
 
-    from regcli.errors import InputError
-    from regcli.io import check_same_shape, read_image, read_transform_json
+    from regcli.io import read_transform_json
     from regcli.profile import cost_profile
 
-    fixed_image = read_image(fixed)
-    moving_image = read_image(moving)
-    check_same_shape(fixed_image, moving_image, names=(str(fixed), str(moving)))
+    fixed_image, moving_image = helpers.read_pair(fixed, moving)
     at_matrix = None
     registered = None
     if at_path is not None:
@@ -203,7 +174,7 @@ def profile(
     elif do_register:
         from regcli.registration import register
 
-        try:
+        with helpers.inputs_named(fixed=fixed, moving=moving):
             registered = register(
                 fixed_image,
                 moving_image,
@@ -212,18 +183,13 @@ def profile(
                 center=center,
                 bins=bins,
             )
-        except InputError as exc:
-            raise InputError(name_inputs(str(exc), fixed=fixed, moving=moving)) from exc
         at_matrix = registered.matrix
-    values = None
-    if value_range is not None:
-        start, stop, step = value_range
-        shown = start + step * np.arange(math.floor((stop - start) / step + 1e-9) + 1)
-        values = np.radians(shown) if param == "angle" else shown
+    if values is not None:
+        values = np.radians(values) if param == "angle" else np.asarray(values)
     true_value = None
     if truth is not None:
         true_value = math.radians(truth) if param == "angle" else truth
-    try:
+    with helpers.inputs_named(fixed=fixed, moving=moving):
         result = cost_profile(
             fixed_image,
             moving_image,
@@ -237,8 +203,6 @@ def profile(
             bins=bins,
             true_value=true_value,
         )
-    except InputError as exc:
-        raise InputError(name_inputs(str(exc), fixed=fixed, moving=moving)) from exc
 
     from regcli.plots import plot_cost_profile
 
@@ -253,13 +217,9 @@ def profile(
         str(at_path) if at_path is not None else "register" if do_register else "identity"
     )
     if registered is not None:
-        summary["registration"] = {
-            "params": registered.params,
-            "converged": registered.converged,
-            "message": registered.message,
-        }
+        summary["registration"] = helpers.result_report(registered)
     if as_json:
-        echo_json(summary)
+        helpers.echo_json(summary)
     else:
         click.echo(_text_report(summary))
 

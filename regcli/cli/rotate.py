@@ -4,40 +4,27 @@ from __future__ import annotations
 
 import click
 
-from regcli.cli.options import (
-    FINITE_FLOAT,
-    center_opt,
-    default_output,
-    echo_json,
-    fill_opt,
-    image_argument,
-    json_opt,
-    move_content,
-    order_opt,
-    output_opt,
-    overwrite_opt,
-    save_transform_opt,
-)
+from regcli.cli import _resampling, helpers, options
 
 
 @click.command(short_help="Turn an image's content by an angle (degrees) about a centre.")
-@image_argument("image")
+@options.image_argument("image")
 @click.option(
     "--angle",
-    type=FINITE_FLOAT,
+    type=options.FINITE_FLOAT,
     required=True,
     help="Angle in degrees; positive turns clockwise on screen (y points down).",
 )
-@center_opt("topleft", " topleft is the course's definition.")
-@output_opt(
+@options.center_opt("topleft", " topleft is the course's definition.")
+@options.output_opt(
     "Output image (.png, .jpg, .tif, .npy). Default: <name>_rotated<ending> of IMAGE, "
     "in the current folder."
 )
-@order_opt
-@fill_opt
-@save_transform_opt
-@overwrite_opt
-@json_opt
+@options.order_opt
+@options.fill_opt
+@options.save_transform_opt
+@options.overwrite_opt
+@options.json_opt
 def rotate(image, angle, center, output, order, fill, save_transform, overwrite, as_json):
     """Turn the content of IMAGE by ANGLE degrees about --center.
 
@@ -48,8 +35,8 @@ def rotate(image, angle, center, output, order, fill, save_transform, overwrite,
     (x = column, y = row). Corners that come from outside IMAGE get --fill. The output has
     IMAGE's dtype (rounded and clipped) and is written atomically.
 
-    With --json, prints one JSON object: "output", "matrix" (the 3x3 map of the content,
-    which is also the fixed -> moving matrix with IMAGE as fixed and the output as
+    With --json, prints one JSON object: "output", "image", "matrix" (the 3x3 map of the
+    content, which is also the fixed -> moving matrix with IMAGE as fixed and the output as
     moving), "params" (angle_deg, center), "center" [x, y], "shape", "dtype", ...
 
     \b
@@ -62,13 +49,13 @@ def rotate(image, angle, center, output, order, fill, save_transform, overwrite,
 
     from regcli.transforms import make_transform, resolve_center, rotation_matrix
 
-    output = output if output is not None else default_output(image, "rotated")
+    output = output if output is not None else helpers.default_output(image, "rotated")
     radians = math.radians(angle)
 
     def describe(shape):
         return make_transform("rotation", center=center, shape=shape).describe([radians])
 
-    report = move_content(
+    report = _resampling.move_content(
         image,
         lambda shape: rotation_matrix(radians, resolve_center(center, shape)),
         output=output,
@@ -79,11 +66,11 @@ def rotate(image, angle, center, output, order, fill, save_transform, overwrite,
         transform_name="rotation",
         describe=describe,
     )
-    centre = report["params"]["center"]
+    center_xy = report["params"]["center"]
     if as_json:
-        echo_json({**report, "angle_deg": angle, "center": centre})
+        helpers.echo_json({**report, "angle_deg": angle, "center": center_xy})
     else:
         click.echo(
             f"{output}: content of {image} turned {angle:g} deg clockwise about "
-            f"({centre[0]:g}, {centre[1]:g})"
+            f"({center_xy[0]:g}, {center_xy[1]:g})"
         )

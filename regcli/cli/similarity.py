@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
 
-from regcli.cli.options import RegistryChoice, echo_json, image_argument, json_opt
-
-
-def _sigma(ctx, param, value):
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise click.BadParameter(f"expected a number of pixels >= 0, got {value!r}")
-    return value
+from regcli.cli import helpers, options
 
 
 def _with_file_names(message: str, first: Path, second: Path) -> str:
@@ -22,31 +15,19 @@ def _with_file_names(message: str, first: Path, second: Path) -> str:
 
 
 @click.command(short_help="Similarity of two images: SSD, correlation, MI, NMI, gradient, pluim.")
-@image_argument("image1")
-@image_argument("image2")
-@click.option(
-    "-m",
-    "--metric",
-    type=RegistryChoice("regcli.metrics", "METRICS", extra=("all",)),
-    default="all",
-    show_default=True,
-    help="Which measure (registry name), or all of them.",
+@options.image_argument("image1")
+@options.image_argument("image2")
+@options.metric_opt(
+    "all", extra=("all",), help_text="Which measure (registry name), or all of them."
 )
-@click.option(
-    "--bins",
-    type=click.IntRange(2, 4096),
-    help="Bins per image of the joint histogram (mi, nmi, pluim). Default: one bin per grey "
+@options.bins_opt(
+    2,
+    options.HIST_BINS_MAX,
+    "Bins per image of the joint histogram (mi, nmi, pluim). Default: one bin per grey "
     "level for 8-bit images, 2 x (pixels)^(1/3) (at most 256) for 16-bit and float images.",
 )
-@click.option(
-    "--sigma",
-    type=float,
-    default=1.5,
-    show_default=True,
-    callback=_sigma,
-    help="Gaussian smoothing (pixels) before image gradients are taken (gradient, pluim).",
-)
-@json_opt
+@options.sigma_opt
+@options.json_opt
 def similarity(image1, image2, metric, bins, sigma, as_json):
     """Compare IMAGE1 and IMAGE2 (same size) with one similarity measure or all of them.
 
@@ -70,21 +51,20 @@ def similarity(image1, image2, metric, bins, sigma, as_json):
       regcli similarity BrainMRI_1.png BrainT2_1.png --metric nmi --bins 64 --json
     """
     from regcli.errors import InputError
-    from regcli.io import check_same_shape, read_image
     from regcli.metrics import METRICS
 
-    first = read_image(image1)
-    second = read_image(image2)
-    check_same_shape(first, second, names=(str(image1), str(image2)))
+    first, second = helpers.read_pair(image1, image2)
     names = list(METRICS) if metric == "all" else [metric]
-    options = {"bins": bins, "sigma": sigma}
+    given = {"bins": bins, "sigma": sigma}
     values = {}
     for name in names:
         entry = METRICS[name]
-        chosen = {k: v for k, v in options.items() if k in entry.options and v is not None}
+        chosen = {k: v for k, v in given.items() if k in entry.options and v is not None}
         try:
             values[name] = entry(first, second, **chosen)
         except InputError as exc:
+            if exc.param in ("bins", "sigma"):  # a bad option value, whatever the images
+                raise
             message = f"{name}: {_with_file_names(str(exc), image1, image2)}"
             if metric != "all":
                 raise InputError(message) from exc
@@ -92,7 +72,7 @@ def similarity(image1, image2, metric, bins, sigma, as_json):
             values[name] = None
 
     if as_json:
-        echo_json(values)
+        helpers.echo_json(values)
         return
     rows = [("metric", "value", "better", "what")]
     for name, value in values.items():

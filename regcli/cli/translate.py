@@ -4,46 +4,34 @@ from __future__ import annotations
 
 import click
 
-from regcli.cli.options import (
-    FINITE_FLOAT,
-    default_output,
-    echo_json,
-    fill_opt,
-    image_argument,
-    json_opt,
-    move_content,
-    order_opt,
-    output_opt,
-    overwrite_opt,
-    save_transform_opt,
-)
+from regcli.cli import _resampling, helpers, options
 
 
 @click.command(short_help="Move an image's content by (dx, dy) pixels.")
-@image_argument("image")
+@options.image_argument("image")
 @click.option(
     "--dx",
-    type=FINITE_FLOAT,
+    type=options.FINITE_FLOAT,
     default=0.0,
     show_default=True,
     help="Pixels to move the content right (negative: left); fractions allowed.",
 )
 @click.option(
     "--dy",
-    type=FINITE_FLOAT,
+    type=options.FINITE_FLOAT,
     default=0.0,
     show_default=True,
     help="Pixels to move the content down (negative: up); fractions allowed.",
 )
-@output_opt(
+@options.output_opt(
     "Output image (.png, .jpg, .tif, .npy). Default: <name>_translated<ending> of IMAGE, "
     "in the current folder."
 )
-@order_opt
-@fill_opt
-@save_transform_opt
-@overwrite_opt
-@json_opt
+@options.order_opt
+@options.fill_opt
+@options.save_transform_opt
+@options.overwrite_opt
+@options.json_opt
 def translate(image, dx, dy, output, order, fill, save_transform, overwrite, as_json):
     """Move the content of IMAGE DX pixels right and DY pixels down.
 
@@ -51,9 +39,9 @@ def translate(image, dx, dy, output, order, fill, save_transform, overwrite, as_
     The output has IMAGE's dtype (values rounded and clipped to the dtype's range) and is
     written atomically; IMAGE itself is never modified.
 
-    With --json, prints one JSON object: "output", "matrix" (the 3x3 map of the content,
-    [[1, 0, dx], [0, 1, dy], [0, 0, 1]], which is also the fixed -> moving matrix with
-    IMAGE as fixed and the output as moving), "params" (tx, ty), "shape", "dtype", ...
+    With --json, prints one JSON object: "output", "image", "matrix" (the 3x3 map of the
+    content, [[1, 0, dx], [0, 1, dy], [0, 0, 1]], which is also the fixed -> moving matrix
+    with IMAGE as fixed and the output as moving), "params" (tx, ty), "shape", "dtype", ...
 
     \b
     Examples:
@@ -62,8 +50,8 @@ def translate(image, dx, dy, output, order, fill, save_transform, overwrite, as_
     """
     from regcli.transforms import make_transform, translation_matrix
 
-    output = output if output is not None else default_output(image, "translated")
-    report = move_content(
+    output = output if output is not None else helpers.default_output(image, "translated")
+    report = _resampling.move_content(
         image,
         lambda shape: translation_matrix(dx, dy),
         output=output,
@@ -76,6 +64,6 @@ def translate(image, dx, dy, output, order, fill, save_transform, overwrite, as_
         describe=lambda shape: make_transform("translation", shape=shape).describe([dx, dy]),
     )
     if as_json:
-        echo_json({**report, "dx": dx, "dy": dy})
+        helpers.echo_json({**report, "dx": dx, "dy": dy})
     else:
         click.echo(f"{output}: content of {image} moved {dx:g} px right, {dy:g} px down")

@@ -14,16 +14,23 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from regcli._limits import MAX_HISTOGRAM_BINS, MIN_REGISTER_SIDE, describe_pixels, max_pixels
 from regcli.errors import InputError
 
 __all__ = [
+    "affine_matrix",
+    "check_callable",
     "check_image",
     "check_same_shape",
+    "finite_number",
     "fraction",
+    "histogram_bins",
+    "histogram_values",
     "integer",
     "non_negative_number",
     "normalize",
     "positive_number",
+    "shape_pair",
 ]
 
 #: Rows converted at a time by :func:`normalize` (bounds the float64 temporaries).
@@ -39,8 +46,9 @@ def check_image(image, *, name: str = "image") -> np.ndarray:
     """Return ``image`` as a 2-D numeric array or raise :class:`InputError` saying why not.
 
     Booleans become ``uint8``.  Rejects: anything that is not an array of numbers (ragged
-    lists, strings, ``None``, complex or object arrays), anything that is not 2-D, empty
-    images, and NaN or infinite pixels.
+    lists, strings, ``None``, complex or object arrays), masked arrays whose mask hides
+    pixels (the mask would be silently ignored), anything that is not 2-D, empty images, and
+    NaN or infinite pixels.
 
     >>> check_image([[1, 2], [3, 4]]).shape
     (2, 2)
@@ -49,9 +57,18 @@ def check_image(image, *, name: str = "image") -> np.ndarray:
     ...
     regcli.errors.InputError: fixed: expected a 2-D array of numbers, got [[1, 2], [3]]
     """
+    if isinstance(image, np.ma.MaskedArray):
+        if np.ma.getmaskarray(image).any():
+            raise InputError(
+                f"{name}: masked arrays are not supported (the mask would be ignored); pass "
+                "the plain array (image.filled(value)) and the mask as mask=... where a "
+                "function takes one",
+                param=name,
+            )
+        image = np.ma.getdata(image)
     try:
         arr = np.asarray(image)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(
             f"{name}: expected a 2-D array of numbers, got {_describe(image)}", param=name
         ) from None
@@ -85,6 +102,92 @@ def check_same_shape(a, b, *, names=("image1", "image2")) -> None:
         )
 
 
+def check_callable(value, name: str):
+    """``value`` if it is ``None`` or callable."""
+    if value is not None and not callable(value):
+        raise InputError(f"{name}: expected a function, got {_describe(value)}", param=name)
+    return value
+
+
+def shape_pair(value, name: str, *, limit: bool = True) -> tuple[int, int]:
+    """``value`` as ``(rows, cols)``: two whole numbers >= 1 (with ``limit``, at most
+    :func:`regcli._limits.max_pixels` pixels in all).
+
+    >>> shape_pair((2.0, 3), "output_shape")
+    (2, 3)
+    """
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = ()
+    if len(items) != 2:
+        raise InputError(
+            f"{name}: expected (rows, cols), two whole numbers >= 1, got {_describe(value)}",
+            param=name,
+        )
+    rows, cols = (integer(item, name, 1) for item in items)
+    if limit and rows * cols > max_pixels():
+        raise InputError(
+            f"{name}: {rows} x {cols} is more than the limit of {describe_pixels(max_pixels())} "
+            "pixels",
+            param=name,
+        )
+    return rows, cols
+
+
+def histogram_bins(bins, name: str = "bins") -> None:
+    """Check a ``bins`` argument of the histogram functions before anything is allocated:
+    ``None``, a whole number from 1 to :data:`~regcli._limits.MAX_HISTOGRAM_BINS`, an array
+    of at most that many + 1 edges, or a pair of these (one per image)."""
+    for item in bins if isinstance(bins, (list, tuple)) and len(bins) == 2 else (bins,):
+        if item is None:
+            continue
+        if isinstance(item, (bool, np.bool_)):
+            raise InputError(f"{name}: expected a number of bins, got {item!r}", param=name)
+        if isinstance(item, Real):
+            integer(item, name, 1, MAX_HISTOGRAM_BINS)
+            continue
+        count = np.size(item) if np.ndim(item) == 1 else -1
+        if count < 0 or count > MAX_HISTOGRAM_BINS + 1:
+            raise InputError(
+                f"{name}: expected a number of bins from 1 to {MAX_HISTOGRAM_BINS} or at most "
+                f"{MAX_HISTOGRAM_BINS + 1} edges, got {_describe(item)}",
+                param=name,
+            )
+
+
+def histogram_values(hist, name: str = "hist") -> np.ndarray:
+    """``hist`` as a float64 array of finite values >= 0 (counts or probabilities)."""
+    try:
+        values = np.asarray(hist, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{name}: expected an array of counts or probabilities, got {_describe(hist)}",
+            param=name,
+        ) from None
+    if np.any(values < 0) or not np.all(np.isfinite(values)):
+        raise InputError(f"{name}: histogram values must be finite and non-negative", param=name)
+    return values
+
+
+def affine_matrix(matrix, name: str) -> np.ndarray:
+    """``matrix`` as a float 3x3 array (a 2x3 gets the row [0, 0, 1]) of finite numbers;
+    unlike :func:`regcli.transforms.check_matrix` a singular matrix is allowed."""
+    try:
+        m = np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{name}: expected a 3x3 matrix of numbers, got {_describe(matrix)}", param=name
+        ) from None
+    if m.shape == (2, 3):
+        m = np.vstack([m, [0.0, 0.0, 1.0]])
+    if m.shape != (3, 3):
+        raise InputError(f"{name}: expected a 3x3 (or 2x3) matrix, got shape {m.shape}", param=name)
+    if not np.all(np.isfinite(m)):
+        raise InputError(f"{name}: the matrix has NaN or infinite entries", param=name)
+    return m
+
+
 def _real(value, name: str, expected: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
         raise InputError(f"{name}: expected {expected}, got {_describe(value)}", param=name)
@@ -92,6 +195,11 @@ def _real(value, name: str, expected: str) -> float:
     if not math.isfinite(number):
         raise InputError(f"{name}: expected {expected}, got {_describe(value)}", param=name)
     return number
+
+
+def finite_number(value, name: str) -> float:
+    """``value`` as a finite float (not a bool, a string or NaN)."""
+    return _real(value, name, "a finite number")
 
 
 def positive_number(value, name: str) -> float:
@@ -135,19 +243,28 @@ def integer(value, name: str, minimum: int, maximum: int | None = None) -> int:
     return number
 
 
-def normalize(image: np.ndarray, name: str) -> np.ndarray:
-    """``image`` scaled to [0, 1] by its own minimum and maximum, as float32.
+def normalize(image: np.ndarray, name: str, *, min_side: int = MIN_REGISTER_SIDE) -> np.ndarray:
+    """``image`` scaled to [0, 1] by its own minimum and maximum, as float32, for
+    registering.
 
     The offset is removed in float64 before anything is rounded to float32, so images with
     a large offset (``+1e10``) or a tiny range (``1e-300``) keep their contrast; dtypes that
     float32 holds exactly are converted directly.  Raises :class:`InputError` (``param=name``)
-    for a constant image.
+    for a constant image, or one with a side shorter than ``min_side`` pixels (too small to
+    register: no gradient, no pyramid, no overlap to measure).
 
-    >>> normalize(np.array([[1e10, 1e10 + 1.0], [1e10 + 2.0, 1e10 + 4.0]]), "fixed")
+    >>> normalize(np.array([[1e10, 1e10 + 1.0], [1e10 + 2.0, 1e10 + 4.0]]), "fixed", min_side=1)
     array([[0.  , 0.25],
            [0.5 , 1.  ]], dtype=float32)
     """
     arr = np.asarray(image)
+    if min(arr.shape) < min_side:
+        rows, cols = arr.shape
+        raise InputError(
+            f"{name}: image too small to register ({rows} x {cols} pixels; at least "
+            f"{min_side} x {min_side} are needed)",
+            param=name,
+        )
     lo, hi = float(np.min(arr)), float(np.max(arr))
     if not hi > lo:
         raise InputError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from regcli._validate import check_image, check_same_shape
+from regcli._validate import check_image, check_same_shape, histogram_bins, histogram_values
 from regcli.errors import InputError
 
 __all__ = [
@@ -167,6 +167,7 @@ def joint_histogram(image1, image2, *, bins=None, range=None, normed: bool = Fal
     >>> float(hist.sum()) == a.size
     True
     """
+    histogram_bins(bins)
     a = check_image(image1, name="image1")
     b = check_image(image2, name="image2")
     check_same_shape(a, b)
@@ -198,9 +199,7 @@ def entropy(hist) -> float:
     >>> round(entropy([1, 1]), 6)  # log 2
     0.693147
     """
-    h = np.asarray(hist, dtype=np.float64).ravel()
-    if np.any(h < 0) or not np.all(np.isfinite(h)):
-        raise InputError("entropy: histogram values must be finite and non-negative")
+    h = histogram_values(hist).ravel()
     total = h.sum()
     if total <= 0:
         return 0.0

@@ -1,19 +1,26 @@
-"""Reading, checking and writing images; atomic output files.
+"""Reading, checking and writing images; atomic output files; transform JSON.
 
-* :func:`read_image` reads PNG, JPEG, TIFF (8/16-bit integer, float32/64) and ``.npy`` into a
-  2-D array of the file's own dtype; colour images become grey (luminance) with a warning.
+* :func:`read_image` reads PNG, JPEG, TIFF and ``.npy`` (nothing else) into a 2-D array of
+  the file's own dtype; colour images become grey (luminance) with a warning, palette images
+  keep their indices.  The size a file declares is checked before it is decoded (at most
+  2**28 pixels, or ``$REGCLI_MAX_PIXELS``), so a small hostile file cannot claim gigabytes.
 * :func:`check_image` is the one validation helper: every public function that takes an image
   calls it, so every bad array gets the same clear :class:`~regcli.errors.InputError`.
 * :func:`write_image` converts to the requested dtype (rounding and clipping interpolation
   overshoot to the dtype's range) and writes through :func:`atomic_output`, so a failed run
-  never leaves a half-written file.
+  never leaves a half-written file; every dtype a format can hold reads back unchanged, the
+  others are refused before anything is written.
+* :func:`read_transform_json` refuses JSON bombs (deep nesting, huge integers, huge shapes)
+  with one clear error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -21,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from regcli import _readers
 from regcli._json import dumps
+from regcli._limits import MAX_TRANSFORM_JSON_BYTES
 from regcli._validate import check_image, check_same_shape
 from regcli.errors import InputError
 
@@ -30,6 +39,7 @@ __all__ = [
     "TRANSFORM_CONVENTION",
     "atomic_output",
     "check_image",
+    "check_input_path",
     "check_output_format",
     "check_output_path",
     "check_same_shape",
@@ -46,7 +56,19 @@ log = logging.getLogger("regcli")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 _LUMINANCE = np.array([0.2125, 0.7154, 0.0721])  # ITU-R BT.709, as skimage.color.rgb2gray
 #: Pixel dtypes each format can store (formats not listed store any numeric dtype).
-_FORMAT_DTYPES = {".png": ("uint8", "uint16"), ".jpg": ("uint8",), ".jpeg": ("uint8",)}
+_TIFF_DTYPES = (
+    "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+    "float16", "float32", "float64",
+)  # fmt: skip
+_FORMAT_DTYPES = {
+    ".png": ("bool", "uint8", "uint16"),
+    ".jpg": ("uint8",),
+    ".jpeg": ("uint8",),
+    ".tif": _TIFF_DTYPES,
+    ".tiff": _TIFF_DTYPES,
+}
+#: Integers in a transform JSON longer than this are refused (Python's own limit is 4300).
+_MAX_JSON_DIGITS = 40
 #: The sentence every transform JSON (and sample_images/truth.json) carries.
 TRANSFORM_CONVENTION = (
     "matrix maps a fixed pixel (x=col, y=row, 1) to the moving pixel showing the same "
@@ -69,44 +91,21 @@ def _to_gray(arr: np.ndarray, name: str) -> np.ndarray:
     raise InputError(f"{name}: got a 3-D stack of shape {arr.shape} where a 2-D image is needed")
 
 
-def _read_tiff(path: Path, name: str) -> np.ndarray:
-    """Read the first series of a TIFF; colour samples go last, extra pages are an error.
-
-    tifffile's axis labels tell colour samples (``S``) from pages (``Q``, ``I``, ``Z``...),
-    which the array shape alone cannot: a 3-page 5x3 stack and a 5x3 RGB image are both
-    3-D with a 3 in them.
-    """
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        axes = series.axes
-        arr = series.asarray()
-    if "S" in axes:
-        arr = np.moveaxis(arr, axes.index("S"), -1)
-        axes = axes.replace("S", "") + "S"
-    # Drop length-1 axes other than the image's own (ImageJ writes e.g. TZCYX with T=Z=C=1).
-    keep = [i for i, ax in enumerate(axes) if ax in "YXS" or arr.shape[i] != 1]
-    arr = arr.reshape([arr.shape[i] for i in keep])
-    planes = arr.ndim - (1 if axes.endswith("S") else 0)
-    if planes > 2:
-        raise InputError(
-            f"{name}: got a 3-D stack of shape {arr.shape} (a multi-page TIFF) where a 2-D "
-            "image is needed; save a single page"
-        )
-    return arr
-
-
-def read_image(path) -> np.ndarray:
-    """Read a 2-D grey image from ``path`` in the file's own dtype.
-
-    Colour (RGB, RGBA) is converted to grey (luminance, BT.709 weights) with a warning on the
-    ``regcli`` logger.  Raises :class:`InputError` for a missing, unreadable or non-image file,
-    a stack where a 2-D image is needed, an empty image, or NaN/inf pixels.
-    """
+def check_input_path(path, name: str | None = None) -> Path:
+    """``path`` as a Path to an existing, readable, non-empty file of a format regcli reads
+    (the checks :func:`read_image` makes before opening the file)."""
+    name = os.fsdecode(path) if name is None else name
     p = Path(path)
-    name = str(path)
     if not p.exists():
+        if p.is_symlink():
+            try:
+                p.resolve(strict=True)
+            except RuntimeError:
+                raise InputError(f"{name}: a loop of symbolic links") from None
+            except OSError:
+                raise InputError(
+                    f"{name}: a dangling symbolic link (its target is missing)"
+                ) from None
         raise InputError(f"{name}: no such file")
     if p.is_dir():
         raise InputError(f"{name}: is a directory, not an image file")
@@ -114,42 +113,68 @@ def read_image(path) -> np.ndarray:
         raise InputError(f"{name}: permission denied")
     if p.stat().st_size == 0:
         raise InputError(f"{name}: the file is empty (0 bytes), not an image")
+    if p.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(
+            f"{name}: unknown image format {p.suffix.lower() or '(no ending)'!r}; regcli reads "
+            f"{', '.join(IMAGE_SUFFIXES)}"
+        )
+    return p
+
+
+def read_image(path) -> np.ndarray:
+    """Read a 2-D grey image from ``path`` in the file's own dtype.
+
+    Formats (told by the ending): PNG and JPEG (through Pillow), TIFF (through tifffile) and
+    NumPy ``.npy``; anything else is refused with the list.  The size the file declares is
+    checked before decoding: at most :func:`regcli._limits.max_pixels` pixels (2**28 unless
+    ``$REGCLI_MAX_PIXELS`` says otherwise).  Colour (RGB, RGBA) is converted to grey
+    (luminance, BT.709 weights) with a warning on the ``regcli`` logger; a palette image keeps
+    its palette indices (it is a label map), noted at INFO level; 1-bit images and bool
+    ``.npy`` arrays come back as bool.  Raises :class:`InputError` for a missing, unreadable
+    or non-image file, a TIFF with several images, a stack where a 2-D image is needed, an
+    empty image, or NaN/inf pixels.
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise InputError(f"path: expected a file name, got {path!r}", param="path")
+    name = os.fsdecode(path)
+    p = check_input_path(path, name)
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
-            arr = np.load(p, allow_pickle=False)
+            arr = _readers.read_npy(p, name)
         elif suffix in (".tif", ".tiff"):
-            arr = _read_tiff(p, name)
+            arr = _readers.read_tiff(p, name)
         else:
-            import imageio.v3 as iio
-
-            # Pillow reads PNG and JPEG; letting imageio try every plugin on a broken file
-            # ends in a confusing message from whichever plugin it tried last.
-            plugin = "pillow" if suffix in (".png", ".jpg", ".jpeg") else None
-            arr = iio.imread(p, plugin=plugin)
+            arr = _readers.read_pillow(p, name)
     except InputError:
         raise
-    except Exception as exc:  # the readers raise many types; all mean "cannot read this file"
+    except MemoryError:
+        raise
+    except Exception as exc:  # the decoders raise many types; all mean "cannot read this file"
         log.debug("%s: %s: %s", name, type(exc).__name__, exc)  # the details, for -vv
         kind = {".npy": "a NumPy .npy array", ".tif": "TIFF", ".tiff": "TIFF"}.get(
-            suffix, suffix[1:].upper() or "an image"
+            suffix, "PNG or JPEG"
         )
         raise InputError(
             f"{name}: not a readable image (cannot decode the file as {kind}); "
             f"regcli reads {', '.join(IMAGE_SUFFIXES)}"
-        ) from exc
+        ) from None
     arr = np.asarray(arr)
     if suffix == ".npy" and arr.ndim == 3 and arr.shape[0] == 1:  # one plane, saved as a stack
         arr = arr[0]
     if arr.ndim == 3 and arr.shape[2] <= 4:
         arr = _to_gray(arr, name)
-    return check_image(arr, name=name)
+    checked = check_image(arr, name=name)
+    return arr if arr.dtype == bool else checked
 
 
 def to_dtype(image: np.ndarray, dtype) -> np.ndarray:
-    """Convert ``image`` to ``dtype``: integers are rounded and clipped to the dtype's range."""
+    """Convert ``image`` to ``dtype``: integers are rounded and clipped to the dtype's range;
+    bool is ``value >= 0.5`` (a resampled mask stays a mask)."""
     dtype = np.dtype(dtype)
     arr = np.asarray(image)
+    if dtype.kind == "b":
+        return arr.astype(bool) if arr.dtype.kind == "b" else arr >= 0.5
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return np.clip(np.rint(arr), info.min, info.max).astype(dtype)
@@ -159,9 +184,9 @@ def to_dtype(image: np.ndarray, dtype) -> np.ndarray:
 def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -> Path:
     """Check that ``path`` may be written; raise :class:`InputError` if not.
 
-    An input file is never overwritten, even with ``overwrite=True``; an existing output only
-    with ``overwrite=True`` (else the error has ``param="overwrite"``); the folder must exist
-    (it is not created here).
+    An input file is never overwritten, even with ``overwrite=True``; an existing output
+    (a dangling symbolic link included: the name is taken) only with ``overwrite=True`` (else
+    the error has ``param="overwrite"``); the folder must exist (it is not created here).
     """
     p = Path(path)
     for src in inputs:
@@ -175,7 +200,7 @@ def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -
             continue
     if p.is_dir():
         raise InputError(f"{path}: is a directory, expected a file name")
-    if p.exists() and not overwrite:
+    if os.path.lexists(p) and not overwrite:
         raise InputError(f"{path}: already exists (overwrite=True replaces it)", param="overwrite")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
@@ -189,7 +214,9 @@ def check_output_format(path, dtype=None) -> str:
     """Check that ``path`` has an image ending regcli writes and can hold ``dtype`` pixels.
 
     Returns the lower-case ending.  Call it before the work, so a run does not fail at the
-    end because of the output's name.
+    end because of the output's name.  What each format stores: PNG bool (1-bit), uint8 and
+    uint16; JPEG uint8; TIFF every integer and float dtype up to float64 and bool; ``.npy``
+    every numeric dtype.  Every dtype a format stores reads back as the same dtype.
     """
     suffix = Path(path).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -204,6 +231,8 @@ def check_output_format(path, dtype=None) -> str:
             raise InputError(
                 f"{path}: {suffix} cannot store {name} pixels ({', '.join(allowed)} only); "
                 "write .tif or .npy instead"
+                if suffix not in (".tif", ".tiff")
+                else f"{path}: {suffix} cannot store {name} pixels; write .npy instead"
             )
     return suffix
 
@@ -214,23 +243,69 @@ def _umask() -> int:
     return mask
 
 
+def _named_os_error(exc: OSError, path: Path) -> OSError:
+    """``exc`` re-made to name ``path`` (the file asked for, never the temporary one); a
+    short write on a full disk becomes ENOSPC."""
+    code = exc.errno
+    if code is None:
+        try:
+            full = os.statvfs(path.parent or ".").f_bavail == 0
+        except (OSError, AttributeError):
+            full = False
+        code = errno.ENOSPC if full else errno.EIO
+        strerror = os.strerror(code) if full else str(exc)
+    else:
+        strerror = exc.strerror or os.strerror(code)
+    return OSError(code, strerror, str(path))
+
+
 @contextlib.contextmanager
-def atomic_output(path) -> Iterator[Path]:
+def atomic_output(path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    On any error the temporary file is removed and ``path`` is left as it was; an
+    ``OSError`` names ``path``, not the temporary file.  With ``overwrite=False`` the
+    file is put in place only if the name is still free at that moment (a hard link, which
+    fails if the name exists), so no check-then-write race can replace a file.
     """
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=p.suffix, dir=p.parent or ".")
+    # A short temporary name: "<final name>.<random>" could pass the file-name length limit.
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".regcli-", suffix=p.suffix[:16], dir=p.parent or ".")
+    except OSError as exc:
+        raise _named_os_error(exc, p) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp_path, p)
+        if overwrite:
+            os.replace(tmp_path, p)
+        else:
+            _link_new(tmp_path, p)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise _named_os_error(exc, p) from exc
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise InputError(
+            f"{path}: already exists (overwrite=True replaces it)", param="overwrite"
+        ) from None
+    except OSError:  # no hard links on this file system: check, then rename
+        if os.path.lexists(path):
+            raise InputError(
+                f"{path}: already exists (overwrite=True replaces it)", param="overwrite"
+            ) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink(missing_ok=True)
 
 
 def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
@@ -238,18 +313,23 @@ def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
 
     Integer dtypes are rounded and clipped to their range, so interpolation overshoot (cubic
     splines ring past the input's extremes) saturates instead of wrapping around.  PNG holds
-    uint8 and uint16, JPEG uint8 (written at quality 95); TIFF and ``.npy`` hold any numeric
-    dtype.  Raises :class:`InputError` for an unknown ending, a dtype the format cannot store,
-    or an image that is not 2-D, empty, or has NaN/inf pixels.
+    bool (as 1-bit), uint8 and uint16, JPEG uint8 (written at quality 95); TIFF every integer
+    and float dtype up to float64, and bool; ``.npy`` any numeric dtype.  Read back with
+    :func:`read_image`, every dtype a format holds comes back as itself.  Raises
+    :class:`InputError` for an unknown ending, a dtype the format cannot store, or an image
+    that is not 2-D, empty, or has NaN/inf pixels.
     """
     p = Path(path)
     suffix = check_output_format(p)
     if not overwrite:
         check_output_path(p, overwrite=False)
-    arr = check_image(image, name=str(path))
+    source = np.asarray(image) if not np.ma.isMaskedArray(image) else image
+    arr = check_image(source, name=str(path))
+    if np.asarray(source).dtype == bool:
+        arr = np.asarray(source)
     arr = to_dtype(arr, arr.dtype if dtype is None else dtype)
     check_output_format(p, arr.dtype)
-    with atomic_output(p) as tmp:
+    with atomic_output(p, overwrite=overwrite) as tmp:
         if suffix == ".npy":
             with open(tmp, "wb") as fh:
                 np.save(fh, arr, allow_pickle=False)
@@ -257,6 +337,10 @@ def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
             import tifffile
 
             tifffile.imwrite(tmp, arr, photometric="minisblack")
+        elif arr.dtype == bool:
+            from PIL import Image
+
+            Image.fromarray(arr).save(tmp, format="PNG")  # mode "1": reads back as bool
         else:
             import imageio.v3 as iio
 
@@ -269,16 +353,28 @@ def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
 
 
 def _shape_pair(value, *, name: str) -> tuple[int, int]:
-    """``value`` as ``(rows, cols)`` of positive integers, or :class:`InputError`."""
-    try:
-        rows, cols = value
-        shape = (int(rows), int(cols))
-        exact = float(rows) == shape[0] and float(cols) == shape[1]
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: expected [rows, cols], got {value!r}") from None
-    if not exact or min(shape) < 1:
-        raise InputError(f"{name}: expected two positive whole numbers [rows, cols], got {value!r}")
-    return shape
+    """``value`` as ``(rows, cols)`` of positive whole numbers within the pixel limit, or
+    :class:`InputError`."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise InputError(f"{name}: expected [rows, cols], got {_short(value)}")
+    shape = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise InputError(
+                f"{name}: expected two positive whole numbers [rows, cols], got {_short(value)}"
+            )
+        if not (math.isfinite(item) and float(item).is_integer() and item >= 1):
+            raise InputError(
+                f"{name}: expected two positive whole numbers [rows, cols], got {_short(value)}"
+            )
+        shape.append(int(item))
+    _readers.check_pixels(shape, name)
+    return shape[0], shape[1]
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def write_transform_json(
@@ -312,27 +408,79 @@ def write_transform_json(
     optional["moving_shape"] = None if moving_shape is None else list(moving_shape)[:2]
     data.update({key: value for key, value in optional.items() if value is not None})
     text = dumps(data, indent=2) + "\n"
-    with atomic_output(p) as tmp:
+    with atomic_output(p, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return p
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_JSON_DIGITS:
+        raise ValueError(f"an integer with {len(text)} digits")
+    return int(text)
+
+
+def _no_duplicate_keys(pairs):
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"the key {key!r} appears twice")
+        data[key] = value
+    return data
+
+
+def _parse_json(text: str, name: str):
+    try:
+        return json.loads(text, parse_int=_parse_int, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except RecursionError:
+        raise InputError(f"{name}: not valid JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise InputError(f"{name}: not a usable transform JSON file: {exc}") from None
+
+
+def _check_matrix_entries(value, name: str) -> None:
+    """The matrix is a list of rows of plain numbers (not strings, booleans or deeper
+    lists), checked before numpy sees it."""
+    rows = value if isinstance(value, list) else None
+    if rows is None or not all(isinstance(row, list) for row in rows):
+        return  # check_matrix says what is wrong with the shape
+    for row in rows:
+        for item in row:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                raise InputError(
+                    f"{name}: matrix: expected numbers, got {_short(item)} in {_short(value)}"
+                )
 
 
 def read_transform_json(path) -> dict:
     """Read and check a transform JSON file; ``"matrix"`` comes back as a 3x3 float array.
 
     ``"fixed_shape"`` and ``"moving_shape"``, when present, come back as ``(rows, cols)``
-    tuples.  Raises :class:`InputError` naming the file for a missing or unreadable file,
-    text that is not JSON, or a missing or unusable matrix.
+    tuples (at most :func:`regcli._limits.max_pixels` pixels).  Raises :class:`InputError`
+    naming the file for a missing or unreadable file, a file too large to be a transform,
+    text that is not JSON (including nesting too deep to parse, integers of thousands of
+    digits and repeated keys), or a missing or unusable matrix.
     """
     from regcli.transforms import check_matrix
 
-    p = Path(path)
-    name = str(path)
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise InputError(f"path: expected a file name, got {path!r}", param="path")
+    p = Path(os.fsdecode(path))
+    name = os.fsdecode(path)
     if not p.exists():
         raise InputError(f"{name}: no such file")
     if p.is_dir():
         raise InputError(f"{name}: is a directory, not a transform JSON file")
     try:
+        size = p.stat().st_size
+        if size > MAX_TRANSFORM_JSON_BYTES:
+            raise InputError(
+                f"{name}: {size} bytes, too large for a transform JSON file (at most "
+                f"{MAX_TRANSFORM_JSON_BYTES >> 20} MiB)"
+            )
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputError(
@@ -340,13 +488,8 @@ def read_transform_json(path) -> dict:
             "regcli register)"
         ) from None
     except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    data = _parse_json(text, name)
     if not isinstance(data, dict):
         raise InputError(
             f'{name}: expected a JSON object with a "matrix" key, got a {type(data).__name__}'
@@ -356,6 +499,7 @@ def read_transform_json(path) -> dict:
             f'{name}: no "matrix" key; expected a transform JSON file with a 3x3 '
             "fixed -> moving matrix (as written by regcli register)"
         )
+    _check_matrix_entries(data["matrix"], name)
     data["matrix"] = check_matrix(data["matrix"], name=f"{name}: matrix")
     for key in ("fixed_shape", "moving_shape"):
         if data.get(key) is not None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from regcli._validate import check_image, finite_number, shape_pair
 from regcli.errors import InputError
 from regcli.transforms import (
     check_matrix,
@@ -67,18 +68,24 @@ def warp(
     Returns
     -------
     ndarray of float (float32 for float32 input, otherwise float64).
+
+    Raises
+    ------
+    InputError
+        ``image`` is not a 2-D array of finite numbers, ``matrix`` is not an invertible
+        affine matrix, ``output_shape`` is not two whole numbers >= 1 (within the pixel
+        limit), ``order`` is not 0..5, or ``fill`` is not a finite number.
     """
+    img = as_float(check_image(image, name="image"))
+    shape = img.shape if output_shape is None else shape_pair(output_shape, "output_shape")
+    fill = finite_number(fill, "fill")
     m = check_matrix(matrix)
     # Snap float noise (cos(pi/2) = 6e-17, offsets like 30.000000000000004) to the integer it
     # stands for: otherwise a border pixel maps to -1e-15, just outside, and gets `fill`.
     m = np.where(np.abs(m - np.rint(m)) < 1e-9, np.rint(m), m)
-    img = as_float(image)
-    if img.ndim != 2:
-        raise InputError(f"warp: expected a 2-D image, got shape {img.shape}")
     if isinstance(order, bool) or order not in range(6):
-        raise InputError(f"order: expected a spline order 0..5, got {order!r}")
+        raise InputError(f"order: expected a spline order 0..5, got {order!r}", param="order")
     linear, offset = _index_space(m)
-    shape = tuple(img.shape) if output_shape is None else tuple(int(s) for s in output_shape)
     return ndimage.affine_transform(
         img,
         linear,
@@ -172,6 +179,7 @@ def inside_mask(
 
 def translate(image, dx: float, dy: float, *, order: int = 3, fill: float = 0.0) -> np.ndarray:
     """Move the content of ``image`` by ``dx`` pixels right and ``dy`` pixels down (sub-pixel)."""
+    dx, dy = finite_number(dx, "dx"), finite_number(dy, "dy")
     return warp(image, translation_matrix(-dx, -dy), order=order, fill=fill)
 
 
@@ -184,5 +192,6 @@ def rotate(
     ``(x, y)``.  With ``y`` pointing down a positive angle is clockwise on screen, so a turn of
     ``pi/2`` about the centre of a square image equals ``np.rot90(image, k=-1)``.
     """
-    c = resolve_center(center, np.shape(image))
+    angle = finite_number(angle, "angle")
+    c = resolve_center(center, np.shape(check_image(image, name="image")))
     return warp(image, rotation_matrix(-angle, c), order=order, fill=fill)

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from regcli._validate import affine_matrix, shape_pair
 from regcli.errors import InputError
 
 __all__ = [
@@ -85,9 +86,10 @@ def compose(*matrices: np.ndarray) -> np.ndarray:
     If ``a`` maps image 1 to image 2 and ``b`` maps image 2 to image 3, ``compose(a, b)`` maps
     image 1 to image 3.
     """
+    matrices = [affine_matrix(m, f"matrices[{i}]") for i, m in enumerate(matrices)]
     out = np.eye(3)
     for m in matrices:
-        out = np.asarray(m, dtype=float) @ out
+        out = m @ out
     return out
 
 
@@ -120,7 +122,8 @@ def mean_displacement(matrix_a, matrix_b, shape: Sequence[int]) -> float:
     grid of at most 256 x 256 of them, which gives the same mean to well under 0.01 px).
     This is how recovered transforms are scored against the truth.
     """
-    rows, cols = int(shape[0]), int(shape[1])
+    rows, cols = shape_pair(shape, "shape", limit=False)
+    matrix_a, matrix_b = affine_matrix(matrix_a, "matrix_a"), affine_matrix(matrix_b, "matrix_b")
     xs = np.linspace(0.0, cols - 1.0, min(cols, 256))
     ys = np.linspace(0.0, rows - 1.0, min(rows, 256))
     x, y = np.meshgrid(xs, ys)

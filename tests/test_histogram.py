@@ -132,7 +132,7 @@ def test_shapes_differ_names_both_shapes():
 
 @pytest.mark.parametrize(
     ("bins", "match"),
-    [(0, "whole number >= 1"), (2.5, "whole number"), (np.array([1.0, 0.0]), "increasing")],
+    [(0, "whole number from 1 to"), (2.5, "whole number"), (np.array([1.0, 0.0]), "increasing")],
 )
 def test_bad_bins_are_input_errors(bins, match):
     with pytest.raises(InputError, match=match):

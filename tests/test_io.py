@@ -160,7 +160,7 @@ def test_garbage_tif_and_npy(tmp_path, suffix):
 
 def test_pickled_npy_is_refused(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match=r"obj\.npy: not a readable image"):
+    with pytest.raises(InputError, match=r"obj\.npy: the array holds Python objects"):
         read_image(tmp_path / "obj.npy")
 
 

@@ -133,7 +133,7 @@ def test_warp_bad_order(order):
 
 
 def test_warp_rejects_stack_and_bad_matrix():
-    with pytest.raises(InputError, match=r"expected a 2-D image, got shape \(2, 4, 4\)"):
+    with pytest.raises(InputError, match=r"image: got a 3-D stack of shape \(2, 4, 4\)"):
         warp(np.ones((2, 4, 4)), np.eye(3))
     with pytest.raises(InputError, match="singular"):
         warp(np.ones((4, 4)), np.diag([0.0, 1.0, 1.0]))

@@ -1,0 +1,175 @@
+"""One reader per image format, each checking the size the file declares before decoding it
+(private: :func:`regcli.io.read_image` is the public reader).
+
+Every reader returns the file's array as stored (2-D, or 3-D with colour samples last) or
+raises :class:`~regcli.errors.InputError` naming the file.  The pixel count comes from the
+header (Pillow's size for PNG/JPEG, the TIFF series shape, the ``.npy`` header) and is checked
+against :func:`regcli._limits.max_pixels` first, so a small file declaring a huge image
+(a "decompression bomb") costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from regcli._limits import MAX_PIXELS_ENV, describe_pixels, max_pixels
+from regcli.errors import InputError
+
+log = logging.getLogger("regcli")
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+#: Series listed in the message about a TIFF with several of them.
+_SERIES_SHOWN = 4
+
+
+def check_pixels(shape, name: str) -> None:
+    """Raise :class:`InputError` if an image of ``shape`` has more pixels than allowed."""
+    count = math.prod(int(s) for s in shape)
+    limit = max_pixels()
+    if count > limit:
+        dims = " x ".join(str(int(s)) for s in shape)
+        raise InputError(
+            f"{name}: the image declares {dims} = {count} pixels, more than the limit of "
+            f"{describe_pixels(limit)}; set {MAX_PIXELS_ENV} to read larger images"
+        )
+
+
+# --------------------------------------------------------------------------- PNG and JPEG
+
+
+def read_pillow(path: Path, name: str) -> np.ndarray:
+    """PNG or JPEG (told apart by content, not by name) through Pillow.
+
+    Palette images keep their indices (a palette PNG is a label map; its colours are only
+    for display).  1-bit images come back as bool, 16-bit grey as uint16, colour as
+    (rows, cols, 3 or 4).
+    """
+    from PIL import Image, JpegImagePlugin, PngImagePlugin
+
+    with open(path, "rb") as handle:
+        magic = handle.read(8)
+    if magic.startswith(_PNG_MAGIC):
+        opener = PngImagePlugin.PngImageFile
+    elif magic.startswith(_JPEG_MAGIC):
+        opener = JpegImagePlugin.JpegImageFile
+    else:
+        raise ValueError("the content is neither PNG nor JPEG")
+    with warnings.catch_warnings():
+        # regcli's own limit applies; Pillow's warning would be a second, different one.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            # The plugin class reads the header only (no decoding, no Pillow size check).
+            image = opener(str(path))
+        except Image.DecompressionBombError as exc:
+            raise InputError(f"{name}: {exc}; set {MAX_PIXELS_ENV} to raise the limit") from None
+        with image:
+            width, height = image.size
+            check_pixels((height, width), name)
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                raise InputError(
+                    f"{name}: an animated image with {frames} frames; regcli reads one 2-D "
+                    "image (save a single frame)"
+                )
+            return _pillow_array(image, name)
+
+
+def _pillow_array(image, name: str) -> np.ndarray:
+    mode = image.mode
+    if mode in ("P", "PA"):
+        log.info(
+            "%s: palette image: using its palette indices as the pixel values (a label map); "
+            "convert it to grey or RGB first to register its colours",
+            name,
+        )
+        arr = np.asarray(image)
+        return arr[..., 0] if arr.ndim == 3 else arr
+    if mode in ("1", "L", "LA", "I", "F", "RGB", "RGBA") or mode.startswith("I;16"):
+        return np.asarray(image)
+    return np.asarray(image.convert("RGB"))  # CMYK and YCbCr JPEGs
+
+
+# --------------------------------------------------------------------------- TIFF
+
+
+def read_tiff(path: Path, name: str) -> np.ndarray:
+    """The one series of a TIFF; colour samples go last, pages are an error.
+
+    tifffile's axis labels tell colour samples (``S``) from pages (``Q``, ``I``, ``Z``...),
+    which the array shape alone cannot: a 3-page 5x3 stack and a 5x3 RGB image are both
+    3-D with a 3 in them.  A file with several series (pages of different shapes, or
+    images appended one after another) is refused, naming them.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = list(tif.series)
+        if not series:
+            raise ValueError("no image data in the TIFF")
+        if len(series) > 1:
+            shown = "; ".join(
+                f"series {i}: {' x '.join(map(str, s.shape))} {s.dtype}"
+                for i, s in enumerate(series[:_SERIES_SHOWN])
+            )
+            more = "; ..." if len(series) > _SERIES_SHOWN else ""
+            raise InputError(
+                f"{name}: a TIFF with {len(series)} separate images ({shown}{more}); regcli "
+                "reads one 2-D image: save the one to use on its own (for example with "
+                "tifffile.imwrite(out, tifffile.imread(file, series=N)))"
+            )
+        first = series[0]
+        axes = first.axes
+        samples = first.shape[axes.index("S")] if "S" in axes else 1
+        check_pixels([n for n, ax in zip(first.shape, axes, strict=False) if ax != "S"], name)
+        if samples > 4:
+            raise ValueError(f"{samples} samples per pixel")
+        arr = first.asarray()
+    if "S" in axes:
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    # Drop length-1 axes other than the image's own (ImageJ writes e.g. TZCYX with T=Z=C=1).
+    keep = [i for i, ax in enumerate(axes) if ax in "YXS" or arr.shape[i] != 1]
+    arr = arr.reshape([arr.shape[i] for i in keep])
+    planes = arr.ndim - (1 if axes.endswith("S") else 0)
+    if planes > 2:
+        raise InputError(
+            f"{name}: got a 3-D stack of shape {arr.shape} (a multi-page TIFF) where a 2-D "
+            "image is needed; save a single page"
+        )
+    return arr
+
+
+# --------------------------------------------------------------------------- .npy
+
+
+def read_npy(path: Path, name: str) -> np.ndarray:
+    """A ``.npy`` array, its header checked (shape, dtype) before the data is read.
+
+    Arrays of Python objects (pickles) are never loaded.
+    """
+    fmt = np.lib.format
+    with open(path, "rb") as handle:
+        version = fmt.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = fmt.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f".npy format version {version}")
+    if dtype.hasobject or dtype.kind not in "biuf":
+        what = "Python objects (a pickle)" if dtype.hasobject else f"dtype {dtype}"
+        raise InputError(
+            f"{name}: the array holds {what}; regcli reads arrays of numbers (bool, integer "
+            "or float)"
+        )
+    if len(shape) == 3 and shape[-1] <= 4:
+        check_pixels(shape[:2], name)
+    else:
+        check_pixels(shape, name)
+    return np.load(path, allow_pickle=False)

@@ -86,14 +86,15 @@ IMAGE_SLOTS = {
     "compare 2": ["-q", "compare", "good.png", "{img}", "-o", "cmp.png"],
 }
 
-# Output problems, for every command: (output, extra args, what the message must say).
+# Output problems, for every command: (output, extra args, exit code, what the message must
+# say).  An ending regcli cannot write is a bad option value (2); the rest are runtime (1).
 BAD_OUTPUTS = [
-    ("out.gif", [], "out.gif: unknown image format '.gif'"),
-    ("noending", [], "noending: unknown image format '(no ending)'"),
-    ("existing.png", [], "existing.png: already exists; pass --overwrite"),
-    ("good.png", ["--overwrite"], "good.png: refusing to overwrite the input file"),
-    ("missing/out.png", [], "missing/out.png: folder missing does not exist"),
-    ("adir", ["--overwrite"], "adir: is a directory"),
+    ("out.gif", [], 2, "out.gif: unknown image format '.gif'"),
+    ("noending", [], 2, "noending: unknown image format '(no ending)'"),
+    ("existing.png", [], 1, "existing.png: already exists; pass --overwrite"),
+    ("good.png", ["--overwrite"], 1, "good.png: refusing to overwrite the input file"),
+    ("missing/out.png", [], 1, "missing/out.png: folder missing does not exist"),
+    ("adir", ["--overwrite"], 1, "adir: is a directory"),
 ]
 OUTPUT_SLOTS = {
     "translate": ["translate", "good.png", "--dx", "1", "-o"],
@@ -200,10 +201,10 @@ def cases():
     ):
         args = [a.replace("{img}", bad).replace("{out}", "out.tif") for a in template]
         yield pytest.param(args, 1, message, id=f"{command}: image {bad}")
-    for output, extra, message in BAD_OUTPUTS:
+    for output, extra, code, message in BAD_OUTPUTS:
         for command, template in OUTPUT_SLOTS.items():
             yield pytest.param(
-                [*template, output, *extra], 1, message, id=f"{command}: -o {output}"
+                [*template, output, *extra], code, message, id=f"{command}: -o {output}"
             )
     for name, (args, code, message) in OTHER_CASES.items():
         yield pytest.param(args, code, message, id=name)

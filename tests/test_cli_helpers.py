@@ -62,16 +62,6 @@ def test_progress_bar_reports_on_stderr(capsys):
         assert tick is None
 
 
-def test_check_outputs_says_how_to_replace_in_cli_terms(tmp_path):
-    existing = tmp_path / "o.png"
-    existing.write_bytes(b"x")
-    with pytest.raises(InputError, match=r"o\.png: already exists; pass --overwrite to replace"):
-        helpers.check_outputs([None, existing], overwrite=False)
-    helpers.check_outputs([existing], overwrite=True)
-    with pytest.raises(InputError, match="refusing to overwrite the input file"):
-        helpers.check_outputs([existing], overwrite=True, inputs=[existing])
-
-
 def test_read_pair_names_both_files(tmp_path):
     from regcli.io import write_image
 

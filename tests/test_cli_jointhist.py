@@ -187,7 +187,7 @@ def test_existing_output_needs_overwrite_and_inputs_are_never_replaced(runner, p
     assert pairs["a.png"].read_bytes() == original
 
 
-@pytest.mark.parametrize(("option", "name"), [("-o", "h.jpg"), ("--npy", "h.txt")])
+@pytest.mark.parametrize(("option", "name"), [("-o", "h.txt"), ("--npy", "h.txt")])
 def test_wrong_output_suffix_is_usage_error(runner, pairs, tmp_path, option, name):
     result = invoke(runner, "jointhist", pairs["a.png"], pairs["b.png"], option, tmp_path / name)
     assert result.exit_code == 2

@@ -169,7 +169,7 @@ def test_disk_error_while_writing_is_one_line_exit_1(runner, tmp_path, monkeypat
     monkeypatch.setattr(regcli.io, "write_image", full_disk)
     result = runner.invoke(cli, ["apply", str(src), str(transform), "-o", str(out)])
     assert result.exit_code == 1
-    assert f"Error: {out}: No space left on device" in result.output
+    assert f"Error: No space left on device: {out}" in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
 
@@ -193,7 +193,7 @@ def test_verbose_shows_regcli_debug_lines_and_not_other_libraries(run_regcli, tm
     (tmp_path / "broken.png").write_bytes(b"not a picture")
     proc = run_regcli("-vv", "translate", "broken.png", cwd=tmp_path)
     assert proc.returncode == 1
-    assert "regcli: broken.png: OSError" in proc.stderr  # regcli's own debug line
+    assert "regcli: broken.png: ValueError" in proc.stderr  # regcli's own debug line
     proc = run_regcli("-vv", "translate", rgb_png, "-o", tmp_path / "o.png")
     assert proc.returncode == 0, proc.stderr
     assert "converted RGB image to grey" in proc.stderr

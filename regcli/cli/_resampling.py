@@ -1,5 +1,5 @@
 """The shared body of the resampling commands: ``translate`` and ``rotate`` move an image's
-content (:func:`move_content`); ``apply`` uses the output checks and the writer."""
+content (:func:`move_content`); ``apply`` uses the output staging and the writer."""
 
 from __future__ import annotations
 
@@ -7,27 +7,29 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers
+from regcli.cli import interrupts, outputs
 
 
-def check_image_output(output: Path, *, overwrite: bool, inputs) -> None:
-    """Fail before any work if ``output`` has no image ending, exists, or is an input."""
-    from regcli.io import check_output_format
+def stage_image_output(out: outputs.OutputSet, output: Path) -> Path:
+    """Stage ``-o OUTPUT``: an image ending regcli writes (else a usage error on ``-o``)."""
+    from regcli.io import IMAGE_SUFFIXES
 
-    inputs = [p for p in inputs if p is not None]
-    helpers.check_outputs([output], overwrite=overwrite, inputs=inputs)
-    check_output_format(output)
+    return out.stage(output, suffixes=IMAGE_SUFFIXES, kind="image", option="output")
 
 
-def write_warped(output: Path, image, matrix, *, output_shape=None, order: int, fill: float):
+def write_warped(
+    output: Path, staged: Path, image, matrix, *, output_shape=None, order: int, fill: float
+):
     """Resample ``image`` by ``matrix`` (output pixel -> input pixel) and write it to
-    ``output`` in the input's dtype (rounded and clipped for integer images)."""
+    ``staged`` (the staged file of ``output``) in the input's dtype (rounded and clipped for
+    integer images)."""
     from regcli.io import check_output_format, write_image
     from regcli.resample import warp
 
     check_output_format(output, image.dtype)  # before warping: a float image cannot go to PNG
+    interrupts.pause("work")
     warped = warp(image, matrix, output_shape=output_shape, order=order, fill=fill)
-    write_image(output, warped, dtype=image.dtype)
+    write_image(staged, warped, dtype=image.dtype)
     return warped
 
 
@@ -49,30 +51,32 @@ def move_content(
     The output is warped by the inverse of the map (see :mod:`regcli.resample`); the matrix
     reported is the map itself, which is the fixed (IMAGE) -> moving (output) matrix of
     regcli's convention, so registering the output back onto IMAGE gives the same matrix.
+    Both files (the image and ``--save-transform``) are written, or neither.
     """
     import numpy as np
 
     from regcli.io import TRANSFORM_CONVENTION, read_image, write_transform_json
 
-    check_image_output(output, overwrite=overwrite, inputs=[image_path])
-    if save_transform is not None:
-        helpers.check_outputs([save_transform], overwrite=overwrite, inputs=[image_path])
-        if Path(save_transform).resolve() == Path(output).resolve():
-            raise click.BadParameter("must differ from -o/--output", param_hint="--save-transform")
-    image = read_image(image_path)
-    matrix = geometric(image.shape)
-    params = describe(image.shape)
-    write_warped(output, image, np.linalg.inv(matrix), order=order, fill=fill)
-    if save_transform is not None:
-        write_transform_json(
-            save_transform,
-            matrix,
-            transform=transform_name,
-            params=params,
-            fixed_shape=image.shape,
-            moving_shape=image.shape,
-            extra={"fixed": str(image_path), "moving": str(output)},
-        )
+    if save_transform is not None and Path(save_transform).resolve() == Path(output).resolve():
+        raise click.BadParameter("must differ from -o/--output", param_hint="--save-transform")
+    with outputs.OutputSet(overwrite=overwrite, inputs=[image_path]) as out:
+        staged = stage_image_output(out, output)
+        staged_transform = None if save_transform is None else out.stage(save_transform)
+        image = read_image(image_path)
+        interrupts.pause("read")
+        matrix = geometric(image.shape)
+        params = describe(image.shape)
+        write_warped(output, staged, image, np.linalg.inv(matrix), order=order, fill=fill)
+        if staged_transform is not None:
+            write_transform_json(
+                staged_transform,
+                matrix,
+                transform=transform_name,
+                params=params,
+                fixed_shape=image.shape,
+                moving_shape=image.shape,
+                extra={"fixed": str(image_path), "moving": str(output)},
+            )
     return {
         "output": output,
         "image": image_path,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import _resampling, helpers, options
+from regcli.cli import _resampling, helpers, interrupts, options, outputs
 
 log = logging.getLogger("regcli")
 
@@ -47,30 +47,30 @@ def apply(image, transform_file, output, like, order, fill, overwrite, as_json):
     """
     from regcli.io import read_image, read_transform_json
 
-    _resampling.check_image_output(
-        output, overwrite=overwrite, inputs=[image, transform_file, like]
-    )
-    data = read_transform_json(transform_file)
-    moving = read_image(image)
-    if like is not None:
-        shape, source = read_image(like).shape, "like"
-    elif data.get("fixed_shape") is not None:
-        shape, source = tuple(data["fixed_shape"]), "fixed_shape"
-    else:
-        shape, source = moving.shape, "image"
-    _hint_label_map(image, moving, order)
-    expected = data.get("moving_shape")
-    if expected is not None and tuple(expected) != moving.shape:
-        log.warning(
-            "%s: shape %s differs from the moving image the transform was made for %s; "
-            "applying it in pixel coordinates anyway",
-            image,
-            moving.shape,
-            tuple(expected),
+    with outputs.OutputSet(overwrite=overwrite, inputs=[image, transform_file, like]) as out:
+        staged = _resampling.stage_image_output(out, output)
+        data = read_transform_json(transform_file)
+        moving = read_image(image)
+        if like is not None:
+            shape, source = read_image(like).shape, "like"
+        elif data.get("fixed_shape") is not None:
+            shape, source = tuple(data["fixed_shape"]), "fixed_shape"
+        else:
+            shape, source = moving.shape, "image"
+        interrupts.pause("read")
+        _hint_label_map(image, moving, order)
+        expected = data.get("moving_shape")
+        if expected is not None and tuple(expected) != moving.shape:
+            log.warning(
+                "%s: shape %s differs from the moving image the transform was made for %s; "
+                "applying it in pixel coordinates anyway",
+                image,
+                moving.shape,
+                tuple(expected),
+            )
+        _resampling.write_warped(
+            output, staged, moving, data["matrix"], output_shape=shape, order=order, fill=fill
         )
-    _resampling.write_warped(
-        output, moving, data["matrix"], output_shape=shape, order=order, fill=fill
-    )
     if as_json:
         helpers.echo_json(
             {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, options
+from regcli.cli import helpers, interrupts, options, outputs
 
 #: The course's step rules, compared by default.
 DEFAULT_OPTIMIZERS = "gd,momentum,nag,adagrad,rmsprop,adam"
@@ -108,56 +108,42 @@ def compare(
     for name in optimizers:  # TODO(house): drop once the core raises param=...
         with _as_opts_error():
             helpers.check_core_options(metric=metric, optimizer=name, bins=bins, sigma=sigma)
+    settings = {
+        "transform": transform,
+        "metric": metric,
+        "iterations": iterations,
+        "levels": levels,
+        "center": center,
+        "init": init,
+        "bins": bins,
+        "sigma": sigma,
+    }
     plot_path = Path(f"regcli-compare-{moving.stem}.png") if plot_path is None else plot_path
-    helpers.check_outputs([plot_path], overwrite=overwrite, inputs=(fixed, moving))
-    fixed_image, moving_image = helpers.read_pair(fixed, moving)
+    with outputs.OutputSet(overwrite=overwrite, inputs=(fixed, moving)) as out:
+        staged = out.stage(
+            plot_path, suffixes=outputs.FIGURE_SUFFIXES, kind="figure", option="plot_path"
+        )
+        fixed_image, moving_image = helpers.read_pair(fixed, moving)
+        interrupts.pause("work")
+        results = _run_all(ctx, fixed, moving, fixed_image, moving_image, optimizers, settings)
 
-    from regcli.registration import register
+        from regcli import plots
 
-    enabled = helpers.show_progress(ctx)
-    results = []
-    for name in optimizers:
-        with (
-            helpers.progress_bar(enabled=enabled, description=name) as tick,
-            helpers.inputs_named(fixed=fixed, moving=moving),
-            _as_opts_error(),
-        ):
-            result = register(
-                fixed_image,
-                moving_image,
-                transform=transform,
-                metric=metric,
-                optimizer=name,
-                iterations=iterations,
-                levels=levels,
-                center=center,
-                init=init,
-                callback=tick,
-                bins=bins,
-                sigma=sigma,
-            )
-        results.append(result)
-        if helpers.verbosity(ctx) >= 0:
-            status = "converged" if result.converged else f"not converged: {result.message}"
-            click.echo(
-                f"{name}: {helpers.plural(result.iterations, 'iteration')}, "
-                f"{result.seconds:.2f} s, {status}",
-                err=True,
-            )
-
-    from regcli import plots
-
-    labels = [
-        f"{r.optimizer} (lr {_format_lr(r.learning_rate)}, {r.iterations} it)" for r in results
-    ]
-    plots.plot_optimizer_comparison(
-        {label: r.cost_history for label, r in zip(labels, results, strict=True)},
-        plot_path,
-        level_starts={label: r.level_starts for label, r in zip(labels, results, strict=True)},
-        cost_label=results[0].cost_label,
-        title=f"{moving.name} onto {fixed.name}: transform {transform}, metric {metric}"
-        + (", start: identity" if init == "none" else f", start: {init}"),
-    )
+        labels = [
+            f"{r.optimizer} (lr {_format_lr(r.learning_rate)}, {r.iterations} it)" for r in results
+        ]
+        title = (
+            f"{helpers.display_name(moving.name)} onto {helpers.display_name(fixed.name)}: "
+            f"transform {transform}, metric {metric}"
+            + (", start: identity" if init == "none" else f", start: {init}")
+        )
+        plots.plot_optimizer_comparison(
+            {label: r.cost_history for label, r in zip(labels, results, strict=True)},
+            staged,
+            level_starts={label: r.level_starts for label, r in zip(labels, results, strict=True)},
+            cost_label=results[0].cost_label,
+            title=title,
+        )
     rows = [helpers.result_report(r) for r in results]
     if as_json:
         helpers.echo_json(
@@ -175,6 +161,30 @@ def compare(
     else:
         click.echo(_table(rows, cost_label=results[0].cost_label))
         click.echo(f"cost curves: {plot_path}")
+
+
+def _run_all(ctx, fixed, moving, fixed_image, moving_image, optimizers, settings) -> list:
+    """One registration per optimiser name, with a progress bar and a line on stderr each."""
+    from regcli.registration import register
+
+    enabled = helpers.show_progress(ctx)
+    results = []
+    for name in optimizers:
+        with (
+            helpers.progress_bar(enabled=enabled, description=name) as tick,
+            helpers.inputs_named(fixed=fixed, moving=moving),
+            _as_opts_error(),
+        ):
+            result = register(fixed_image, moving_image, optimizer=name, callback=tick, **settings)
+        results.append(result)
+        if helpers.verbosity(ctx) >= 0:
+            status = "converged" if result.converged else f"not converged: {result.message}"
+            click.echo(
+                f"{name}: {helpers.plural(result.iterations, 'iteration')}, "
+                f"{result.seconds:.2f} s, {status}",
+                err=True,
+            )
+    return results
 
 
 @contextlib.contextmanager

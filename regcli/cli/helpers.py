@@ -1,5 +1,5 @@
 """Helpers shared by the subcommands that are not options: JSON and text output, logging,
-output checks, reading image pairs, and turning core errors into usage errors.
+file names for display, reading image pairs, and turning core errors into usage errors.
 
 Only click is imported at module level; the core is imported inside the helpers that need it.
 """
@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 import click
+
+from regcli.cli import interrupts
 
 #: The logger of regcli's own notes ("converted RGB image to grey", ...).
 LOGGER_NAME = "regcli"
@@ -129,24 +132,15 @@ def default_output(image: Path, tag: str) -> Path:
     return Path(f"{Path(image).stem}_{tag}{Path(image).suffix}")
 
 
-def check_outputs(paths, *, overwrite: bool, inputs=()) -> None:
-    """Fail before any work if an output may not be written (exists, is an input, no folder).
+def display_name(path) -> str:
+    """A file name as text any font and terminal can show, without losing information:
+    bytes that are not UTF-8 (``bad\\xffname.png`` on disk) are written ``\\xff``.
 
-    The core says how to replace an existing file in Python terms (``overwrite=True``); here
-    it is the ``--overwrite`` flag.
+    >>> display_name(b"bad\\xffname.png")
+    'bad\\\\xffname.png'
     """
-    from regcli.errors import InputError
-    from regcli.io import check_output_path
-
-    for path in paths:
-        if path is None:
-            continue
-        try:
-            check_output_path(path, overwrite=overwrite, inputs=inputs)
-        except InputError as exc:
-            if exc.param != "overwrite":
-                raise
-            raise InputError(f"{path}: already exists; pass --overwrite to replace it") from exc
+    text = os.fsdecode(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_pair(fixed: Path, moving: Path):
@@ -154,6 +148,7 @@ def read_pair(fixed: Path, moving: Path):
     from regcli.io import check_same_shape, read_image
 
     fixed_image = read_image(fixed)
+    interrupts.pause("read")
     moving_image = read_image(moving)
     check_same_shape(fixed_image, moving_image, names=(str(fixed), str(moving)))
     return fixed_image, moving_image

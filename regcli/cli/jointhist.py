@@ -6,23 +6,15 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, options
-
-#: Picture formats for -o (matplotlib writes them; PNG is the usual one).
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-
-
-def _check_suffix(ctx, param, value, *, suffixes):
-    if value is not None and Path(value).suffix.lower() not in suffixes:
-        raise click.BadParameter(f"{value}: expected a file name ending in {' or '.join(suffixes)}")
-    return value
+from regcli.cli import helpers, interrupts, options, outputs
 
 
 def _labels(first: Path, second: Path) -> tuple[str, str]:
-    """Axis names: the file names, or the paths when two inputs share a name."""
+    """Axis names: the file names, or the paths when two inputs share a name (shown so that
+    any font can draw them)."""
     if first.name == second.name:
-        return str(first), str(second)
-    return first.name, second.name
+        return helpers.display_name(first), helpers.display_name(second)
+    return helpers.display_name(first.name), helpers.display_name(second.name)
 
 
 def _pair_report(first: Path, second: Path, bins, normed: bool) -> tuple[dict, dict]:
@@ -65,7 +57,7 @@ def _pair_report(first: Path, second: Path, bins, normed: bool) -> tuple[dict, d
     return facts, panel
 
 
-def _write_npy(path: Path, hists) -> None:
+def _write_npy(path: Path, staged: Path, hists) -> None:
     import numpy as np
 
     from regcli.errors import InputError
@@ -78,7 +70,7 @@ def _write_npy(path: Path, hists) -> None:
             "and cannot be stacked in one array; pass --bins N to use the same bins for all"
         )
     array = hists[0] if len(hists) == 1 else np.stack(hists)
-    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+    with atomic_output(staged) as tmp, open(tmp, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
 
 
@@ -101,8 +93,8 @@ def _write_npy(path: Path, hists) -> None:
     "--normed", is_flag=True, help="Divide by n x p: draw and save probabilities, not counts."
 )
 @options.output_opt(
-    "Picture of the joint histogram(s) (.png, .pdf, .svg), pairs side by side. Default: no "
-    "picture, only the check."
+    "Picture of the joint histogram(s) (.png, .pdf, .svg, .jpg, .tif), pairs side by side. "
+    "Default: no picture, only the check."
 )
 @click.option(
     "--npy",
@@ -141,24 +133,29 @@ def jointhist(images, bins, normed, output, npy, overwrite, as_json):
             f"{images[-1]} has no partner",
             param_hint="'I J [I2 J2 ...]'",
         )
-    _check_suffix(None, None, output, suffixes=FIGURE_SUFFIXES)
-    _check_suffix(None, None, npy, suffixes=(".npy",))
     if output is not None and npy is not None and Path(output).resolve() == Path(npy).resolve():
         raise click.BadParameter("must differ from -o/--output", param_hint="--npy")
-    helpers.check_outputs([output, npy], overwrite=overwrite, inputs=images)
+    with outputs.OutputSet(overwrite=overwrite, inputs=images) as out:
+        staged_output = staged_npy = None
+        if output is not None:
+            staged_output = out.stage(
+                output, suffixes=outputs.FIGURE_SUFFIXES, kind="figure", option="output"
+            )
+        if npy is not None:
+            staged_npy = out.stage(npy, suffixes=(".npy",), kind="array", option="npy")
+        pairs = list(zip(images[::2], images[1::2], strict=True))
+        reports, panels = [], []
+        for first, second in pairs:
+            facts, panel = _pair_report(first, second, bins, normed)
+            reports.append(facts)
+            panels.append(panel)
+        interrupts.pause("work")
+        if staged_npy is not None:
+            _write_npy(npy, staged_npy, [panel["hist"] for panel in panels])
+        if staged_output is not None:
+            from regcli import plots
 
-    pairs = list(zip(images[::2], images[1::2], strict=True))
-    reports, panels = [], []
-    for first, second in pairs:
-        facts, panel = _pair_report(first, second, bins, normed)
-        reports.append(facts)
-        panels.append(panel)
-    if npy is not None:
-        _write_npy(npy, [panel["hist"] for panel in panels])
-    if output is not None:
-        from regcli import plots
-
-        plots.plot_joint_histograms(panels, output, normed=normed)
+            plots.plot_joint_histograms(panels, staged_output, normed=normed)
 
     all_ok = all(report["ok"] for report in reports)
     if as_json:

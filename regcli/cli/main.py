@@ -2,15 +2,22 @@
 exit codes.
 
 Exit codes: 0 success; 1 runtime failure (unreadable image, registration that did not
-converge, ...); 2 usage error (unknown option, bad option value).  The mapping is made in
-one place, :meth:`RegcliGroup.invoke`: an :class:`~regcli.errors.InputError` whose ``param``
-is the Python name of an option of the running command is a usage error on that option
-(exit 2); any other :class:`~regcli.errors.RegcliError` is an ``Error:`` line (exit 1).
+converge, ...); 2 usage error (unknown option, bad option value); 128 + the signal's number
+when interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP).  The mapping is made in one place,
+:meth:`RegcliGroup.invoke`: an :class:`~regcli.errors.InputError` whose ``param`` is the
+Python name of an option of the running command is a usage error on that option (exit 2);
+any other :class:`~regcli.errors.RegcliError`, an ``OSError`` (disk full, permission denied)
+and any unexpected exception is one ``Error:`` line (exit 1), the traceback shown only with
+``-v``.  Signals are turned into :class:`~regcli.cli.interrupts.Interrupted` by :func:`main`.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
+import sys
+import traceback
 
 import click
 
@@ -67,10 +74,35 @@ class RegcliGroup(click.Group):
         except RegcliError as exc:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:  # disk full, permission denied on an output folder, ...
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
+            _show_traceback(ctx)
+            raise click.ClickException(describe_os_error(exc)) from exc
         except MemoryError as exc:
+            _show_traceback(ctx)
             raise click.ClickException("out of memory; try smaller images or --levels") from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug: one line, the traceback only with -v
+            _show_traceback(ctx)
+            text = " ".join(str(exc).split()) or "(no message)"
+            hint = "" if helpers.verbosity(ctx) > 0 else "; run with -v for the traceback"
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {text}{hint}; please report it"
+            ) from exc
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an ``OSError``: the file first, the disk-full case said plainly."""
+    name = os.fsdecode(exc.filename) if getattr(exc, "filename", None) is not None else None
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        where = f": {name}" if name else ""
+        return f"{reason}{where} (the disk is full; nothing was written)"
+    return f"{name}: {reason}" if name else reason
+
+
+def _show_traceback(ctx: click.Context) -> None:
+    if helpers.verbosity(ctx) > 0:
+        click.echo(traceback.format_exc().rstrip(), err=True)
 
 
 @click.group(cls=RegcliGroup, context_settings=CONTEXT_SETTINGS, epilog=EPILOG)
@@ -95,8 +127,17 @@ def cli(ctx):
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="regcli")
+    """Console-script entry point: SIGINT, SIGTERM and SIGHUP end the run cleanly (whatever
+    was staged is removed) with exit code 128 + the signal's number."""
+    from regcli.cli import interrupts
+
+    interrupts.install()
+    try:
+        cli(prog_name="regcli")
+    except interrupts.Interrupted as exc:
+        sys.stderr.write(f"regcli: interrupted by {exc.name}\n")
+        sys.stderr.flush()
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ cost_bins_opt        --bins          4..1024 (the MI cost's)  the metric's      
 bins_opt(...)        --bins          similarity: 2..4096;     the image's        similarity,
                                      jointhist: N or N,M,                        jointhist
                                      1..4096
-sigma_opt            --sigma         number >= 0 (pixels)     the metric's       register,
+sigma_opt            --sigma         0..1000 (pixels)         the metric's       register,
                                                                                  compare,
                                                                                  similarity
 ==================== =============== ======================== ================== ==========
@@ -73,12 +73,15 @@ from pathlib import Path
 
 import click
 
+from regcli._limits import MAX_CENTER, MAX_HISTOGRAM_BINS, MAX_SIGMA
+
 #: Histogram bins of the MI-family *costs* (register, compare, profile).
 #: TODO(house): read regcli.metrics.MIN_COST_BINS / MAX_COST_BINS (lazily) once the core
 #: defines them; until then these are the same numbers, kept in this one place.
 COST_BINS_MIN, COST_BINS_MAX = 4, 1024
-#: Largest number of bins per axis of a plain joint histogram (4096 x 4096 float64 = 128 MB).
-HIST_BINS_MAX = 4096
+#: Largest number of bins per axis of a plain joint histogram (4096 x 4096 float64 = 128 MB):
+#: the core's own bound, :data:`regcli._limits.MAX_HISTOGRAM_BINS`.
+HIST_BINS_MAX = MAX_HISTOGRAM_BINS
 
 # --------------------------------------------------------------------------- types
 
@@ -196,6 +199,10 @@ def _parse_center(ctx, param, value):
         if len(parts) == 2:
             x, y = float(parts[0]), float(parts[1])
             if math.isfinite(x) and math.isfinite(y):
+                if max(abs(x), abs(y)) > MAX_CENTER:
+                    raise click.BadParameter(
+                        f"X and Y must be within {MAX_CENTER:g} pixels of the origin, got {value!r}"
+                    )
                 return (x, y)
     except ValueError:
         pass
@@ -379,7 +386,7 @@ cost_bins_opt = bins_opt(
 )
 sigma_opt = click.option(
     "--sigma",
-    type=FiniteFloatRange(min=0.0),
+    type=FiniteFloatRange(0.0, MAX_SIGMA),
     default=None,
     metavar="PIXELS",
     help="Gaussian smoothing (pixels) before the image gradients are taken, for the metrics "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, options
+from regcli.cli import helpers, interrupts, options, outputs
 
 
 def _parse_range(ctx, param, value):
@@ -67,7 +67,7 @@ def _parse_range(ctx, param, value):
 @click.option(
     "--smooth",
     "sigma",
-    type=options.POSITIVE_FLOAT,
+    type=options.FiniteFloatRange(0.0, options.MAX_SIGMA, min_open=True),
     default=None,
     metavar="SIGMA",
     help="Also profile both images smoothed by a Gaussian of SIGMA pixels (a second panel): "
@@ -154,19 +154,72 @@ def profile(
         )
     helpers.check_core_options(metric=metric, bins=bins)  # TODO(house): drop with param=...
     output = Path(f"{Path(moving).stem}_profile_{param}.png") if output is None else output
-    if output.suffix.lower() != ".png":
-        raise click.BadParameter(
-            f"expected a .png file name, got {str(output)!r}", param_hint="'-o' / '--output'"
-        )
     at_inputs = [] if at_path is None else [at_path]
-    helpers.check_outputs([output], overwrite=overwrite, inputs=[fixed, moving, *at_inputs])
+    with outputs.OutputSet(overwrite=overwrite, inputs=[fixed, moving, *at_inputs]) as out:
+        staged = out.stage(output, suffixes=(".png",), kind="figure", option="output")
+        fixed_image, moving_image = helpers.read_pair(fixed, moving)
+        interrupts.pause("work")
+        registered, result = _compute(
+            fixed,
+            moving,
+            fixed_image,
+            moving_image,
+            at_path=at_path,
+            do_register=do_register,
+            param=param,
+            values=values,
+            transform=transform,
+            metric=metric,
+            sigma=sigma,
+            bins=bins,
+            center=center,
+            truth=truth,
+        )
 
+        from regcli.plots import plot_cost_profile
+
+        plot_cost_profile(
+            result,
+            staged,
+            title=f"{helpers.display_name(moving.name)} vs {helpers.display_name(fixed.name)}: "
+            f"{metric} cost along {param} ({transform})",
+        )
+    summary = result.to_dict()
+    summary.update({"fixed": str(fixed), "moving": str(moving), "output": str(output)})
+    summary["at_source"] = (
+        str(at_path) if at_path is not None else "register" if do_register else "identity"
+    )
+    if registered is not None:
+        summary["registration"] = helpers.result_report(registered)
+    if as_json:
+        helpers.echo_json(summary)
+    else:
+        click.echo(_text_report(summary))
+
+
+def _compute(
+    fixed,
+    moving,
+    fixed_image,
+    moving_image,
+    *,
+    at_path,
+    do_register,
+    param,
+    values,
+    transform,
+    metric,
+    sigma,
+    bins,
+    center,
+    truth,
+):
+    """The registration (with --register) and the profile: ``(registered or None, profile)``."""
     import numpy as np
 
     from regcli.io import read_transform_json
     from regcli.profile import cost_profile
 
-    fixed_image, moving_image = helpers.read_pair(fixed, moving)
     at_matrix = None
     registered = None
     if at_path is not None:
@@ -203,25 +256,7 @@ def profile(
             bins=bins,
             true_value=true_value,
         )
-
-    from regcli.plots import plot_cost_profile
-
-    plot_cost_profile(
-        result,
-        output,
-        title=f"{moving.name} vs {fixed.name}: {metric} cost along {param} ({transform})",
-    )
-    summary = result.to_dict()
-    summary.update({"fixed": str(fixed), "moving": str(moving), "output": str(output)})
-    summary["at_source"] = (
-        str(at_path) if at_path is not None else "register" if do_register else "identity"
-    )
-    if registered is not None:
-        summary["registration"] = helpers.result_report(registered)
-    if as_json:
-        helpers.echo_json(summary)
-    else:
-        click.echo(_text_report(summary))
+    return registered, result
 
 
 def _text_report(summary: dict) -> str:

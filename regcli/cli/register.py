@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, options
+from regcli.cli import helpers, interrupts, options, outputs
 
 #: File names written into OUTDIR (the aligned image is named after the moving image).
 COST_PLOT_NAME = "cost.png"
@@ -135,42 +135,57 @@ def register(
         sigma=sigma,
     )
     outdir = Path(f"regcli-{moving.stem}") if outdir is None else outdir
-    paths = {
-        "aligned": outdir / f"{moving.stem}_aligned{moving.suffix}",
-        "cost_plot": outdir / COST_PLOT_NAME,
-        "overlay": outdir / OVERLAY_NAME,
-        "transform": outdir / TRANSFORM_NAME,
-    }
-    _check_outdir(outdir, paths, overwrite=overwrite, inputs=(fixed, moving))
-    fixed_image, moving_image = helpers.read_pair(fixed, moving)
-
-    from regcli.registration import register as run_registration
-
-    enabled = helpers.show_progress(ctx)
-    with (
-        helpers.progress_bar(enabled=enabled, description=optimizer or "register") as tick,
-        helpers.inputs_named(fixed=fixed, moving=moving),
-    ):
-        result = run_registration(
-            fixed_image,
-            moving_image,
-            transform=transform,
-            metric=metric,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            iterations=iterations,
-            levels=levels,
-            center=center,
-            init=init,
-            callback=tick,
-            gamma=gamma,
-            beta=beta,
-            bins=bins,
-            sigma=sigma,
+    if outdir.exists() and not outdir.is_dir():
+        raise click.BadParameter(
+            f"{outdir} exists and is not a folder", param_hint="'-o' / '--output'"
         )
+    names = {
+        "aligned": f"{moving.stem}_aligned{moving.suffix}",
+        "cost_plot": COST_PLOT_NAME,
+        "overlay": OVERLAY_NAME,
+        "transform": TRANSFORM_NAME,
+    }
+    paths = {key: outdir / name for key, name in names.items()}
+    from regcli.io import IMAGE_SUFFIXES, check_input_path, check_output_format
 
-    report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
-    write_outputs(result, report, fixed, moving, fixed_image, moving_image, paths)
+    check_input_path(moving)  # its format is the aligned image's: known before any work
+    with outputs.OutputSet(outdir, overwrite=overwrite, inputs=(fixed, moving), create=True) as out:
+        staged = {
+            key: out.stage(name, suffixes=IMAGE_SUFFIXES, kind="image")
+            if key == "aligned"
+            else out.stage(name)
+            for key, name in names.items()
+        }
+        fixed_image, moving_image = helpers.read_pair(fixed, moving)
+        check_output_format(paths["aligned"], moving_image.dtype)
+        interrupts.pause("work")
+
+        from regcli.registration import register as run_registration
+
+        enabled = helpers.show_progress(ctx)
+        with (
+            helpers.progress_bar(enabled=enabled, description=optimizer or "register") as tick,
+            helpers.inputs_named(fixed=fixed, moving=moving),
+        ):
+            result = run_registration(
+                fixed_image,
+                moving_image,
+                transform=transform,
+                metric=metric,
+                optimizer=optimizer,
+                learning_rate=learning_rate,
+                iterations=iterations,
+                levels=levels,
+                center=center,
+                init=init,
+                callback=tick,
+                gamma=gamma,
+                beta=beta,
+                bins=bins,
+                sigma=sigma,
+            )
+        report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
+        write_outputs(result, report, fixed, moving, fixed_image, moving_image, staged)
     report["outputs"] = {"directory": outdir, **paths}
     if as_json:
         helpers.echo_json(report)
@@ -188,16 +203,6 @@ def register(
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_outdir(outdir: Path, paths: dict, *, overwrite: bool, inputs) -> None:
-    """Fail before any work if OUTDIR is unusable or an output exists without --overwrite."""
-    if outdir.exists() and not outdir.is_dir():
-        raise click.BadParameter(
-            f"{outdir} exists and is not a folder", param_hint="'-o' / '--output'"
-        )
-    if outdir.is_dir():
-        helpers.check_outputs(paths.values(), overwrite=overwrite, inputs=inputs)
-
-
 def aligned_for_output(warped, moving_image):
     """``warped`` clipped to the moving image's value range, in the moving image's dtype."""
     import numpy as np
@@ -212,11 +217,11 @@ def write_outputs(
     result, report: dict, fixed: Path, moving: Path, fixed_image, moving_image, paths
 ) -> None:
     """Write the aligned image, the two figures and the transform JSON (``report``'s facts)
-    into their folder."""
+    to ``paths`` (staged by the command's output set)."""
     from regcli import plots
     from regcli.io import write_image, write_transform_json
 
-    paths["aligned"].parent.mkdir(parents=True, exist_ok=True)
+    moving_name, fixed_name = helpers.display_name(moving.name), helpers.display_name(fixed.name)
     write_image(paths["aligned"], aligned_for_output(result.warped, moving_image))
     plots.plot_cost_curve(
         result.cost_history,
@@ -224,7 +229,7 @@ def write_outputs(
         level_starts=result.level_starts,
         level_shapes=result.level_shapes,
         cost_label=result.cost_label,
-        title=f"{moving.name} onto {fixed.name}: metric {result.metric}, "
+        title=f"{moving_name} onto {fixed_name}: metric {result.metric}, "
         f"optimiser {result.optimizer}, transform {result.transform}",
     )
     plots.plot_overlay(
@@ -232,7 +237,7 @@ def write_outputs(
         moving_image,
         result.warped,
         paths["overlay"],
-        title=f"{moving.name} onto {fixed.name} ({result.transform}, {result.metric}, "
+        title=f"{moving_name} onto {fixed_name} ({result.transform}, {result.metric}, "
         f"{result.optimizer})",
     )
     extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}

@@ -33,11 +33,18 @@ def check_pixels(shape, name: str) -> None:
     count = math.prod(int(s) for s in shape)
     limit = max_pixels()
     if count > limit:
-        dims = " x ".join(str(int(s)) for s in shape)
+        dims = " x ".join(_number(int(s)) for s in shape)
+        count = _number(count)
         raise InputError(
             f"{name}: the image declares {dims} = {count} pixels, more than the limit of "
             f"{describe_pixels(limit)}; set {MAX_PIXELS_ENV} to read larger images"
         )
+
+
+def _number(value: int) -> str:
+    """A whole number for a message: digits, or ``about 10^300`` for absurd ones."""
+    text = str(value)
+    return text if len(text) <= 15 else f"about 10^{len(text) - 1}"
 
 
 # --------------------------------------------------------------------------- PNG and JPEG

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -244,16 +245,21 @@ def _umask() -> int:
 
 
 def _named_os_error(exc: OSError, path: Path) -> OSError:
-    """``exc`` re-made to name ``path`` (the file asked for, never the temporary one); a
-    short write on a full disk becomes ENOSPC."""
+    """``exc`` re-made to name ``path`` (the file asked for, never the temporary one).
+
+    A short write (numpy's "N requested and M written", which carries no error number) on a
+    file system with no free blocks left is the full disk it is: ENOSPC.  Call it before the
+    partial file is removed, while the disk is still full.
+    """
     code = exc.errno
     if code is None:
+        short_write = re.search(r"requested and \d+ written", str(exc)) is not None
         try:
             full = os.statvfs(path.parent or ".").f_bavail == 0
         except (OSError, AttributeError):
             full = False
-        code = errno.ENOSPC if full else errno.EIO
-        strerror = os.strerror(code) if full else str(exc)
+        code = errno.ENOSPC if (full or short_write) else errno.EIO
+        strerror = os.strerror(code) if code == errno.ENOSPC else str(exc)
     else:
         strerror = exc.strerror or os.strerror(code)
     return OSError(code, strerror, str(path))
@@ -284,8 +290,9 @@ def atomic_output(path, *, overwrite: bool = True) -> Iterator[Path]:
         else:
             _link_new(tmp_path, p)
     except OSError as exc:
+        named = _named_os_error(exc, p)
         tmp_path.unlink(missing_ok=True)
-        raise _named_os_error(exc, p) from exc
+        raise named from exc
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

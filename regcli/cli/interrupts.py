@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 
 #: The signals that end a run (those that exist on this platform).
@@ -28,7 +29,7 @@ PAUSE_ENV = "REGCLI_TEST_PAUSE"
 #: How long :func:`pause` sleeps at most (seconds).
 PAUSE_SECONDS = 60.0
 
-_state = {"interrupted": False}
+_state: dict = {"interrupted": False, "previous_hook": sys.unraisablehook}
 
 
 class Interrupted(BaseException):  # like KeyboardInterrupt: not an error
@@ -58,6 +59,26 @@ def _handler(signum, frame) -> None:
     raise Interrupted(signum)
 
 
+def _redeliver(signum: int) -> None:
+    """Raise :class:`Interrupted` again a moment later, from wherever the program then is."""
+    _state["interrupted"] = False
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, lambda _, frame: _handler(signum, frame))
+        signal.setitimer(signal.ITIMER_REAL, 0.002)
+    else:  # pragma: no cover (not on POSIX)
+        signal.raise_signal(signum)
+
+
+def _unraisable(unraisable) -> None:
+    """A signal that came while Python ran a finaliser or a weak-reference callback (as
+    matplotlib's transforms use) raised where Python can only print and drop the exception:
+    deliver it again instead of losing it."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        _redeliver(unraisable.exc_value.signum)
+        return
+    _state["previous_hook"](unraisable)
+
+
 def install() -> None:
     """Make SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` (main thread only).
 
@@ -67,6 +88,9 @@ def install() -> None:
         if signal.getsignal(signum) == signal.SIG_IGN:
             continue
         signal.signal(signum, _handler)
+    if sys.unraisablehook is not _unraisable:
+        _state["previous_hook"] = sys.unraisablehook
+        sys.unraisablehook = _unraisable
 
 
 @contextlib.contextmanager

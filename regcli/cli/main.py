@@ -96,7 +96,7 @@ def describe_os_error(exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         where = f": {name}" if name else ""
-        return f"{reason}{where} (the disk is full; nothing was written)"
+        return f"{os.strerror(exc.errno)}{where} (the disk is full; nothing was written)"
     return f"{name}: {reason}" if name else reason
 
 

@@ -205,15 +205,18 @@ class OutputSet:
         return staged
 
     def commit(self) -> None:
-        """Rename every staged output onto its name (called when the ``with`` block ends)."""
+        """Rename every staged output onto its name (called when the ``with`` block ends);
+        if that fails, or a signal comes first, nothing is put in place."""
         if self._closed:
             return
-        interrupts.pause("write")
-        with interrupts.deferred():
-            try:
+        try:
+            interrupts.pause("write")
+            with interrupts.deferred():
                 self._rename_all()
-            finally:
                 self._cleanup(keep_created=True)
+        except BaseException:
+            self.discard()
+            raise
 
     def discard(self) -> None:
         """Remove everything staged, the locks and the folders this set created."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, options
+from regcli.cli import helpers, interrupts, options
 
 
 def _with_file_names(message: str, first: Path, second: Path) -> str:
@@ -54,6 +54,7 @@ def similarity(image1, image2, metric, bins, sigma, as_json):
     from regcli.metrics import METRICS
 
     first, second = helpers.read_pair(image1, image2)
+    interrupts.pause("work")
     names = list(METRICS) if metric == "all" else [metric]
     given = {"bins": bins, "sigma": sigma}
     values = {}

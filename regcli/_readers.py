@@ -10,6 +10,7 @@ against :func:`regcli._limits.max_pixels` first, so a small file declaring a hug
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
@@ -105,6 +106,30 @@ def _pillow_array(image, name: str) -> np.ndarray:
 # --------------------------------------------------------------------------- TIFF
 
 
+class _ToDebug(logging.Handler):
+    def __init__(self, name: str):
+        super().__init__()
+        self.file_name = name
+
+    def emit(self, record) -> None:
+        log.debug("%s: tifffile: %s", self.file_name, record.getMessage())
+
+
+@contextlib.contextmanager
+def _tifffile_notes_as_debug(name: str):
+    """tifffile's warnings about a broken file ("contains no pages") go to regcli's debug
+    output (``-vv``) instead of stderr; the error that follows says what matters."""
+    logger = logging.getLogger("tifffile")
+    handler, propagate = _ToDebug(name), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def read_tiff(path: Path, name: str) -> np.ndarray:
     """The one series of a TIFF; colour samples go last, pages are an error.
 
@@ -115,7 +140,7 @@ def read_tiff(path: Path, name: str) -> np.ndarray:
     """
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    with _tifffile_notes_as_debug(name), tifffile.TiffFile(path) as tif:
         series = list(tif.series)
         if not series:
             raise ValueError("no image data in the TIFF")

@@ -78,3 +78,20 @@ def smooth_blobs(shape=(96, 112), seed=0) -> np.ndarray:
 @pytest.fixture
 def blobs() -> np.ndarray:
     return smooth_blobs()
+
+
+def png_bytes(width: int, height: int, *, bit_depth: int = 8, color_type: int = 0, rows=None):
+    """A PNG file's bytes declaring ``width x height`` pixels; the image data holds ``rows``
+    (default: a few zero rows only, so a huge declared size costs nothing to make)."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    data = zlib.compress(b"\x00" * 1024 if rows is None else rows)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )

@@ -1,0 +1,70 @@
+"""The library refuses bad arguments with InputError (naming the argument), never numpy's
+ValueError/TypeError, and never after starting the work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import smooth_blobs
+
+import regcli
+from regcli.errors import InputError
+
+IMAGE = smooth_blobs((24, 26))
+NAN_IMAGE = np.where(IMAGE > 0.5, np.nan, IMAGE)
+
+BAD_CALLS = {
+    "ragged list": (lambda: regcli.ssd([[1, 2], [3]], IMAGE), "image1"),
+    "string image": (lambda: regcli.warp("abc", np.eye(3)), "image"),
+    "None image": (lambda: regcli.warp(None, np.eye(3)), "image"),
+    "NaN in warp": (lambda: regcli.warp(NAN_IMAGE, np.eye(3)), "NaN or infinite"),
+    "complex in warp": (lambda: regcli.warp(IMAGE.astype(complex), np.eye(3)), "complex"),
+    "object in warp": (lambda: regcli.warp(IMAGE.astype(object), np.eye(3)), "image"),
+    "negative shape": (lambda: regcli.warp(IMAGE, np.eye(3), output_shape=(-1, 5)), "output_shape"),
+    "fractional shape": (
+        lambda: regcli.warp(IMAGE, np.eye(3), output_shape=(2.7, 5)),
+        "output_shape",
+    ),
+    "huge shape": (
+        lambda: regcli.warp(IMAGE, np.eye(3), output_shape=(10**6, 10**6)),
+        "more than the limit",
+    ),
+    "translate by a string": (lambda: regcli.translate(IMAGE, "3", 0), "dx"),
+    "rotate by None": (lambda: regcli.rotate(IMAGE, None), "angle"),
+    "compose a 2x2": (lambda: regcli.compose(np.eye(2)), r"matrices\[0\]"),
+    "read_image(None)": (lambda: regcli.read_image(None), "path"),
+    "empty shape": (lambda: regcli.mean_displacement(np.eye(3), np.eye(3), (0, 0)), "shape"),
+    "bins 10**5": (lambda: regcli.joint_histogram(IMAGE, IMAGE, bins=10**5), "bins"),
+    "edges 10**6": (
+        lambda: regcli.joint_histogram(IMAGE, IMAGE, bins=np.linspace(0, 1, 10**6)),
+        "bins",
+    ),
+    "entropy of text": (lambda: regcli.entropy("abc"), "hist"),
+    "masked array": (
+        lambda: regcli.register(np.ma.masked_less(IMAGE, 0.1), IMAGE),
+        "masked arrays are not supported",
+    ),
+    "too small": (lambda: regcli.register(IMAGE[:1], IMAGE[:1]), "too small to register"),
+    "pyramid of None": (lambda: regcli.gaussian_pyramid(None, 2), "image"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CALLS))
+def test_bad_arguments_raise_input_error(name):
+    call, match = BAD_CALLS[name]
+    with pytest.raises(InputError, match=match):
+        call()
+
+
+def test_a_masked_array_without_masked_pixels_is_its_data():
+    plain = np.ma.masked_array(IMAGE, mask=False)
+    np.testing.assert_array_equal(regcli.warp(plain, np.eye(3)), regcli.warp(IMAGE, np.eye(3)))
+
+
+def test_bins_limit_is_the_cli_one():
+    from regcli._limits import MAX_HISTOGRAM_BINS
+    from regcli.cli import options
+
+    assert options.HIST_BINS_MAX == MAX_HISTOGRAM_BINS
+    hist, _, _ = regcli.joint_histogram(IMAGE, IMAGE, bins=MAX_HISTOGRAM_BINS)
+    assert hist.shape == (MAX_HISTOGRAM_BINS, MAX_HISTOGRAM_BINS)

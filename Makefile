@@ -5,11 +5,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: help demo test bench lint format samples chapter clean
+.PHONY: help demo test fuzz bench lint format samples chapter clean
 
 help:
 	@echo "make demo    register the sample images (results under out/)"
 	@echo "make test    install the dev tools, lint, run the test suite"
+	@echo "make fuzz    fuzz the readers and the transform JSON parser for 10 minutes"
 	@echo "make bench   install the bench extra, run the benchmark (bench/README.md)"
 	@echo "make lint    ruff check + format check"
 	@echo "make chapter reproduce the scipy chapter's experiment and figures (out/chapter/)"
@@ -37,6 +38,11 @@ demo: $(VENV)/.stamp-run
 
 test: $(VENV)/.stamp-dev lint
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+
+# The fuzz tests of `make test`, run for FUZZ_SECONDS in all with fresh seeds.
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.stamp-dev
+	REGCLI_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python -m pytest -q -s tests/test_fuzz.py
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .

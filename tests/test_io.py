@@ -389,3 +389,29 @@ def test_read_transform_json_missing_directory_binary(tmp_path):
     png = write_image(tmp_path / "img.png", ramp("uint8"))
     with pytest.raises(InputError, match=r"img\.png: not (a text file|valid JSON)"):
         read_transform_json(png)
+
+
+# --------------------------------------------------------------------------- dtypes x formats
+
+ALL_DTYPES = [
+    "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+    "float16", "float32", "float64", "longdouble",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".npy"])
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_every_dtype_round_trips_or_is_refused_before_writing(tmp_path, dtype, suffix):
+    image = (np.arange(6 * 7).reshape(6, 7) % 2 == 0) if dtype == "bool" else ramp(dtype)
+    image = image.astype(dtype)
+    path = tmp_path / f"out{suffix}"
+    try:
+        write_image(path, image)
+    except InputError as exc:
+        assert f"cannot store {np.dtype(dtype).name}" in str(exc)
+        assert list(tmp_path.iterdir()) == []
+        return
+    back = read_image(path)
+    assert back.dtype == image.dtype
+    if suffix != ".jpg":  # lossy
+        np.testing.assert_array_equal(back, image)

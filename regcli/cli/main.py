@@ -43,7 +43,9 @@ Conventions: an image is indexed [row, col]; a point is (x, y) with x = column, 
 origin at the centre of the top-left pixel, y pointing down (a positive angle turns clockwise
 on screen). A transform is the 3x3 matrix M mapping a fixed pixel to the moving pixel showing
 the same anatomy: aligned(x) = moving(M @ x). Angles are in degrees.
-Exit codes: 0 success, 1 runtime failure, 2 usage error."""
+Exit codes: 0 success, 1 runtime failure, 2 usage error, 130/143/129 interrupted by
+SIGINT/SIGTERM/SIGHUP. A run's outputs appear together or not at all.
+Environment: REGCLI_MAX_PIXELS, the largest image read (default 2^28 pixels)."""
 
 
 class RegcliGroup(click.Group):

@@ -241,7 +241,7 @@ class LevelObjective:
         self.metric = metric
         self.options = dict(options or {})
         self.shape = fixed.shape
-        self.scales = transform.scales(fixed.shape)
+        self.scales = transform.param_scales(fixed.shape)
         self.least_squares = metric.name == "ssd"
         rows, cols = self.shape
         limit = MAX_SAMPLES if max_samples is None else max(int(max_samples), 1)

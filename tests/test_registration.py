@@ -178,7 +178,7 @@ def test_gradient_matches_finite_differences(transform, metric, seed, max_sample
     shape = fixed.shape
     tf = make_transform(transform, shape=shape, center=(30.0, 40.0))
     rng = np.random.default_rng(seed)
-    truth = tf.identity() + rng.uniform(-1.0, 1.0, tf.n_params) / tf.scales(shape)
+    truth = tf.identity() + rng.uniform(-1.0, 1.0, tf.n_params) / tf.param_scales(shape)
     moving = warp(fixed, np.linalg.inv(tf.matrix(truth)), order=3).astype(np.float32)
     options = {"moving_range": (0.0, 1.0)} if "moving_range" in METRICS[metric].options else {}
     objective = LevelObjective(fixed, moving, tf, METRICS[metric], options, max_samples=max_samples)

@@ -63,7 +63,7 @@ def default_edges(image, *, value_range=None) -> np.ndarray:
 
     Returns
     -------
-    edges : ndarray of float64, shape (bins + 1,)
+    edges : (bins + 1,) float64 ndarray
     """
     arr = np.asarray(image)
     lo, hi = _data_range(arr) if value_range is None else map(float, value_range)
@@ -156,10 +156,10 @@ def joint_histogram(image1, image2, *, bins=None, range=None, normed: bool = Fal
 
     Returns
     -------
-    hist : ndarray of float64, shape (bins1, bins2)
+    hist : (bins1, bins2) float64 ndarray
         ``hist[i, j]`` counts pixels with ``image1`` in bin ``i`` and ``image2`` in bin ``j``.
         With the default range the counts sum to ``rows * cols``.
-    edges1, edges2 : ndarray of float64
+    edges1, edges2 : (bins + 1,) float64 ndarrays
         Bin edges of each image (``bins + 1`` values); the last bin includes its right edge.
 
     Examples
@@ -235,7 +235,7 @@ def parzen_joint_histogram(
     moving_range: tuple[float, float],
     *,
     slopes: bool = True,
-):
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
     """Parzen-window joint probability of pixel pairs (Mattes et al. 2003).
 
     Fixed intensities fall in hard bins over ``fixed_range``.  A moving intensity ``w`` sits at

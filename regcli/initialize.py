@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,9 @@ from regcli.transforms import (
     similarity_matrix,
     translation_matrix,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "INIT_METHODS",
@@ -87,7 +91,7 @@ class InitMethod:
     coarsest_side: int | None = None
 
 
-def default_method(transform) -> str:
+def default_method(transform: str | Transform) -> str:
     """The default initialisation for ``transform`` (a name or a :class:`Transform`).
 
     ``"search"`` for ``rigid`` and ``similarity``; ``"none"`` otherwise (translation and the
@@ -124,13 +128,13 @@ def search_level(shape: Sequence[int], size: int = SEARCH_SIZE) -> int | None:
 
 
 def initial_matrix(
-    fixed,
-    moving,
-    transform="rigid",
-    metric="ssd",
+    fixed: ArrayLike,
+    moving: ArrayLike,
+    transform: str | Transform = "rigid",
+    metric: str | Metric = "ssd",
     method: str | None = None,
     *,
-    center=None,
+    center: str | Sequence[float] | None = None,
     metric_options: dict | None = None,
     size: int = SEARCH_SIZE,
     angle_step: float = 10.0,

@@ -30,7 +30,7 @@ doi:10.1109/TMI.2003.809072
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -556,7 +556,9 @@ class Metric:
     def __call__(self, image1, image2, **options) -> float:
         return self.function(image1, image2, **options)
 
-    def check_options(self, *, bins=None, sigma=None) -> dict:
+    def check_options(
+        self, *, bins: int | Sequence[int] | None = None, sigma: float | None = None
+    ) -> dict:
         """The cost options given by a caller's arguments, checked (``None``: not given).
 
         ``bins`` must be one the metric takes, from :data:`MIN_COST_BINS` to

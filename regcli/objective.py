@@ -28,12 +28,16 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from regcli.metrics import METRICS, Metric
 from regcli.resample import inside_mask, warp, warp_linear
 from regcli.transforms import Transform
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "LevelObjective",
@@ -332,15 +336,15 @@ class LevelObjective:
         return 1.0
 
     # ------------------------------------------------------------------ geometry
-    def to_params(self, x) -> np.ndarray:
+    def to_params(self, x: ArrayLike) -> np.ndarray:
         """Transform parameters (n_params,) of the scaled parameters ``x``."""
         return np.asarray(x, dtype=float) / self.scales
 
-    def matrix(self, x) -> np.ndarray:
+    def matrix(self, x: ArrayLike) -> np.ndarray:
         """The (3, 3) fixed -> moving matrix (level pixels) of the scaled parameters ``x``."""
         return self.transform.matrix(self.to_params(x))
 
-    def grid_aligned(self, x) -> bool:
+    def grid_aligned(self, x: ArrayLike) -> bool:
         """True if ``M(x)`` maps every pixel centre onto a pixel centre (interpolation exact).
 
         That is: the linear part is a signed permutation (identity, quarter turns, flips)
@@ -372,7 +376,7 @@ class LevelObjective:
         return warped, self._mask(m), m
 
     # ------------------------------------------------------------------ evaluation
-    def cost(self, x) -> float:
+    def cost(self, x: ArrayLike) -> float:
         """The cost at scaled parameters ``x`` (``inf`` when too few pixels overlap)."""
         self.evaluations += 1
         m = self.matrix(x)
@@ -385,12 +389,12 @@ class LevelObjective:
             return float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
         return float(self.metric.cost(self.fixed_samples, warped, mask, **self.options))
 
-    def cost_gradient(self, x) -> tuple[float, np.ndarray]:
+    def cost_gradient(self, x: ArrayLike) -> tuple[float, np.ndarray]:
         """Cost and its gradient (n_params,) with respect to the scaled parameters ``x``."""
         cost, gradient, _ = self._evaluate(x, hessian=False)
         return cost, gradient
 
-    def gauss_newton(self, x) -> tuple[float, np.ndarray, np.ndarray]:
+    def gauss_newton(self, x: ArrayLike) -> tuple[float, np.ndarray, np.ndarray]:
         """Cost, gradient (n_params,) and a Gauss-Newton Hessian (n_params, n_params).
 
         For SSD this is the exact Gauss-Newton matrix ``2/n J^T J`` (``J``: d residual / d x).

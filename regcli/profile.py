@@ -160,15 +160,15 @@ def default_values(param: str, center_value: float) -> np.ndarray:
 
 
 def cost_profile(
-    fixed,
-    moving,
+    fixed: np.ndarray,
+    moving: np.ndarray,
     *,
     param: str = "angle",
     values: Sequence[float] | None = None,
     transform: str = "rigid",
     metric: str = "ssd",
-    at=None,
-    center=None,
+    at: np.ndarray | None = None,
+    center: str | Sequence[float] | None = None,
     sigma: float | None = None,
     bins: int | None = None,
     true_value: float | None = None,

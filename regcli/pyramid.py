@@ -37,7 +37,9 @@ __all__ = [
 MIN_COARSE_SIDE = 32
 
 
-def auto_levels(shape: Sequence[int], *, downscale: float = 2.0, min_side: int = MIN_COARSE_SIDE):
+def auto_levels(
+    shape: Sequence[int], *, downscale: float = 2.0, min_side: int = MIN_COARSE_SIDE
+) -> int:
     """Number of levels (full resolution included) whose coarsest side is ``>= min_side``.
 
     An image already smaller than ``min_side`` gets one level (itself).
@@ -204,7 +206,11 @@ def downsample(image: np.ndarray, factor: float) -> np.ndarray:
 
 
 def gaussian_pyramid(
-    image, levels: int | None = None, *, downscale: float = 2.0, sigma: float | None = None
+    image: np.ndarray,
+    levels: int | None = None,
+    *,
+    downscale: float = 2.0,
+    sigma: float | None = None,
 ) -> list[np.ndarray]:
     """Gaussian pyramid of ``image``, finest level first.
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,6 +56,9 @@ from regcli.resample import warp
 from regcli.result import RegistrationResult
 from regcli.transforms import Transform, check_matrix, make_transform
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["LevelObjective", "RegistrationResult", "register"]
 
 #: The optimiser for metrics without an analytic gradient when none is named.
@@ -64,8 +68,8 @@ MIN_LEVEL_SIDE = 8
 
 
 def register(
-    fixed,
-    moving,
+    fixed: ArrayLike,
+    moving: ArrayLike,
     *,
     transform: str = "rigid",
     metric: str = "ssd",
@@ -73,9 +77,9 @@ def register(
     learning_rate: float | None = None,
     iterations: int | None = None,
     levels: int | None = None,
-    center=None,
+    center: str | Sequence[float] | None = None,
     init: str | None = None,
-    initial_matrix=None,
+    initial_matrix: ArrayLike | None = None,
     callback: Callable[[int, float, np.ndarray], None] | None = None,
     gamma: float | None = None,
     beta: float | None = None,

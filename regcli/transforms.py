@@ -22,11 +22,14 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from regcli.errors import InputError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "TRANSFORMS",
@@ -127,7 +130,9 @@ def compose(*matrices: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_matrix(matrix, *, name: str = "matrix", param: str | None = None) -> np.ndarray:
+def check_matrix(
+    matrix: ArrayLike, *, name: str = "matrix", param: str | None = None
+) -> np.ndarray:
     """Return ``matrix`` as a float 3x3 array, or raise :class:`InputError` saying what is wrong.
 
     Accepts a 3x3 homogeneous matrix or its top 2x3 rows.  Messages start with ``name``;
@@ -155,7 +160,7 @@ def check_matrix(matrix, *, name: str = "matrix", param: str | None = None) -> n
     return m
 
 
-def mean_displacement(matrix_a, matrix_b, shape: Sequence[int]) -> float:
+def mean_displacement(matrix_a: ArrayLike, matrix_b: ArrayLike, shape: Sequence[int]) -> float:
     """Mean distance in pixels between where ``matrix_a`` and ``matrix_b`` send the pixels.
 
     The mean is over the pixel centres of an image of ``shape = (rows, cols)`` (on a regular
@@ -172,7 +177,9 @@ def mean_displacement(matrix_a, matrix_b, shape: Sequence[int]) -> float:
     return float(np.mean(np.hypot(dx, dy)))
 
 
-def resolve_center(center, shape: Sequence[int] | None = None) -> tuple[float, float]:
+def resolve_center(
+    center: str | Sequence[float], shape: Sequence[int] | None = None
+) -> tuple[float, float]:
     """Turn a centre specification into ``(x, y)``.
 
     ``center`` is ``"topleft"`` (pixel (0, 0)), ``"center"`` (``((w-1)/2, (h-1)/2)``, needs
@@ -289,12 +296,12 @@ class Transform(abc.ABC):
         """The parameters (n_params,) whose ``A``, ``t`` are closest to ``linear``, ``shift``."""
 
     # public -----------------------------------------------------------------------------
-    def matrix(self, params) -> np.ndarray:
+    def matrix(self, params: ArrayLike) -> np.ndarray:
         """3x3 matrix (fixed -> moving) of ``params``."""
         linear, shift = self._linear(np.asarray(params, dtype=float))
         return _about_center(linear, shift, self.center)
 
-    def matrix_derivatives(self, params) -> np.ndarray:
+    def matrix_derivatives(self, params: ArrayLike) -> np.ndarray:
         """``dM/dp_k`` for every parameter: an array of shape ``(n_params, 3, 3)``."""
         d_linear, d_shift = self._derivatives(np.asarray(params, dtype=float))
         out = np.zeros((self.n_params, 3, 3))
@@ -302,14 +309,14 @@ class Transform(abc.ABC):
         out[:, :2, 2] = d_shift - d_linear @ self.center
         return out
 
-    def jacobian(self, params, points) -> np.ndarray:
+    def jacobian(self, params: ArrayLike, points: ArrayLike) -> np.ndarray:
         """``d(M @ x)/dp`` at ``points`` (shape ``(n, 2)`` of ``(x, y)``): shape ``(n, 2, k)``."""
         pts = np.asarray(points, dtype=float).reshape(-1, 2)
         homo = np.column_stack([pts, np.ones(len(pts))])
         dm = self.matrix_derivatives(params)[:, :2, :]  # (k, 2, 3)
         return np.einsum("kij,nj->nik", dm, homo)
 
-    def params_from_matrix(self, matrix) -> np.ndarray:
+    def params_from_matrix(self, matrix: ArrayLike) -> np.ndarray:
         """Parameters whose matrix is closest to ``matrix`` (exact when it is of this family)."""
         m = np.asarray(matrix, dtype=float)
         linear = m[:2, :2]
@@ -337,7 +344,7 @@ class Transform(abc.ABC):
         radius = math.sqrt(var_x + var_y)
         return np.array([1.0 if n in ("tx", "ty") else radius for n in self.param_names])
 
-    def describe(self, params) -> dict:
+    def describe(self, params: ArrayLike) -> dict:
         """Named parameters for people and JSON: angles as ``angle_deg``, plus the centre."""
         out = {}
         for name, value in zip(self.param_names, np.asarray(params, dtype=float), strict=True):
@@ -421,7 +428,7 @@ class Similarity(Transform):
     param_names = ("angle", "scale", "tx", "ty")
     angle_params = ("angle",)
 
-    def identity(self):
+    def identity(self) -> np.ndarray:
         return np.array([0.0, 1.0, 0.0, 0.0])
 
     def _linear(self, p):
@@ -449,7 +456,7 @@ class Affine(Transform):
     name = "affine"
     param_names = ("a", "b", "c", "d", "tx", "ty")
 
-    def identity(self):
+    def identity(self) -> np.ndarray:
         return np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
 
     def _linear(self, p):
@@ -472,7 +479,12 @@ TRANSFORMS: dict[str, type[Transform]] = {
 }
 
 
-def make_transform(name: str, *, center=None, shape: Sequence[int] | None = None) -> Transform:
+def make_transform(
+    name: str,
+    *,
+    center: str | Sequence[float] | None = None,
+    shape: Sequence[int] | None = None,
+) -> Transform:
     """Build the transform called ``name`` with its centre resolved for an image of ``shape``.
 
     ``center=None`` takes the transform's default (``topleft`` for ``rotation``, as in the

@@ -2,17 +2,18 @@
 
 Data flow::
 
-    fixed, moving ─ check (2-D, same shape) ─ every other argument checked once (_Settings)
+    fixed, moving ─ check (2-D, same shape) ─ every other argument checked once (_Settings;
+      the metric's options prepared for images in [0, 1]: Metric.prepare_options)
       ─ intensities to [0, 1] each (_validate.normalize)
       ─ Gaussian pyramids (pyramid.py)
       ─ global start (initialize.py): initial_matrix, the identity, or the search, which
         reuses the pyramid level initialize.search_level names
       ─ per level, coarsest first (_coarse_to_fine, a driver that knows no metric or optimiser):
-          matrix handed over between levels: pyramid.to_level / pyramid.from_level
+          the matrix handed over in the level's pixels: pyramid.to_level / pyramid.from_level
                                              (S @ M @ inv(S), S = pyramid.level_scaling)
-          _solve_level: metric options prepared once (Metric.prepare_options)
-              ─ LevelObjective (objective.py), x = params * transform.param_scales(level shape):
-                  objective(x): warp moving by M(x) ─ overlap mask
+          _solve_level: the metric set up once for the level: LevelObjective (objective.py),
+                        x = params * transform.param_scales(level shape)
+              objective(x): warp moving by M(x) ─ overlap mask
                   ─ metric cost and d cost / d pixel ─ chain rule: gradient
                   ─ Gauss-Newton-type Hessian (lm)
               ─ optimiser steps (optimizers.py), costs recorded per iteration

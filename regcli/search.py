@@ -44,11 +44,14 @@ from regcli.transforms import (
 __all__ = [
     "SEARCH_SIZE",
     "CoarsePair",
+    "best",
     "coarse_pair",
     "fourier_angles",
     "ranking",
+    "ranking_metric",
     "search_rotations",
     "translation_candidates",
+    "whole_halvings",
 ]
 
 #: Longest side (pixels) of the coarse images the search runs on.

@@ -14,10 +14,13 @@ registry wraps it in a :class:`Metric` that adds what registration needs:
   transform's Jacobian), so any metric that provides it works with every gradient optimiser.
 
 The plain functions count a hard-binned :func:`~regcli.histogram.joint_histogram`.  The MI and
-NMI *costs* use a Parzen-window joint histogram instead (cubic B-spline window on the moving
-axis, Mattes et al. 2003), with :data:`DEFAULT_COST_BINS` bins over fixed intensity ranges (the
-fixed image's own, and ``moving_range`` for the moving image), so they are differentiable and
-their bins do not move during an optimisation.  ``gradient`` and ``pluim`` provide a cost
+NMI *costs* use a Parzen-window joint histogram instead
+(:func:`~regcli.histogram.parzen_joint_histogram`: cubic B-spline window on the moving axis,
+Mattes et al. 2003), with :data:`DEFAULT_COST_BINS` bins (:data:`MIN_COST_BINS` to
+:data:`MAX_COST_BINS`) over fixed intensity ranges (the fixed image's own, and
+``moving_range`` for the moving image), so they are differentiable and their bins do not move
+during an optimisation.  :meth:`Metric.prepare_options` sets ``moving_range`` for a pair of
+images.  ``gradient`` and ``pluim`` provide a cost
 only, for derivative-free optimisers.
 
 Reference for the Parzen window: Mattes, Haynor, Vesselle, Lewellen, Eubank, "PET-CT image
@@ -27,19 +30,26 @@ doi:10.1109/TMI.2003.809072
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from regcli._validate import check_image, check_same_shape
+from regcli._validate import check_image, check_same_shape, integer, positive_number
 from regcli.errors import InputError
-from regcli.histogram import joint_entropy, joint_histogram, marginal_entropies
+from regcli.histogram import (
+    joint_entropy,
+    joint_histogram,
+    marginal_entropies,
+    parzen_joint_histogram,
+)
 
 __all__ = [
     "DEFAULT_COST_BINS",
     "DEFAULT_SIGMA",
+    "MAX_COST_BINS",
     "METRICS",
+    "MIN_COST_BINS",
     "Metric",
     "correlation",
     "get_metric",
@@ -52,6 +62,10 @@ __all__ = [
 
 #: Bins per axis of the Parzen joint histogram behind the MI / NMI / pluim *costs*.
 DEFAULT_COST_BINS = 32
+#: Fewest bins per axis of that histogram: the cubic B-spline window spans four bins.
+MIN_COST_BINS = 4
+#: Most bins per axis of that histogram (a 1024 x 1024 joint histogram is 8 MiB).
+MAX_COST_BINS = 1024
 #: Standard deviation (pixels) of the Gaussian that smooths images before their gradients
 #: are taken for the gradient similarity (the chapter's value).
 DEFAULT_SIGMA = 1.5
@@ -127,7 +141,7 @@ def _check_not_constant(values: np.ndarray, name: str, what: str) -> None:
     if values.size and np.ptp(values) == 0:
         raise InputError(
             f"{name} is constant (every pixel is {values.flat[0]:g}): {what} is undefined "
-            "for an image without contrast; use --metric ssd or another image"
+            "for an image without contrast; use the 'ssd' metric or another image"
         )
 
 
@@ -206,7 +220,7 @@ def mutual_information(image1, image2, *, bins=None) -> float:
 
     Parameters
     ----------
-    image1, image2 : ndarray, shape (n, p)
+    image1, image2 : (rows, cols) arrays
     bins : int, pair or edges, optional
         Bins of :func:`regcli.histogram.joint_histogram`; default one bin per grey level for
         8-bit images, the Rice rule for float and 16-bit images.
@@ -245,20 +259,21 @@ def normalized_mutual_information(image1, image2, *, bins=None) -> float:
 
 
 def _check_bins(bins) -> tuple[int, int]:
+    """Bins of the Parzen cost, ``None`` (the default), a whole number or a pair of them, each
+    from :data:`MIN_COST_BINS` to :data:`MAX_COST_BINS` (``InputError(param="bins")``)."""
     if bins is None:
         bins = DEFAULT_COST_BINS
     pair = (bins, bins) if np.ndim(bins) == 0 else tuple(bins)
-
-    def whole(b) -> bool:
-        if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, float, np.number)):
-            return False
-        return float(b).is_integer() and int(b) >= 4
-
-    if len(pair) != 2 or not all(whole(b) for b in pair):
+    if len(pair) != 2:
         raise InputError(
-            f"bins: expected a whole number >= 4 (or a pair) for the MI cost, got {bins!r}"
+            f"bins: expected a whole number from {MIN_COST_BINS} to {MAX_COST_BINS} (or a pair "
+            f"of them) for the MI cost, got {bins!r}",
+            param="bins",
         )
-    return int(pair[0]), int(pair[1])
+    return (
+        integer(pair[0], "bins", MIN_COST_BINS, MAX_COST_BINS),
+        integer(pair[1], "bins", MIN_COST_BINS, MAX_COST_BINS),
+    )
 
 
 def _check_range(value_range, name: str) -> tuple[float, float]:
@@ -268,7 +283,8 @@ def _check_range(value_range, name: str) -> tuple[float, float]:
         lo = hi = np.nan
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise InputError(
-            f"{name}: expected (low, high) intensities with low < high, got {value_range!r}"
+            f"{name}: expected (low, high) intensities with low < high, got {value_range!r}",
+            param=name,
         )
     return lo, hi
 
@@ -276,73 +292,6 @@ def _check_range(value_range, name: str) -> tuple[float, float]:
 def _image_range(image) -> tuple[float, float]:
     lo, hi = float(np.min(image)), float(np.max(image))
     return (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
-
-
-def _parzen_histogram(fixed, warped, mask, bins, moving_range, *, slopes: bool = True):
-    """Parzen-window joint probability of (fixed, warped) over the mask (Mattes et al. 2003).
-
-    Fixed intensities fall in hard bins over the fixed image's range.  A warped intensity ``w``
-    sits at the continuous bin coordinate ``t = 1 + (w - lo) / width`` and spreads over the
-    four bins ``floor(t) - 1 .. floor(t) + 2`` with cubic B-spline weights, which sum to 1
-    and are twice differentiable in ``w``: the joint probability (and any entropy of it) has
-    an exact derivative with respect to every warped pixel.  One bin of padding on each
-    side keeps the four bins inside the histogram.
-
-    Returns the probability ``P`` (fixed bins x moving bins), and what the derivative needs:
-    the flat index of each used pixel's first bin (its four bins are ``base + 0..3``), the
-    four weights' derivatives with respect to ``w`` (``None`` unless ``slopes``), and the
-    pixel count.  The four weights are accumulated by four ``bincount`` calls on
-    ``base + k`` rather than on stacked ``(4, n)`` arrays: no copies, half the time.
-    """
-    fixed_bins, moving_bins = _check_bins(bins)
-    fixed_lo, fixed_hi = _image_range(fixed)
-    if moving_range is None:
-        moving_lo, moving_hi = _image_range(warped)
-    else:
-        moving_lo, moving_hi = _check_range(moving_range, "moving_range")
-    f, w, n = _masked(fixed, warped, mask)
-    if n == 0:
-        return None
-    fixed_index = np.clip(
-        ((f - fixed_lo) * (fixed_bins / (fixed_hi - fixed_lo))).astype(np.intp),
-        0,
-        fixed_bins - 1,
-    )
-    scale = (moving_bins - 3) / (moving_hi - moving_lo)  # moving bins per intensity unit
-    # Intensities outside the fixed moving range (interpolation overshoot) are clipped to it;
-    # the clip has zero derivative, which the gradient below reproduces.
-    t = np.clip(w, moving_lo, moving_hi)
-    t -= moving_lo
-    t *= scale
-    t += 1.0
-    first = np.floor(t)
-    s = t - first
-    base = fixed_index * moving_bins
-    base += first.astype(np.intp)
-    base -= 1
-    # Cubic B-spline weights; w2 from the partition of unity.  At w == high the fourth bin is
-    # one past the row with weight exactly 0 (its count is dropped below).
-    s2 = s * s
-    s3 = s2 * s
-    rest = 1.0 - s
-    w0 = rest * rest * rest / 6.0
-    w1 = 0.5 * s3 - s2 + 2.0 / 3.0
-    w3 = s3 / 6.0
-    w2 = 1.0 - w0 - w1 - w3
-    size = fixed_bins * moving_bins
-    joint = np.bincount(base, weights=w0, minlength=size)[:size]
-    for k, weight in ((1, w1), (2, w2), (3, w3)):
-        joint += np.bincount(base + k, weights=weight, minlength=size)[:size]
-    joint = joint.reshape(fixed_bins, moving_bins) / n
-    if not slopes:
-        return joint, base, None, n
-    # d weight_k / d w = d weight_k / d s * scale (0 where w was clipped).
-    factor = scale * ((w > moving_lo) & (w < moving_hi))
-    d0 = -0.5 * rest * rest * factor
-    d1 = (1.5 * s2 - 2.0 * s) * factor
-    d3 = 0.5 * s2 * factor
-    d2 = -(d0 + d1 + d3)
-    return joint, base, (d0, d1, d2, d3), n
 
 
 def _xlogx_terms(joint):
@@ -362,6 +311,24 @@ def _xlogx_terms(joint):
     entropy_moving = -float(np.dot(moving_marginal, log_moving))
     entropy_joint = -float(np.vdot(joint, log_joint))
     return (log_joint, log_fixed, log_moving), (entropy_fixed, entropy_moving, entropy_joint)
+
+
+def _parzen_histogram(fixed, warped, mask, bins, moving_range, *, slopes: bool):
+    """The checked options and the used pixels to :func:`parzen_joint_histogram`: its three
+    results and the pixel count, or None when the mask is empty."""
+    bin_pair = _check_bins(bins)
+    fixed_range = _image_range(fixed)
+    if moving_range is None:
+        moving_range = _image_range(warped)
+    else:
+        moving_range = _check_range(moving_range, "moving_range")
+    f, w, n = _masked(fixed, warped, mask)
+    if n == 0:
+        return None
+    joint, base, weight_slopes = parzen_joint_histogram(
+        f, w, bin_pair, fixed_range, moving_range, slopes=slopes
+    )
+    return joint, base, weight_slopes, n
 
 
 def _parzen_cost_gradient(fixed, warped, mask, bins, moving_range, *, normalized, gradient):
@@ -479,7 +446,7 @@ def gradient_similarity(image1, image2, *, sigma: float = DEFAULT_SIGMA) -> floa
 
     Parameters
     ----------
-    image1, image2 : ndarray, shape (n, p)
+    image1, image2 : (rows, cols) arrays
     sigma : float
         Standard deviation in pixels of the Gaussian applied before differentiating
         (0: plain central differences).
@@ -560,6 +527,15 @@ class Metric:
         ``cost_gradient(fixed, warped, mask=None, **options) -> (cost, d cost / d warped)``.
     options : tuple of str
         Keyword options the metric accepts (e.g. ``("bins",)``).
+    least_squares : bool
+        True if the cost is the mean of the squared residuals ``warped - fixed`` over the mask
+        (SSD): the registration engine then computes it and its exact Gauss-Newton Hessian
+        itself, on every pixel.
+    search_metric : str or None
+        The metric that ranks the global search's candidates in this one's place (``None``:
+        itself).  The Pluim measure's gradient term (edges 1.5 px wide) means little at the
+        search's coarse level and misleads it when the scale is wrong; its NMI factor ranks
+        the candidates reliably.
     """
 
     name: str
@@ -569,6 +545,8 @@ class Metric:
     cost: Callable[..., float]
     cost_gradient: Callable[..., tuple[float, np.ndarray]] | None = None
     options: tuple[str, ...] = field(default_factory=tuple)
+    least_squares: bool = False
+    search_metric: str | None = None
 
     @property
     def cost_label(self) -> str:
@@ -577,6 +555,57 @@ class Metric:
 
     def __call__(self, image1, image2, **options) -> float:
         return self.function(image1, image2, **options)
+
+    def check_options(
+        self, *, bins: int | Sequence[int] | None = None, sigma: float | None = None
+    ) -> dict:
+        """The cost options given by a caller's arguments, checked (``None``: not given).
+
+        ``bins`` must be one the metric takes, from :data:`MIN_COST_BINS` to
+        :data:`MAX_COST_BINS`; ``sigma`` one it takes and > 0.  Raises :class:`InputError`
+        with ``param="bins"`` or ``param="sigma"``.
+
+        >>> METRICS["mi"].check_options(bins=16)
+        {'bins': 16}
+        """
+        options = {}
+        if bins is not None:
+            if "bins" not in self.options:
+                raise InputError(
+                    f"bins: metric {self.name!r} does not use histogram bins (metrics that do: "
+                    f"{', '.join(n for n, m in METRICS.items() if 'bins' in m.options)})",
+                    param="bins",
+                )
+            fixed_bins, moving_bins = _check_bins(bins)
+            options["bins"] = fixed_bins if fixed_bins == moving_bins else (fixed_bins, moving_bins)
+        if sigma is not None:
+            if "sigma" not in self.options:
+                raise InputError(
+                    f"sigma: metric {self.name!r} has no smoothing scale (metrics that take "
+                    f"one: {', '.join(n for n, m in METRICS.items() if 'sigma' in m.options)})",
+                    param="sigma",
+                )
+            options["sigma"] = positive_number(sigma, "sigma")
+        return options
+
+    def prepare_options(
+        self, options: Mapping | None = None, *, moving_range: tuple[float, float]
+    ) -> dict:
+        """The keyword options of :attr:`cost` and :attr:`cost_gradient` for one image pair.
+
+        Keeps the ``options`` this metric takes and, if it bins the moving intensities, sets
+        ``moving_range``: the range those intensities are known to span (``(0, 1)`` for
+        images scaled to [0, 1]), so that the bins stay put from one evaluation to the next.
+
+        >>> METRICS["nmi"].prepare_options({"bins": 16, "sigma": 2.0}, moving_range=(0.0, 1.0))
+        {'bins': 16, 'moving_range': (0.0, 1.0)}
+        >>> METRICS["ssd"].prepare_options({"bins": 16}, moving_range=(0.0, 1.0))
+        {}
+        """
+        prepared = {k: v for k, v in (options or {}).items() if k in self.options}
+        if "moving_range" in self.options:
+            prepared["moving_range"] = (float(moving_range[0]), float(moving_range[1]))
+        return prepared
 
 
 #: Metrics by name.  Feeds the CLI choices and the tests' parametrize.
@@ -590,6 +619,7 @@ METRICS: dict[str, Metric] = {
             label="sum of squared differences",
             cost=_ssd_cost,
             cost_gradient=_ssd_cost_gradient,
+            least_squares=True,
         ),
         Metric(
             name="correlation",
@@ -632,16 +662,18 @@ METRICS: dict[str, Metric] = {
             label="NMI x gradient similarity (Pluim 2000)",
             cost=_pluim_cost,
             options=("bins", "sigma", "moving_range"),
+            search_metric="nmi",
         ),
     )
 }
 
 
 def get_metric(name: str) -> Metric:
-    """The registered metric ``name``, or an :class:`InputError` listing the choices."""
-    from regcli.errors import InputError
-
+    """The registered metric ``name``, or an :class:`InputError` (``param="metric"``) listing
+    the choices."""
     try:
         return METRICS[name]
-    except KeyError:
-        raise InputError(f"unknown metric {name!r}; choose one of {', '.join(METRICS)}") from None
+    except (KeyError, TypeError):
+        raise InputError(
+            f"metric: unknown metric {name!r}; choose one of {', '.join(METRICS)}", param="metric"
+        ) from None

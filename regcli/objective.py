@@ -293,6 +293,7 @@ class LevelObjective:
         #: Scaled parameters per parameter: ``x = params * scales``.
         self.scales = transform.param_scales(fixed.shape)
         self.least_squares = metric.least_squares
+        self.has_gradient = metric.cost_gradient is not None
         stride = sample_stride(self.shape, max_samples, least_squares=self.least_squares)
         self.grid = SampleGrid.for_level(self.shape, stride)
         self.fixed_samples = self.grid.samples(fixed)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from regcli._validate import check_image, check_same_shape, normalize
+from regcli._validate import check_image, check_same_shape, normalize, positive_number
 from regcli.errors import InputError
 
 __all__ = ["PROFILE_PARAMS", "CostProfile", "cost_profile", "default_values", "local_minima"]
@@ -217,20 +217,23 @@ def cost_profile(
     if param not in PROFILE_PARAMS or param not in family.param_names:
         raise InputError(
             f"param: transform {transform!r} has parameters {', '.join(family.param_names)}; "
-            f"got {param!r}"
+            f"got {param!r}",
+            param="param",
         )
-    start = np.eye(3) if at is None else check_matrix(at, name="at")
+    start = np.eye(3) if at is None else check_matrix(at, name="at", param="at")
     base = family.params_from_matrix(start)
     index = family.param_names.index(param)
     if values is None:
         values = default_values(param, base[index])
     values = np.asarray(values, dtype=float).ravel()
     if values.size < 2 or not np.all(np.isfinite(values)):
-        raise InputError(f"range: expected at least 2 finite values, got {values.size}")
+        raise InputError(
+            f"values: expected at least 2 finite values, got {values.size}", param="values"
+        )
     if values.size > MAX_VALUES:
-        raise InputError(f"range: at most {MAX_VALUES} values, got {values.size}")
-    if sigma is not None and not (math.isfinite(sigma) and sigma > 0):
-        raise InputError(f"smooth: expected a number of pixels > 0, got {sigma!r}")
+        raise InputError(f"values: at most {MAX_VALUES} values, got {values.size}", param="values")
+    if sigma is not None:
+        sigma = positive_number(sigma, "sigma")
     # The images are scaled to [0, 1], as register() scales them.
     options = metric_obj.prepare_options(metric_obj.check_options(bins=bins), moving_range=(0, 1))
 

@@ -36,11 +36,8 @@ from regcli import pyramid as _pyramid
 from regcli._validate import (
     check_image,
     check_same_shape,
-    fraction,
     integer,
-    non_negative_number,
     normalize,
-    positive_number,
 )
 from regcli.errors import InputError
 from regcli.initialize import InitMethod
@@ -48,7 +45,6 @@ from regcli.metrics import Metric, get_metric
 from regcli.objective import LevelObjective
 from regcli.optimizers import (
     DEFAULT_GRADIENT_OPTIMIZER,
-    LM_TOLERANCE,
     OPTIMIZERS,
     Optimizer,
     get_optimizer,
@@ -60,7 +56,7 @@ from regcli.transforms import Transform, check_matrix, make_transform
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["LevelObjective", "RegistrationResult", "register"]
+__all__ = ["LevelObjective", "RegistrationResult", "check_options", "register"]
 
 #: The optimiser for metrics without an analytic gradient when none is named.
 DERIVATIVE_FREE_OPTIMIZER = "powell"
@@ -208,7 +204,49 @@ def register(
     return _result(settings, run, moving_arr, started)
 
 
+#: ``register``'s signature, read once (``check_options`` binds options to it).
+_REGISTER_SIGNATURE = inspect.signature(register)
+
+
 # --------------------------------------------------------------------------- settings
+
+
+#: The image shape :func:`check_options` checks options against (any shape would do: no
+#: option's validity depends on it).
+_CHECK_SHAPE = (256, 256)
+
+
+def check_options(**options) -> None:
+    """Check keyword options of :func:`register` without images, as ``register`` would.
+
+    For callers that run many registrations with the same options (``regcli batch``, the
+    CLI before it reads any image): a bad value fails once, before any work.
+
+    Raises
+    ------
+    InputError
+        With ``param`` naming the option, for an unknown option name or a bad value.
+
+    Examples
+    --------
+    >>> check_options(metric="mi", bins=3)
+    Traceback (most recent call last):
+    ...
+    regcli.errors.InputError: bins: expected a whole number from 4 to 1024, got 3
+    """
+    try:
+        bound = _REGISTER_SIGNATURE.bind(None, None, **options)
+    except TypeError:
+        known = list(_REGISTER_SIGNATURE.parameters)[2:]
+        unknown = sorted(set(options) - set(known))
+        raise InputError(
+            f"{unknown[0]}: not an option of register(); the options are {', '.join(known)}",
+            param=unknown[0],
+        ) from None
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    del arguments["fixed"], arguments["moving"]
+    _settings(_CHECK_SHAPE, **arguments)
 
 
 @dataclass(frozen=True)
@@ -255,7 +293,13 @@ def _settings(
     family = make_transform(transform, center=center, shape=shape)
     metric_obj = get_metric(metric)
     opt = _choose_optimizer(metric_obj, optimizer)
-    run_options = _optimizer_options(opt, learning_rate, iterations, tolerance, gamma, beta)
+    run_options = opt.run_options(
+        learning_rate=learning_rate,
+        iterations=iterations,
+        tolerance=tolerance,
+        gamma=gamma,
+        beta=beta,
+    )
     metric_options = metric_obj.prepare_options(
         metric_obj.check_options(bins=bins, sigma=sigma),
         moving_range=(0.0, 1.0),  # register() scales intensities to [0, 1]
@@ -291,10 +335,7 @@ def _choose_optimizer(metric: Metric, optimizer: str | None) -> Optimizer:
             f"optimizer is available; choose one of {', '.join(OPTIMIZERS)} explicitly",
             param="metric",
         )
-    try:
-        opt = get_optimizer(optimizer)
-    except InputError as error:
-        raise InputError(f"optimizer: {error.reason}", param="optimizer") from None
+    opt = get_optimizer(optimizer)
     if opt.needs_gradient and metric.cost_gradient is None:
         raise InputError(
             f"optimizer: {optimizer!r} needs the gradient of the cost, which metric "
@@ -304,52 +345,6 @@ def _choose_optimizer(metric: Metric, optimizer: str | None) -> Optimizer:
             param="optimizer",
         )
     return opt
-
-
-def _optimizer_options(opt: Optimizer, learning_rate, iterations, tolerance, gamma, beta) -> dict:
-    """Checked keyword options for ``opt.run``: ``learning_rate`` and ``iterations`` (the
-    optimiser's defaults filled in), ``tolerance`` and the hyperparameters given."""
-    if learning_rate is not None:
-        learning_rate = positive_number(learning_rate, "learning_rate")
-        if opt.default_learning_rate is None:
-            raise InputError(
-                f"learning_rate: optimizer {opt.name!r} has no learning rate; leave it out or "
-                "choose a step rule ("
-                + ", ".join(n for n, o in OPTIMIZERS.items() if o.default_learning_rate)
-                + ")",
-                param="learning_rate",
-            )
-    options = {
-        "learning_rate": opt.default_learning_rate if learning_rate is None else learning_rate,
-        "iterations": integer(
-            opt.default_iterations if iterations is None else iterations, "iterations", 1
-        ),
-    }
-    if tolerance is None and opt.name == "lm":
-        tolerance = LM_TOLERANCE
-    if tolerance is not None:  # None: the optimiser's own default
-        tolerance = non_negative_number(tolerance, "tolerance")
-        if _accepts(opt.run, "tolerance"):
-            options["tolerance"] = tolerance
-    for key, value in (("gamma", gamma), ("beta", beta)):
-        if value is None:
-            continue
-        if key not in opt.hyperparameters:
-            raise InputError(
-                f"{key}: optimizer {opt.name!r} does not take it "
-                f"(it takes: {', '.join(opt.hyperparameters) or 'no extra options'})",
-                param=key,
-            )
-        options[key] = fraction(value, key)
-    return options
-
-
-def _accepts(function, keyword: str) -> bool:
-    try:
-        params = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _check_start(

@@ -235,7 +235,7 @@ def test_quiet_after_the_subcommand_counts_with_the_group(runner, monkeypatch):
         seen.append(helpers.verbosity(click.get_current_context()))
         raise RegcliError("stop here")
 
-    monkeypatch.setattr(helpers, "check_core_options", record)
+    monkeypatch.setattr(helpers, "check_register_options", record)
     for command in ("register", "compare"):
         for args, expected in [
             ([command, "a.png", "b.png"], 0),

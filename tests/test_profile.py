@@ -99,10 +99,12 @@ def test_param_must_belong_to_the_transform(blobs):
 
 
 def test_bad_inputs_named(blobs):
-    with pytest.raises(InputError, match="range: expected at least 2"):
+    with pytest.raises(InputError, match="values: expected at least 2") as info:
         cost_profile(blobs, blobs, param="tx", values=[1.0])
-    with pytest.raises(InputError, match="smooth"):
+    assert info.value.param == "values"
+    with pytest.raises(InputError, match="sigma: expected a finite number > 0") as info:
         cost_profile(blobs, blobs, param="tx", values=[0.0, 1.0], sigma=-1.0)
+    assert info.value.param == "sigma"
     with pytest.raises(InputError, match="fixed and moving must have the same shape"):
         cost_profile(blobs, blobs[:50], param="tx")
     with pytest.raises(InputError, match="bins: metric 'ssd'"):

@@ -15,7 +15,7 @@ from regcli.errors import InputError
 from regcli.io import read_image
 from regcli.metrics import METRICS
 from regcli.optimizers import OPTIMIZERS
-from regcli.registration import LevelObjective, RegistrationResult, register
+from regcli.registration import LevelObjective, RegistrationResult, check_options, register
 from regcli.resample import warp
 from regcli.transforms import TRANSFORMS, make_transform, mean_displacement
 
@@ -340,7 +340,7 @@ def test_huge_learning_rate_reports_divergence(small_pair, optimizer):
         *small_pair, transform="rigid", optimizer=optimizer, learning_rate=1e5, init="none"
     )
     assert result.converged is False
-    assert "smaller learning_rate" in result.message and "100000" in result.message
+    assert "smaller learning rate" in result.message and "100000" in result.message
     assert np.all(np.isfinite(result.matrix))
     assert result.warped.shape == small_pair[0].shape
 
@@ -470,3 +470,38 @@ def test_coarse_to_fine_stops_at_a_diverged_level():
     assert run.converged is False
     assert run.message == "level 1 (32x40): blew up"
     np.testing.assert_allclose(run.matrix, from_level(np.eye(3), 1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param", "message"),
+    [
+        ({"metric": "ssd", "bins": 8}, "bins", "metric 'ssd' does not use histogram bins"),
+        ({"metric": "mi", "sigma": 2.0}, "sigma", "metrics that take one: gradient, pluim"),
+        ({"metric": "pluim", "optimizer": "gd"}, "optimizer", "'gd' needs the gradient"),
+        (
+            {"metric": "ssd", "learning_rate": 0.5},
+            "learning_rate",
+            "optimizer 'lm' has no learning rate",
+        ),
+        ({"metric": "ssd", "optimizer": "lm", "learning_rate": 0.5}, "learning_rate", "'lm'"),
+        ({"metric": "ssd", "optimizer": "gd", "gamma": 0.5}, "gamma", "momentum, nag"),
+        ({"metric": "ssd", "optimizer": "nag", "beta": 0.5}, "beta", "rmsprop"),
+    ],
+)
+def test_check_options_raises_with_param(kwargs, param, message):
+    with pytest.raises(InputError, match=message) as info:
+        check_options(**kwargs)
+    assert info.value.param == param
+    assert str(info.value).startswith(f"{param}: ")
+
+
+def test_check_options_accepts_what_applies():
+    check_options(metric="mi", bins=16)
+    check_options(metric="pluim", optimizer="powell", bins=16, sigma=2.0)
+    check_options(metric="ssd", optimizer="adam", learning_rate=0.1, gamma=0.9)
+
+
+def test_check_options_names_an_unknown_option():
+    with pytest.raises(InputError, match="learningrate: not an option of register") as info:
+        check_options(learningrate=0.1)
+    assert info.value.param == "learningrate"

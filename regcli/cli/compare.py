@@ -105,9 +105,19 @@ def compare(
     Example:
       regcli compare BrainMRI_1.png BrainMRI_4.png --opts gd,nag,adam -o compare.png
     """
-    for name in optimizers:  # TODO(house): drop once the core raises param=...
+    options = {
+        "transform": transform,
+        "metric": metric,
+        "iterations": iterations,
+        "levels": levels,
+        "center": center,
+        "init": init,
+        "bins": bins,
+        "sigma": sigma,
+    }
+    for name in optimizers:  # every name checked before any run
         with _as_opts_error():
-            helpers.check_core_options(metric=metric, optimizer=name, bins=bins, sigma=sigma)
+            helpers.check_register_options(optimizer=name, **options)
     plot_path = Path(f"regcli-compare-{moving.stem}.png") if plot_path is None else plot_path
     helpers.check_outputs([plot_path], overwrite=overwrite, inputs=(fixed, moving))
     fixed_image, moving_image = helpers.read_pair(fixed, moving)
@@ -122,20 +132,7 @@ def compare(
             helpers.inputs_named(fixed=fixed, moving=moving),
             _as_opts_error(),
         ):
-            result = register(
-                fixed_image,
-                moving_image,
-                transform=transform,
-                metric=metric,
-                optimizer=name,
-                iterations=iterations,
-                levels=levels,
-                center=center,
-                init=init,
-                callback=tick,
-                bins=bins,
-                sigma=sigma,
-            )
+            result = register(fixed_image, moving_image, optimizer=name, callback=tick, **options)
         results.append(result)
         if helpers.verbosity(ctx) >= 0:
             status = "converged" if result.converged else f"not converged: {result.message}"

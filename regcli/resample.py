@@ -67,6 +67,16 @@ def warp(
     Returns
     -------
     ndarray of float (float32 for float32 input, otherwise float64).
+
+    Examples
+    --------
+    A matrix that maps every fixed pixel one column to the right reads the moving image one
+    column further on, so the content moves left:
+
+    >>> from regcli.transforms import translation_matrix
+    >>> image = np.array([[0.0, 1.0, 2.0, 3.0]])
+    >>> warp(image, translation_matrix(1, 0), order=0)
+    array([[1., 2., 3., 0.]])
     """
     m = check_matrix(matrix)
     # Snap float noise (cos(pi/2) = 6e-17, offsets like 30.000000000000004) to the integer it
@@ -171,7 +181,11 @@ def inside_mask(
 
 
 def translate(image, dx: float, dy: float, *, order: int = 3, fill: float = 0.0) -> np.ndarray:
-    """Move the content of ``image`` by ``dx`` pixels right and ``dy`` pixels down (sub-pixel)."""
+    """Move the content of ``image`` by ``dx`` pixels right and ``dy`` pixels down (sub-pixel).
+
+    >>> translate(np.array([[0.0, 1.0, 2.0, 3.0]]), 1, 0, order=1)
+    array([[0., 0., 1., 2.]])
+    """
     return warp(image, translation_matrix(-dx, -dy), order=order, fill=fill)
 
 
@@ -183,6 +197,10 @@ def rotate(
     ``center`` is ``"topleft"`` (pixel (0, 0), the course's definition), ``"center"`` or
     ``(x, y)``.  With ``y`` pointing down a positive angle is clockwise on screen, so a turn of
     ``pi/2`` about the centre of a square image equals ``np.rot90(image, k=-1)``.
+
+    >>> image = np.arange(9.0).reshape(3, 3)
+    >>> bool(np.allclose(rotate(image, np.pi / 2, center="center"), np.rot90(image, k=-1)))
+    True
     """
     c = resolve_center(center, np.shape(image))
     return warp(image, rotation_matrix(-angle, c), order=order, fill=fill)

@@ -95,7 +95,7 @@ def test_python_dash_m(tmp_path):
 
 def test_help_imports_nothing_heavy():
     """`regcli --help` loads no numpy/scipy/matplotlib; no `regcli CMD --help` loads
-    matplotlib or scipy.optimize (the start-up rule of DESIGN.md)."""
+    matplotlib or scipy.optimize (the start-up rule of docs/DESIGN.md)."""
     commands = list(COMMANDS)
     steps = modules_after_each([["--help"]] + [[name, "--help"] for name in commands])
     group = sorted(m for m in steps[0] if m.split(".")[0] in ("numpy", "scipy", "matplotlib"))

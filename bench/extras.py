@@ -323,11 +323,8 @@ def memory_4096(out: Path, *, size: int = 4096) -> dict:
 STAGES = (
     ("global initialisation", (("initialize.py", "initial_matrix"),)),
     ("Gaussian pyramids (both images)", (("pyramid.py", "gaussian_pyramid"),)),
-    (
-        "optimiser, all levels",
-        (("registration.py", "_coarse_to_fine"), ("registration.py", "_run_levels")),
-    ),
-    ("  of which metric evaluations", (("registration.py", "_evaluate"),)),
+    ("optimiser, all levels", (("registration.py", "_coarse_to_fine"),)),
+    ("  of which metric evaluations", (("objective.py", "_evaluate"),)),
     (
         "warps, all stages (ndimage / skimage)",
         (("_interpolation.py", "affine_transform"), ("_warps.py", "warp")),

@@ -1,16 +1,18 @@
 """regcli: intensity-based 2-D image registration.
 
-Data flow of :func:`register`::
+Data flow of :func:`register` (module names in brackets)::
 
-    fixed, moving images ──> Gaussian pyramid (pyramid.py)
-      └─ per level, coarse to fine:
-           params ─> transform matrix M (transforms.py) ─> warp moving by M (resample.py)
-           ─> cost and d cost / d pixel (metrics.py) ─> chain rule with dM/dp ─> gradient
-           ─> optimiser step (optimizers.py) ─> new params, cost history
-    ─> RegistrationResult: matrix (fixed -> moving), params, cost_history, warped image
+    fixed, moving images ─> checked, scaled to [0, 1] (_validate) ─> Gaussian pyramids (pyramid)
+      ─> global start: a search over rotations, scales and shifts (initialize, search)
+      └─ per level, coarse to fine (registration: the driver):
+           params ─> matrix M (transforms) ─> warp moving by M (resample, objective)
+           ─> cost and d cost / d pixel (metrics, costs) ─> chain rule with dM/dp ─> gradient
+           ─> optimiser step (optimizers) ─> new params, cost history
+    ─> RegistrationResult (result): matrix (fixed -> moving), params, cost history, warped
 
 Public names are loaded on first use so that ``import regcli`` (and ``regcli --help``) stays
-fast: nothing here imports scipy.optimize or matplotlib.
+fast: nothing here imports numpy, scipy.optimize or matplotlib.  ``__init__.pyi`` lists the
+same names for type checkers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _EXPORTS = {
     "RegistrationError": "errors",
     "read_image": "io",
     "write_image": "io",
-    "check_image": "io",
+    "check_image": "_validate",
     "joint_histogram": "histogram",
     "entropy": "histogram",
     "METRICS": "metrics",
@@ -51,7 +53,7 @@ _EXPORTS = {
     "gaussian_pyramid": "pyramid",
     "OPTIMIZERS": "optimizers",
     "register": "registration",
-    "RegistrationResult": "registration",
+    "RegistrationResult": "result",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -67,4 +69,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted({*__all__, "__version__"})

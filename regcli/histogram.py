@@ -2,9 +2,13 @@
 
 :func:`joint_histogram` counts, for every pair of intensity bins ``(i, j)``, the pixels whose
 value in ``image1`` falls in bin ``i`` and whose value in ``image2`` falls in bin ``j``.  For two
-images of ``n x p`` pixels the counts sum to ``n x p`` (when the bin range covers both images,
-which is the default).  It gives the same numbers as :func:`numpy.histogram2d` on the same
-bins, but counts with one :func:`numpy.bincount` call.
+images of ``(rows, cols)`` pixels the counts sum to ``rows * cols`` (when the bin range covers
+both images, which is the default).  It gives the same numbers as :func:`numpy.histogram2d` on
+the same bins, but counts with one :func:`numpy.bincount` call.
+
+:func:`parzen_joint_histogram` is the smooth variant behind the MI and NMI registration costs
+(:mod:`regcli.metrics`): the moving intensities spread over four bins with cubic B-spline
+weights, so that the histogram has a derivative with respect to every moving pixel.
 
 Entropies are in nats (natural logarithm), as in :mod:`scipy.stats` and scikit-image.
 """
@@ -23,6 +27,7 @@ __all__ = [
     "joint_entropy",
     "joint_histogram",
     "marginal_entropies",
+    "parzen_joint_histogram",
 ]
 
 #: Largest number of bins per axis chosen automatically.
@@ -58,7 +63,7 @@ def default_edges(image, *, value_range=None) -> np.ndarray:
 
     Returns
     -------
-    edges : ndarray of float64, shape (bins + 1,)
+    edges : (bins + 1,) float64 ndarray
     """
     arr = np.asarray(image)
     lo, hi = _data_range(arr) if value_range is None else map(float, value_range)
@@ -137,7 +142,7 @@ def joint_histogram(image1, image2, *, bins=None, range=None, normed: bool = Fal
 
     Parameters
     ----------
-    image1, image2 : ndarray, shape (n, p)
+    image1, image2 : (rows, cols) arrays
         Images of the same shape; any integer or float dtype.
     bins : int, (int, int), array or (array, array), optional
         As :func:`numpy.histogram2d`: a number of equal bins over the intensity range (for both
@@ -151,10 +156,10 @@ def joint_histogram(image1, image2, *, bins=None, range=None, normed: bool = Fal
 
     Returns
     -------
-    hist : ndarray of float64, shape (bins1, bins2)
+    hist : (bins1, bins2) float64 ndarray
         ``hist[i, j]`` counts pixels with ``image1`` in bin ``i`` and ``image2`` in bin ``j``.
-        With the default range the counts sum to ``n * p``.
-    edges1, edges2 : ndarray of float64
+        With the default range the counts sum to ``rows * cols``.
+    edges1, edges2 : (bins + 1,) float64 ndarrays
         Bin edges of each image (``bins + 1`` values); the last bin includes its right edge.
 
     Examples
@@ -216,3 +221,98 @@ def marginal_entropies(hist) -> tuple[float, float]:
 def joint_entropy(hist) -> float:
     """Joint entropy ``H(image1, image2)`` of a joint histogram (nats)."""
     return entropy(hist)
+
+
+# --------------------------------------------------------------------------- Parzen window
+
+
+def parzen_joint_histogram(
+    fixed_values: np.ndarray,
+    moving_values: np.ndarray,
+    bins: tuple[int, int],
+    fixed_range: tuple[float, float],
+    moving_range: tuple[float, float],
+    *,
+    slopes: bool = True,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
+    """Parzen-window joint probability of pixel pairs (Mattes et al. 2003).
+
+    Fixed intensities fall in hard bins over ``fixed_range``.  A moving intensity ``w`` sits at
+    the continuous bin coordinate ``t = 1 + (w - lo) / width`` over ``moving_range`` and
+    spreads over the four bins ``floor(t) - 1 .. floor(t) + 2`` with cubic B-spline weights,
+    which sum to 1 and are twice differentiable in ``w``: the joint probability (and any
+    entropy of it) has an exact derivative with respect to every moving value.  One bin of
+    padding on each side keeps the four bins inside the histogram; values outside
+    ``moving_range`` (interpolation overshoot) are clipped to it, with zero derivative.
+
+    The four weights are accumulated by four ``bincount`` calls on ``base + k`` rather than on
+    stacked ``(4, n)`` arrays: no copies, half the time.
+
+    Parameters
+    ----------
+    fixed_values, moving_values : (n,) float64 arrays
+        The pixel pairs (the used pixels of the two images, flattened), ``n >= 1``.
+    bins : (int, int)
+        Fixed and moving bins (checked by the caller: at least 4 each).
+    fixed_range, moving_range : (float, float)
+        Intensity ranges ``lo < hi`` the bins cover.
+    slopes : bool
+        Also return the weights' derivatives.
+
+    Returns
+    -------
+    joint : (fixed bins, moving bins) ndarray
+        The joint probability (sums to 1).
+    base : (n,) intp ndarray
+        Flat index into ``joint`` of each pair's first bin; its four bins are ``base + 0..3``.
+    slopes : tuple of four (n,) ndarrays, or None
+        ``d weight_k / d w`` for ``k = 0..3`` (``None`` unless ``slopes``).
+
+    References
+    ----------
+    Mattes, Haynor, Vesselle, Lewellen, Eubank, "PET-CT image registration in the chest using
+    free-form deformations", IEEE TMI 22(1), 2003. :doi:`10.1109/TMI.2003.809072`
+    """
+    f, w = fixed_values, moving_values
+    n = f.size
+    fixed_bins, moving_bins = bins
+    fixed_lo, fixed_hi = fixed_range
+    moving_lo, moving_hi = moving_range
+    fixed_index = np.clip(
+        ((f - fixed_lo) * (fixed_bins / (fixed_hi - fixed_lo))).astype(np.intp),
+        0,
+        fixed_bins - 1,
+    )
+    scale = (moving_bins - 3) / (moving_hi - moving_lo)  # moving bins per intensity unit
+    t = np.clip(w, moving_lo, moving_hi)
+    t -= moving_lo
+    t *= scale
+    t += 1.0
+    first = np.floor(t)
+    s = t - first
+    base = fixed_index * moving_bins
+    base += first.astype(np.intp)
+    base -= 1
+    # Cubic B-spline weights; w2 from the partition of unity.  At w == high the fourth bin is
+    # one past the row with weight exactly 0 (its count is dropped below).
+    s2 = s * s
+    s3 = s2 * s
+    rest = 1.0 - s
+    w0 = rest * rest * rest / 6.0
+    w1 = 0.5 * s3 - s2 + 2.0 / 3.0
+    w3 = s3 / 6.0
+    w2 = 1.0 - w0 - w1 - w3
+    size = fixed_bins * moving_bins
+    joint = np.bincount(base, weights=w0, minlength=size)[:size]
+    for k, weight in ((1, w1), (2, w2), (3, w3)):
+        joint += np.bincount(base + k, weights=weight, minlength=size)[:size]
+    joint = joint.reshape(fixed_bins, moving_bins) / n
+    if not slopes:
+        return joint, base, None
+    # d weight_k / d w = d weight_k / d s * scale (0 where w was clipped).
+    factor = scale * ((w > moving_lo) & (w < moving_hi))
+    d0 = -0.5 * rest * rest * factor
+    d1 = (1.5 * s2 - 2.0 * s) * factor
+    d3 = 0.5 * s2 * factor
+    d2 = -(d0 + d1 + d3)
+    return joint, base, (d0, d1, d2, d3)

@@ -3,7 +3,7 @@
 :func:`cost_profile` holds every parameter of a transform at its value in a given alignment
 (the identity, a transform read from a file, or one just found by :func:`regcli.register`)
 and sweeps one of them (``angle``, ``tx``, ``ty`` or ``scale``) through a list of values,
-recording the registration's own cost (:class:`regcli.registration.LevelObjective`: the
+recording the registration's own cost (:class:`regcli.objective.LevelObjective`: the
 intensities scaled to [0, 1], linear interpolation, the overlap mask).  With ``smooth=sigma``
 it also records the cost of the two images smoothed by a Gaussian of ``sigma`` pixels: the
 ripples (local minima) that trap a local optimiser disappear, which is why registration works
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from regcli._validate import check_image, check_same_shape, normalize
+from regcli._validate import check_image, check_same_shape, normalize, positive_number
 from regcli.errors import InputError
 
 __all__ = ["PROFILE_PARAMS", "CostProfile", "cost_profile", "default_values", "local_minima"]
@@ -160,15 +160,15 @@ def default_values(param: str, center_value: float) -> np.ndarray:
 
 
 def cost_profile(
-    fixed,
-    moving,
+    fixed: np.ndarray,
+    moving: np.ndarray,
     *,
     param: str = "angle",
     values: Sequence[float] | None = None,
     transform: str = "rigid",
     metric: str = "ssd",
-    at=None,
-    center=None,
+    at: np.ndarray | None = None,
+    center: str | Sequence[float] | None = None,
     sigma: float | None = None,
     bins: int | None = None,
     true_value: float | None = None,
@@ -205,7 +205,7 @@ def cost_profile(
     from scipy import ndimage
 
     from regcli.metrics import get_metric
-    from regcli.registration import LevelObjective
+    from regcli.objective import LevelObjective
     from regcli.transforms import check_matrix, make_transform
 
     fixed_arr = check_image(fixed, name="fixed")
@@ -217,27 +217,25 @@ def cost_profile(
     if param not in PROFILE_PARAMS or param not in family.param_names:
         raise InputError(
             f"param: transform {transform!r} has parameters {', '.join(family.param_names)}; "
-            f"got {param!r}"
+            f"got {param!r}",
+            param="param",
         )
-    start = np.eye(3) if at is None else check_matrix(at, name="at")
+    start = np.eye(3) if at is None else check_matrix(at, name="at", param="at")
     base = family.params_from_matrix(start)
     index = family.param_names.index(param)
     if values is None:
         values = default_values(param, base[index])
     values = np.asarray(values, dtype=float).ravel()
     if values.size < 2 or not np.all(np.isfinite(values)):
-        raise InputError(f"range: expected at least 2 finite values, got {values.size}")
+        raise InputError(
+            f"values: expected at least 2 finite values, got {values.size}", param="values"
+        )
     if values.size > MAX_VALUES:
-        raise InputError(f"range: at most {MAX_VALUES} values, got {values.size}")
-    if sigma is not None and not (math.isfinite(sigma) and sigma > 0):
-        raise InputError(f"smooth: expected a number of pixels > 0, got {sigma!r}")
-    options = {}
-    if bins is not None:
-        if "bins" not in metric_obj.options:
-            raise InputError(f"bins: metric {metric!r} does not use histogram bins")
-        options["bins"] = int(bins)
-    if "moving_range" in metric_obj.options:
-        options["moving_range"] = (0.0, 1.0)
+        raise InputError(f"values: at most {MAX_VALUES} values, got {values.size}", param="values")
+    if sigma is not None:
+        sigma = positive_number(sigma, "sigma")
+    # The images are scaled to [0, 1], as register() scales them.
+    options = metric_obj.prepare_options(metric_obj.check_options(bins=bins), moving_range=(0, 1))
 
     fixed_n = normalize(fixed_arr, "fixed")
     moving_n = normalize(moving_arr, "moving")

@@ -5,8 +5,10 @@ pixel *centres* kept consistent (an image's pixel ``i`` covers ``[i - 0.5, i + 0
 
     x_coarse = (x_fine + 0.5) / f**k - 0.5
 
-:func:`level_scaling` is the 3x3 matrix of that map; a fixed -> moving matrix ``M`` at full
-resolution becomes ``S @ M @ inv(S)`` at level ``k`` (both images share ``S``).
+:func:`level_scaling` is the 3x3 matrix ``S`` of that map; a fixed -> moving matrix ``M`` at
+full resolution becomes ``S @ M @ inv(S)`` at level ``k`` (both images share ``S``):
+:func:`to_level`, and back with :func:`from_level`.  :func:`downsample` reduces one image by
+any factor with the same pixel-centre geometry.
 """
 
 from __future__ import annotations
@@ -20,13 +22,24 @@ from scipy import ndimage
 from regcli._validate import check_image
 from regcli.errors import InputError
 
-__all__ = ["auto_levels", "gaussian_pyramid", "level_scaling", "smooth"]
+__all__ = [
+    "auto_levels",
+    "downsample",
+    "from_level",
+    "gaussian_pyramid",
+    "level_scaling",
+    "level_shape",
+    "smooth",
+    "to_level",
+]
 
 #: The automatic number of levels keeps the coarsest image at least this many pixels a side.
 MIN_COARSE_SIDE = 32
 
 
-def auto_levels(shape: Sequence[int], *, downscale: float = 2.0, min_side: int = MIN_COARSE_SIDE):
+def auto_levels(
+    shape: Sequence[int], *, downscale: float = 2.0, min_side: int = MIN_COARSE_SIDE
+) -> int:
     """Number of levels (full resolution included) whose coarsest side is ``>= min_side``.
 
     An image already smaller than ``min_side`` gets one level (itself).
@@ -49,6 +62,39 @@ def level_scaling(level: int, *, downscale: float = 2.0) -> np.ndarray:
     s[0, 0] = s[1, 1] = 1.0 / factor
     s[0, 2] = s[1, 2] = 0.5 / factor - 0.5
     return s
+
+
+def to_level(matrix: np.ndarray, level: int, *, downscale: float = 2.0) -> np.ndarray:
+    """A full-resolution fixed -> moving ``matrix`` in the pixels of pyramid ``level``.
+
+    ``S @ M @ inv(S)`` with ``S = level_scaling(level)``; :func:`from_level` undoes it.
+
+    >>> to_level(np.array([[1.0, 0, 8], [0, 1, -4], [0, 0, 1]]), 2)[:2, 2]  # a shift / 4
+    array([ 2., -1.])
+    """
+    scaling = level_scaling(level, downscale=downscale)
+    return scaling @ matrix @ np.linalg.inv(scaling)
+
+
+def from_level(matrix: np.ndarray, level: int, *, downscale: float = 2.0) -> np.ndarray:
+    """A fixed -> moving ``matrix`` in the pixels of pyramid ``level`` at full resolution.
+
+    ``inv(S) @ M @ S`` with ``S = level_scaling(level)``: the inverse of :func:`to_level`.
+    """
+    scaling = level_scaling(level, downscale=downscale)
+    return np.linalg.inv(scaling) @ matrix @ scaling
+
+
+def level_shape(shape: Sequence[int], level: int) -> tuple[int, int]:
+    """Shape ``(rows, cols)`` of level ``level`` of a pyramid of halvings of ``shape``.
+
+    >>> level_shape((256, 199), 2)
+    (64, 50)
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    for _ in range(int(level)):
+        rows, cols = max(1, -(-rows // 2)), max(1, -(-cols // 2))
+    return rows, cols
 
 
 def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -83,10 +129,15 @@ def _halve_axis(image: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def _downsample(image: np.ndarray, downscale: float, sigma: float | None) -> np.ndarray:
+def _halve(image: np.ndarray) -> np.ndarray:
+    """One pyramid step of ``downscale = 2``: :func:`_halve_axis` along rows, then columns."""
+    return _halve_axis(_halve_axis(image, 0), 1)
+
+
+def _reduce(image: np.ndarray, downscale: float, sigma: float | None) -> np.ndarray:
     """Smooth (anti-alias) then sample at the coarse pixel centres ``f * (i + 0.5) - 0.5``."""
     if downscale == 2 and sigma is None:
-        return _halve_axis(_halve_axis(image, 0), 1)
+        return _halve(image)
     if sigma is None:
         sigma = 2.0 * downscale / 6.0
     smoothed = smooth(image, sigma)
@@ -104,8 +155,62 @@ def _downsample(image: np.ndarray, downscale: float, sigma: float | None) -> np.
     )
 
 
+def downsample(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` anti-aliased and sampled at the points ``factor * x + (factor - 1) / 2``.
+
+    Whole halvings use the pyramid's one-pass binomial filter (the geometry of
+    :func:`gaussian_pyramid`, far cheaper than a wide Gaussian on the full image), in float32
+    unless the values would overflow it; what is left of the factor (< 2) is a Gaussian of
+    ``factor / 2`` pixels and linear sampling on the already small image.
+
+    Parameters
+    ----------
+    image : (rows, cols) array
+    factor : float
+        Full-resolution pixels per output pixel (1 or less: a float64 copy).
+
+    Returns
+    -------
+    (rows / factor, cols / factor) float64 ndarray
+        About that shape: each halving rounds up, the rest rounds to nearest.
+
+    >>> downsample(np.ones((256, 200)), 4.6875).shape
+    (55, 43)
+    """
+    img = np.asarray(image)
+    if factor <= 1.0:
+        return img.astype(np.float64)
+    if factor >= 2.0 - 1e-9 and (img.dtype != np.float64 or float(np.max(np.abs(img))) < 1e30):
+        # The halvings in float32 (twice as fast; a search needs no more), unless the values
+        # would overflow it.
+        img = img.astype(np.float32)
+    else:
+        img = img.astype(np.float64)
+    while factor >= 2.0 - 1e-9 and min(img.shape) >= 2:
+        img = _halve(img)
+        factor /= 2.0
+    img = img.astype(np.float64)
+    if factor <= 1.0 + 1e-9:
+        return img
+    smoothed = ndimage.gaussian_filter(img, sigma=0.5 * factor, mode="nearest")
+    shape = tuple(max(1, round(n / factor)) for n in img.shape)
+    offset = (factor - 1.0) / 2.0
+    return ndimage.affine_transform(
+        smoothed,
+        [factor, factor],
+        offset=[offset, offset],
+        output_shape=shape,
+        order=1,
+        mode="nearest",
+    )
+
+
 def gaussian_pyramid(
-    image, levels: int | None = None, *, downscale: float = 2.0, sigma: float | None = None
+    image: np.ndarray,
+    levels: int | None = None,
+    *,
+    downscale: float = 2.0,
+    sigma: float | None = None,
 ) -> list[np.ndarray]:
     """Gaussian pyramid of ``image``, finest level first.
 
@@ -148,5 +253,5 @@ def gaussian_pyramid(
         raise InputError(f"sigma: expected a number >= 0, got {sigma!r}")
     out = [img]
     for _ in range(int(levels) - 1):
-        out.append(_downsample(out[-1], downscale, sigma))
+        out.append(_reduce(out[-1], downscale, sigma))
     return out

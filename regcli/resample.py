@@ -75,6 +75,16 @@ def warp(
         ``image`` is not a 2-D array of finite numbers, ``matrix`` is not an invertible
         affine matrix, ``output_shape`` is not two whole numbers >= 1 (within the pixel
         limit), ``order`` is not 0..5, or ``fill`` is not a finite number.
+
+    Examples
+    --------
+    A matrix that maps every fixed pixel one column to the right reads the moving image one
+    column further on, so the content moves left:
+
+    >>> from regcli.transforms import translation_matrix
+    >>> image = np.array([[0.0, 1.0, 2.0, 3.0]])
+    >>> warp(image, translation_matrix(1, 0), order=0)
+    array([[1., 2., 3., 0.]])
     """
     img = as_float(check_image(image, name="image"))
     shape = img.shape if output_shape is None else shape_pair(output_shape, "output_shape")
@@ -178,7 +188,11 @@ def inside_mask(
 
 
 def translate(image, dx: float, dy: float, *, order: int = 3, fill: float = 0.0) -> np.ndarray:
-    """Move the content of ``image`` by ``dx`` pixels right and ``dy`` pixels down (sub-pixel)."""
+    """Move the content of ``image`` by ``dx`` pixels right and ``dy`` pixels down (sub-pixel).
+
+    >>> translate(np.array([[0.0, 1.0, 2.0, 3.0]]), 1, 0, order=1)
+    array([[0., 0., 1., 2.]])
+    """
     dx, dy = finite_number(dx, "dx"), finite_number(dy, "dy")
     return warp(image, translation_matrix(-dx, -dy), order=order, fill=fill)
 
@@ -191,6 +205,10 @@ def rotate(
     ``center`` is ``"topleft"`` (pixel (0, 0), the course's definition), ``"center"`` or
     ``(x, y)``.  With ``y`` pointing down a positive angle is clockwise on screen, so a turn of
     ``pi/2`` about the centre of a square image equals ``np.rot90(image, k=-1)``.
+
+    >>> image = np.arange(9.0).reshape(3, 3)
+    >>> bool(np.allclose(rotate(image, np.pi / 2, center="center"), np.rot90(image, k=-1)))
+    True
     """
     angle = finite_number(angle, "angle")
     c = resolve_center(center, np.shape(check_image(image, name="image")))

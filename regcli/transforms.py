@@ -19,14 +19,18 @@ a cost with respect to ``p`` is the image-gradient-weighted sum over pixels of `
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from regcli._validate import affine_matrix, shape_pair
 from regcli.errors import InputError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "TRANSFORMS",
@@ -43,6 +47,7 @@ __all__ = [
     "resolve_center",
     "rotation_matrix",
     "scaling_matrix",
+    "similarity_matrix",
     "translation_matrix",
 ]
 
@@ -72,7 +77,33 @@ def scaling_matrix(scale: float, center: Sequence[float] = (0.0, 0.0)) -> np.nda
     return _about_center(np.eye(2) * scale, np.zeros(2), center)
 
 
+def similarity_matrix(
+    angle: float,
+    scale: float = 1.0,
+    center: Sequence[float] = (0.0, 0.0),
+    to: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Matrix of ``x -> scale * R(angle) @ (x - center) + to``.
+
+    A rotation by ``angle`` radians and an isotropic scaling about ``center = (x, y)``, after
+    which ``center`` lands on ``to`` (default: it stays).  This is how an image's centre is
+    turned onto another image's centre.
+
+    >>> similarity_matrix(math.pi / 2, 2.0, center=(1.0, 1.0), to=(5.0, 0.0)) @ [2.0, 1.0, 1.0]
+    array([5., 2., 1.])
+    """
+    c, s = math.cos(angle), math.sin(angle)
+    linear = scale * np.array([[c, -s], [s, c]])
+    source = np.asarray(center, dtype=float)
+    target = source if to is None else np.asarray(to, dtype=float)
+    m = np.eye(3)
+    m[:2, :2] = linear
+    m[:2, 2] = target - linear @ source
+    return m
+
+
 def _about_center(linear: np.ndarray, shift: np.ndarray, center) -> np.ndarray:
+    """``x -> linear @ (x - center) + center + shift`` as a 3x3 matrix."""
     c = np.asarray(center, dtype=float)
     m = np.eye(3)
     m[:2, :2] = linear
@@ -85,6 +116,14 @@ def compose(*matrices: np.ndarray) -> np.ndarray:
 
     If ``a`` maps image 1 to image 2 and ``b`` maps image 2 to image 3, ``compose(a, b)`` maps
     image 1 to image 3.
+
+    >>> compose(translation_matrix(1, 0), translation_matrix(0, 2))
+    array([[1., 0., 1.],
+           [0., 1., 2.],
+           [0., 0., 1.]])
+    >>> point = compose(translation_matrix(1, 0), rotation_matrix(math.pi / 2)) @ [0, 0, 1]
+    >>> np.round(point, 12) + 0.0  # (0, 0) moved to (1, 0), then turned a quarter to (0, 1)
+    array([0., 1., 1.])
     """
     matrices = [affine_matrix(m, f"matrices[{i}]") for i, m in enumerate(matrices)]
     out = np.eye(3)
@@ -93,29 +132,37 @@ def compose(*matrices: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_matrix(matrix, *, name: str = "matrix") -> np.ndarray:
+def check_matrix(
+    matrix: ArrayLike, *, name: str = "matrix", param: str | None = None
+) -> np.ndarray:
     """Return ``matrix`` as a float 3x3 array, or raise :class:`InputError` saying what is wrong.
 
-    Accepts a 3x3 homogeneous matrix or its top 2x3 rows.
+    Accepts a 3x3 homogeneous matrix or its top 2x3 rows.  Messages start with ``name``;
+    ``param`` (the Python argument the matrix came from, if any) goes to
+    :attr:`InputError.param`.
     """
+
+    def error(message: str) -> InputError:
+        return InputError(f"{name}: {message}", param=param)
+
     try:
         m = np.asarray(matrix, dtype=float)
     except (TypeError, ValueError):
-        raise InputError(f"{name}: expected a 3x3 matrix of numbers, got {matrix!r}") from None
+        raise error(f"expected a 3x3 matrix of numbers, got {matrix!r}") from None
     if m.shape == (2, 3):
         m = np.vstack([m, [0.0, 0.0, 1.0]])
     if m.shape != (3, 3):
-        raise InputError(f"{name}: expected a 3x3 (or 2x3) matrix, got shape {m.shape}")
+        raise error(f"expected a 3x3 (or 2x3) matrix, got shape {m.shape}")
     if not np.all(np.isfinite(m)):
-        raise InputError(f"{name}: the matrix has NaN or infinite entries")
+        raise error("the matrix has NaN or infinite entries")
     if not np.allclose(m[2], [0.0, 0.0, 1.0]):
-        raise InputError(f"{name}: the last row of an affine matrix must be [0, 0, 1], got {m[2]}")
+        raise error(f"the last row of an affine matrix must be [0, 0, 1], got {m[2]}")
     if abs(np.linalg.det(m[:2, :2])) < 1e-12:
-        raise InputError(f"{name}: the matrix is singular (not invertible)")
+        raise error("the matrix is singular (not invertible)")
     return m
 
 
-def mean_displacement(matrix_a, matrix_b, shape: Sequence[int]) -> float:
+def mean_displacement(matrix_a: ArrayLike, matrix_b: ArrayLike, shape: Sequence[int]) -> float:
     """Mean distance in pixels between where ``matrix_a`` and ``matrix_b`` send the pixels.
 
     The mean is over the pixel centres of an image of ``shape = (rows, cols)`` (on a regular
@@ -133,11 +180,17 @@ def mean_displacement(matrix_a, matrix_b, shape: Sequence[int]) -> float:
     return float(np.mean(np.hypot(dx, dy)))
 
 
-def resolve_center(center, shape: Sequence[int] | None = None) -> tuple[float, float]:
+def resolve_center(
+    center: str | Sequence[float], shape: Sequence[int] | None = None
+) -> tuple[float, float]:
     """Turn a centre specification into ``(x, y)``.
 
     ``center`` is ``"topleft"`` (pixel (0, 0)), ``"center"`` (``((w-1)/2, (h-1)/2)``, needs
-    ``shape``), a string ``"X,Y"`` or a pair of numbers.
+    ``shape = (rows, cols)``), a string ``"X,Y"`` or a pair of numbers.  Errors carry
+    ``param="center"``.
+
+    >>> resolve_center("center", (60, 80)), resolve_center("3,4.5")
+    ((39.5, 29.5), (3.0, 4.5))
     """
     if isinstance(center, str):
         key = center.strip().lower()
@@ -145,7 +198,7 @@ def resolve_center(center, shape: Sequence[int] | None = None) -> tuple[float, f
             return (0.0, 0.0)
         if key in ("center", "centre"):
             if shape is None:
-                raise InputError("center='center' needs the image shape")
+                raise InputError("center: 'center' needs the image shape", param="center")
             return ((shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0)
         parts = key.split(",")
         if len(parts) == 2:
@@ -156,27 +209,33 @@ def resolve_center(center, shape: Sequence[int] | None = None) -> tuple[float, f
             else:
                 if math.isfinite(x) and math.isfinite(y):
                     return (x, y)
-        raise InputError(f"center: expected 'topleft', 'center' or 'X,Y', got {center!r}")
+        raise InputError(
+            f"center: expected 'topleft', 'center' or 'X,Y', got {center!r}", param="center"
+        )
     try:
         x, y = (float(v) for v in center)
     except (TypeError, ValueError):
         raise InputError(
-            f"center: expected 'topleft', 'center' or a pair (x, y), got {center!r}"
+            f"center: expected 'topleft', 'center' or a pair (x, y), got {center!r}",
+            param="center",
         ) from None
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise InputError(f"center: coordinates must be finite, got {center!r}")
+        raise InputError(f"center: coordinates must be finite, got {center!r}", param="center")
     return (x, y)
 
 
 # --------------------------------------------------------------------------- the contract
 
 
-class Transform:
+class Transform(abc.ABC):
     """A family of affine transforms ``M(p) @ x = A(p) @ (x - c) + c + t(p)``.
 
-    Subclasses set :attr:`name`, :attr:`param_names`, :attr:`default_center` and implement
-    :meth:`_linear` (``A``, ``t``), :meth:`_derivatives` (``dA/dp``, ``dt/dp``) and
-    :meth:`_params_from_linear`.
+    Subclasses set :attr:`name`, :attr:`param_names` (and, if need be,
+    :attr:`default_center`, :attr:`angle_params` and :meth:`identity`) and implement the three
+    hooks :meth:`_linear` (``A``, ``t``), :meth:`_derivatives` (``dA/dp``, ``dt/dp``) and
+    :meth:`_params_from_linear`.  A subclass that leaves a hook out cannot be instantiated;
+    one that implements them all but does not set ``name`` and ``param_names`` cannot even be
+    defined.
 
     Parameters
     ----------
@@ -191,6 +250,26 @@ class Transform:
     #: Parameters that are angles (radians inside, degrees when shown).
     angle_params: ClassVar[tuple[str, ...]] = ()
 
+    _HOOKS: ClassVar[tuple[str, ...]] = ("_linear", "_derivatives", "_params_from_linear")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if any(getattr(getattr(cls, hook), "__isabstractmethod__", False) for hook in cls._HOOKS):
+            return  # still abstract: an intermediate base class
+        name = getattr(cls, "name", None)
+        param_names = getattr(cls, "param_names", None)
+        if not (isinstance(name, str) and name):
+            raise TypeError(f"transform class {cls.__qualname__} must set a non-empty 'name'")
+        if not (
+            isinstance(param_names, tuple)
+            and param_names
+            and all(isinstance(n, str) for n in param_names)
+        ):
+            raise TypeError(
+                f"transform class {cls.__qualname__} must set 'param_names' to a non-empty "
+                "tuple of str"
+            )
+
     def __init__(self, center: Sequence[float] = (0.0, 0.0)):
         self.center = np.array(resolve_center(center), dtype=float)
 
@@ -199,6 +278,7 @@ class Transform:
 
     @property
     def n_params(self) -> int:
+        """Number of parameters."""
         return len(self.param_names)
 
     def identity(self) -> np.ndarray:
@@ -206,22 +286,25 @@ class Transform:
         return np.zeros(self.n_params)
 
     # subclass hooks ---------------------------------------------------------------------
+    @abc.abstractmethod
     def _linear(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """The linear part ``A`` (2, 2) and the translation ``t`` (2,) of parameters ``p``."""
 
+    @abc.abstractmethod
     def _derivatives(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """``dA/dp`` (n_params, 2, 2) and ``dt/dp`` (n_params, 2) at ``p``."""
 
+    @abc.abstractmethod
     def _params_from_linear(self, linear: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The parameters (n_params,) whose ``A``, ``t`` are closest to ``linear``, ``shift``."""
 
     # public -----------------------------------------------------------------------------
-    def matrix(self, params) -> np.ndarray:
+    def matrix(self, params: ArrayLike) -> np.ndarray:
         """3x3 matrix (fixed -> moving) of ``params``."""
         linear, shift = self._linear(np.asarray(params, dtype=float))
         return _about_center(linear, shift, self.center)
 
-    def matrix_derivatives(self, params) -> np.ndarray:
+    def matrix_derivatives(self, params: ArrayLike) -> np.ndarray:
         """``dM/dp_k`` for every parameter: an array of shape ``(n_params, 3, 3)``."""
         d_linear, d_shift = self._derivatives(np.asarray(params, dtype=float))
         out = np.zeros((self.n_params, 3, 3))
@@ -229,27 +312,32 @@ class Transform:
         out[:, :2, 2] = d_shift - d_linear @ self.center
         return out
 
-    def jacobian(self, params, points) -> np.ndarray:
+    def jacobian(self, params: ArrayLike, points: ArrayLike) -> np.ndarray:
         """``d(M @ x)/dp`` at ``points`` (shape ``(n, 2)`` of ``(x, y)``): shape ``(n, 2, k)``."""
         pts = np.asarray(points, dtype=float).reshape(-1, 2)
         homo = np.column_stack([pts, np.ones(len(pts))])
         dm = self.matrix_derivatives(params)[:, :2, :]  # (k, 2, 3)
         return np.einsum("kij,nj->nik", dm, homo)
 
-    def params_from_matrix(self, matrix) -> np.ndarray:
+    def params_from_matrix(self, matrix: ArrayLike) -> np.ndarray:
         """Parameters whose matrix is closest to ``matrix`` (exact when it is of this family)."""
         m = np.asarray(matrix, dtype=float)
         linear = m[:2, :2]
         shift = m[:2, 2] - self.center + linear @ self.center
         return self._params_from_linear(linear, shift)
 
-    def scales(self, shape: Sequence[int]) -> np.ndarray:
+    def param_scales(self, shape: Sequence[int]) -> np.ndarray:
         """Typical displacement in pixels caused by a unit change of each parameter.
 
         Translations move every pixel by one pixel per unit; an angle, a scale or a matrix
         entry moves a pixel by its distance from the centre, so their scale is the RMS distance
-        of the image's pixels from :attr:`center`.  Optimisers work on ``p * scales`` so that a
-        step of one is about one pixel whatever the parameter.
+        of the pixels of an image of ``shape = (rows, cols)`` from :attr:`center`.  Optimisers
+        work on ``p * param_scales`` so that a step of one is about one pixel whatever the
+        parameter.
+
+        Returns
+        -------
+        (n_params,) ndarray
         """
         rows, cols = shape[0], shape[1]
         cx, cy = self.center
@@ -259,7 +347,7 @@ class Transform:
         radius = math.sqrt(var_x + var_y)
         return np.array([1.0 if n in ("tx", "ty") else radius for n in self.param_names])
 
-    def describe(self, params) -> dict:
+    def describe(self, params: ArrayLike) -> dict:
         """Named parameters for people and JSON: angles as ``angle_deg``, plus the centre."""
         out = {}
         for name, value in zip(self.param_names, np.asarray(params, dtype=float), strict=True):
@@ -343,7 +431,7 @@ class Similarity(Transform):
     param_names = ("angle", "scale", "tx", "ty")
     angle_params = ("angle",)
 
-    def identity(self):
+    def identity(self) -> np.ndarray:
         return np.array([0.0, 1.0, 0.0, 0.0])
 
     def _linear(self, p):
@@ -371,7 +459,7 @@ class Affine(Transform):
     name = "affine"
     param_names = ("a", "b", "c", "d", "tx", "ty")
 
-    def identity(self):
+    def identity(self) -> np.ndarray:
         return np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
 
     def _linear(self, p):
@@ -394,16 +482,32 @@ TRANSFORMS: dict[str, type[Transform]] = {
 }
 
 
-def make_transform(name: str, *, center=None, shape: Sequence[int] | None = None) -> Transform:
+def make_transform(
+    name: str,
+    *,
+    center: str | Sequence[float] | None = None,
+    shape: Sequence[int] | None = None,
+) -> Transform:
     """Build the transform called ``name`` with its centre resolved for an image of ``shape``.
 
     ``center=None`` takes the transform's default (``topleft`` for ``rotation``, as in the
     course assignment; the image centre for the others, which keeps angle and shift decoupled).
+    ``shape`` is ``(rows, cols)``.  An unknown name raises :class:`InputError` with
+    ``param="transform"``.
+
+    >>> rigid = make_transform("rigid", shape=(60, 80))
+    >>> rigid, rigid.param_names
+    (Rigid(center=(39.5, 29.5)), ('angle', 'tx', 'ty'))
+    >>> rigid.matrix([0.0, 3.0, -2.0]) + 0.0  # (+ 0.0: no "-0." in the printout)
+    array([[ 1.,  0.,  3.],
+           [ 0.,  1., -2.],
+           [ 0.,  0.,  1.]])
     """
     try:
         cls = TRANSFORMS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise InputError(
-            f"unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}"
+            f"transform: unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}",
+            param="transform",
         ) from None
     return cls(resolve_center(cls.default_center if center is None else center, shape))

@@ -31,3 +31,27 @@ def test_import_and_public_names_load_neither_matplotlib_nor_scipy_optimize():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "[]"], out.stdout + out.stderr
+
+
+def test_the_type_stub_lists_every_public_name_from_its_module():
+    import ast
+    from pathlib import Path
+
+    stub = Path(regcli.__file__).with_name("__init__.pyi")
+    imported = {}
+    for node in ast.parse(stub.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                assert alias.asname == alias.name  # "x as x": a re-export for type checkers
+                imported[alias.name] = node.module.removeprefix("regcli.")
+    assert imported == regcli._EXPORTS
+
+
+def test_the_package_is_marked_typed():
+    from pathlib import Path
+
+    assert Path(regcli.__file__).with_name("py.typed").is_file()
+
+
+def test_dir_lists_the_public_names_only():
+    assert set(dir(regcli)) == {*regcli.__all__, "__version__"}

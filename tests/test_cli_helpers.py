@@ -110,31 +110,6 @@ def test_core_errors_that_are_not_about_an_option_are_not_usage_errors(param):
     assert helpers.usage_error(error, command, ctx) is None
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "param", "message"),
-    [
-        ({"metric": "ssd", "bins": 8}, "bins", "metric 'ssd' does not use histogram bins"),
-        ({"metric": "mi", "sigma": 2.0}, "sigma", "these do: gradient, pluim"),
-        ({"metric": "pluim", "optimizer": "gd"}, "optimizer", "'gd' needs the gradient"),
-        ({"metric": "ssd", "learning_rate": 0.5}, "learning_rate", "the default optimiser"),
-        ({"metric": "ssd", "optimizer": "lm", "learning_rate": 0.5}, "learning_rate", "'lm'"),
-        ({"metric": "ssd", "optimizer": "gd", "gamma": 0.5}, "gamma", "momentum, nag"),
-        ({"metric": "ssd", "optimizer": "nag", "beta": 0.5}, "beta", "rmsprop"),
-    ],
-)
-def test_check_core_options_raises_with_param(kwargs, param, message):
-    with pytest.raises(InputError, match=message) as info:
-        helpers.check_core_options(**kwargs)
-    assert info.value.param == param
-    assert str(info.value).startswith(f"{param}: ")
-
-
-def test_check_core_options_accepts_what_applies():
-    helpers.check_core_options(metric="mi", bins=16)
-    helpers.check_core_options(metric="pluim", optimizer="powell", bins=16, sigma=2.0)
-    helpers.check_core_options(metric="ssd", optimizer="adam", learning_rate=0.1, gamma=0.9)
-
-
 # --------------------------------------------------------------------------- logging
 
 

@@ -95,7 +95,7 @@ def test_python_dash_m(tmp_path):
 
 def test_help_imports_nothing_heavy():
     """`regcli --help` loads no numpy/scipy/matplotlib; no `regcli CMD --help` loads
-    matplotlib or scipy.optimize (the start-up rule of DESIGN.md)."""
+    matplotlib or scipy.optimize (the start-up rule of docs/DESIGN.md)."""
     commands = list(COMMANDS)
     steps = modules_after_each([["--help"]] + [[name, "--help"] for name in commands])
     group = sorted(m for m in steps[0] if m.split(".")[0] in ("numpy", "scipy", "matplotlib"))
@@ -235,7 +235,7 @@ def test_quiet_after_the_subcommand_counts_with_the_group(runner, monkeypatch):
         seen.append(helpers.verbosity(click.get_current_context()))
         raise RegcliError("stop here")
 
-    monkeypatch.setattr(helpers, "check_core_options", record)
+    monkeypatch.setattr(helpers, "check_register_options", record)
     for command in ("register", "compare"):
         for args, expected in [
             ([command, "a.png", "b.png"], 0),

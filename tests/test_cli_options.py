@@ -167,7 +167,10 @@ def bins_type(command: str):
 @pytest.mark.parametrize("command", ["register", "compare", "profile"])
 def test_cost_bins_are_the_mi_cost_limits(command):
     bins = bins_type(command)
-    assert (bins.min, bins.max) == (options.COST_BINS_MIN, options.COST_BINS_MAX) == (4, 1024)
+    from regcli.metrics import MAX_COST_BINS, MIN_COST_BINS
+
+    assert (bins.min, bins.max) == (options.COST_BINS_MIN, options.COST_BINS_MAX)
+    assert (options.COST_BINS_MIN, options.COST_BINS_MAX) == (MIN_COST_BINS, MAX_COST_BINS)
     for text in ("2", "3", "1025"):
         with pytest.raises(click.BadParameter):
             bins.convert(text, None, None)

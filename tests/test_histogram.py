@@ -1,4 +1,5 @@
-"""joint_histogram: counts sum to n x p, equal numpy.histogram2d, default bins; entropies."""
+"""joint_histogram: counts sum to rows x cols, equal numpy.histogram2d, default bins; entropies;
+the Parzen-window joint histogram of the MI costs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from regcli.histogram import (
     joint_entropy,
     joint_histogram,
     marginal_entropies,
+    parzen_joint_histogram,
 )
 
 DTYPES = ["uint8", "uint16", "float32", "float64"]
@@ -167,3 +169,22 @@ def test_joint_histogram_is_vectorised_fast_enough_for_large_images():
     hist, _, _ = joint_histogram(image1, image2)
     assert hist.shape == (256, 256)
     assert hist.sum() == 512 * 512
+
+
+# --------------------------------------------------------------------------- Parzen window
+
+
+def test_parzen_histogram_is_a_probability_with_the_hard_fixed_marginal():
+    rng = np.random.default_rng(4)
+    fixed = rng.uniform(0.0, 1.0, 500)
+    moving = np.clip(fixed + 0.1 * rng.normal(size=fixed.size), 0.0, 1.0)
+    joint, base, slopes = parzen_joint_histogram(fixed, moving, (8, 12), (0.0, 1.0), (0.0, 1.0))
+    assert joint.shape == (8, 12)
+    assert joint.sum() == pytest.approx(1.0)
+    assert np.all(joint >= 0)
+    hard, _ = np.histogram(fixed, bins=8, range=(0.0, 1.0))
+    np.testing.assert_allclose(joint.sum(axis=1), hard / fixed.size, atol=1e-12)
+    assert base.shape == fixed.shape and len(slopes) == 4
+    # The four weights' slopes sum to zero (the weights always sum to one).
+    np.testing.assert_allclose(sum(slopes), 0.0, atol=1e-9)
+    assert parzen_joint_histogram(fixed, moving, (8, 12), (0, 1), (0, 1), slopes=False)[2] is None

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from regcli.errors import InputError
-from regcli.initialize import INIT_METHODS, default_method, initial_matrix
+from regcli.initialize import (
+    INIT_METHODS,
+    SEARCH_SIZE,
+    default_method,
+    initial_matrix,
+    search_level,
+)
 from regcli.io import read_image
 from regcli.resample import warp
 from regcli.transforms import make_transform, mean_displacement
@@ -106,8 +112,34 @@ def test_non_square_and_float32(brain):
 
 
 def test_bad_method_named(brain):
-    with pytest.raises(InputError, match="init: unknown method 'everything'"):
+    with pytest.raises(InputError, match="init: unknown method 'everything'") as excinfo:
         initial_matrix(brain, brain, "rigid", "ssd", "everything")
+    assert excinfo.value.param == "init"
+
+
+def test_init_methods_are_records_with_their_start():
+    for name, method in INIT_METHODS.items():
+        assert method.name == name
+        assert method.description and callable(method.start)
+    assert INIT_METHODS["search"].coarsest_side == SEARCH_SIZE
+    assert INIT_METHODS["moments"].coarsest_side is None
+    assert INIT_METHODS["none"].coarsest_side is None
+
+
+@pytest.mark.parametrize(
+    ("shape", "level"),
+    [((256, 256), 2), ((210, 256), 2), ((128, 90), 1), ((1024, 512), 4)],
+)
+def test_search_level_is_the_pyramid_level_of_the_search_size(shape, level):
+    from regcli.pyramid import level_shape
+
+    assert search_level(shape) == level
+    assert max(level_shape(shape, level)) == SEARCH_SIZE
+
+
+@pytest.mark.parametrize("shape", [(300, 300), (100, 100), (40, 30)])
+def test_search_level_is_none_when_no_level_fits(shape):
+    assert search_level(shape) is None
 
 
 def test_bad_images_named(brain):
@@ -156,12 +188,11 @@ def test_register_multimodal_pair(samples, truth, brain, metric, name):
 @pytest.mark.parametrize("angle_deg", [7.0, 63.0, 128.0, -101.0])
 def test_fourier_angle_estimate_within_a_degree(brain, angle_deg):
     """The rotation (modulo a half turn) from the Fourier-magnitude signatures, shift ignored."""
-    from regcli.initialize import FOURIER_CONFIDENCE, _Search
+    from regcli.search import FOURIER_CONFIDENCE, coarse_pair, fourier_angles
 
     transform = make_transform("rigid", shape=brain.shape)
     truth = transform.matrix([math.radians(angle_deg), -8.0, 5.0])
-    search = _Search(brain, moved(brain, truth), transform, "ssd", {}, 64)
-    angles, agreements = search.fourier_angles(2)
+    angles, agreements = fourier_angles(coarse_pair(brain, moved(brain, truth), 64), 2)
     assert agreements[0] >= FOURIER_CONFIDENCE
     gap = (math.degrees(angles[0]) - angle_deg) % 180.0
     assert min(gap, 180.0 - gap) < 1.0
@@ -169,12 +200,11 @@ def test_fourier_angle_estimate_within_a_degree(brain, angle_deg):
 
 def test_fourier_estimate_disagrees_on_unrelated_images(brain):
     """Low agreement (the full search then runs): a brain against a shuffled brain."""
-    from regcli.initialize import FOURIER_CONFIDENCE, _Search
+    from regcli.search import FOURIER_CONFIDENCE, coarse_pair, fourier_angles
 
     rng = np.random.default_rng(2)
     shuffled = rng.permutation(brain.ravel()).reshape(brain.shape)
-    search = _Search(brain, shuffled, make_transform("rigid", shape=brain.shape), "ssd", {}, 64)
-    _, agreements = search.fourier_angles(2)
+    _, agreements = fourier_angles(coarse_pair(brain, shuffled, 64), 2)
     assert agreements[0] < FOURIER_CONFIDENCE
 
 

@@ -9,7 +9,9 @@ from conftest import smooth_blobs
 from regcli.errors import InputError
 from regcli.histogram import entropy, joint_histogram
 from regcli.metrics import (
+    MAX_COST_BINS,
     METRICS,
+    MIN_COST_BINS,
     correlation,
     get_metric,
     gradient_similarity,
@@ -46,8 +48,64 @@ def test_registry_names_are_the_documented_ones():
 
 
 def test_get_metric_unknown_lists_choices():
-    with pytest.raises(InputError, match=r"unknown metric 'foo'.*ssd, correlation"):
+    with pytest.raises(InputError, match=r"unknown metric 'foo'.*ssd, correlation") as excinfo:
         get_metric("foo")
+    assert excinfo.value.param == "metric"
+    assert str(excinfo.value).startswith("metric: ")
+
+
+def test_capabilities_replace_names():
+    """SSD is the least-squares metric; pluim's search ranking is NMI's; no other has either."""
+    assert [n for n, m in METRICS.items() if m.least_squares] == ["ssd"]
+    assert {n: m.search_metric for n, m in METRICS.items() if m.search_metric} == {"pluim": "nmi"}
+    assert all(m.search_metric in METRICS for m in METRICS.values() if m.search_metric)
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_prepare_options_keeps_what_the_metric_takes_and_sets_the_moving_range(name):
+    metric = METRICS[name]
+    given = {"bins": 16, "sigma": 2.0, "moving_range": (5.0, 6.0)}
+    prepared = metric.prepare_options(given, moving_range=(0.0, 1.0))
+    expected = {k: v for k, v in given.items() if k in metric.options}
+    if "moving_range" in metric.options:
+        expected["moving_range"] = (0.0, 1.0)
+    assert prepared == expected
+    assert given["moving_range"] == (5.0, 6.0)  # not modified
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "param"),
+    [
+        ("mi", {"bins": MIN_COST_BINS - 1}, "bins"),
+        ("nmi", {"bins": MAX_COST_BINS + 1}, "bins"),
+        ("mi", {"bins": 8.5}, "bins"),
+        ("ssd", {"bins": 32}, "bins"),
+        ("correlation", {"sigma": 1.0}, "sigma"),
+        ("gradient", {"sigma": 0.0}, "sigma"),
+        ("pluim", {"sigma": "wide"}, "sigma"),
+    ],
+)
+def test_check_options_refuses_with_the_parameter_named(name, kwargs, param):
+    with pytest.raises(InputError) as excinfo:
+        METRICS[name].check_options(**kwargs)
+    assert excinfo.value.param == param
+    assert str(excinfo.value).startswith(f"{param}: ")
+
+
+def test_check_options_accepts_the_bin_limits():
+    assert METRICS["mi"].check_options(bins=MIN_COST_BINS) == {"bins": MIN_COST_BINS}
+    assert METRICS["pluim"].check_options(bins=MAX_COST_BINS, sigma=2) == {
+        "bins": MAX_COST_BINS,
+        "sigma": 2.0,
+    }
+    assert METRICS["ssd"].check_options() == {}
+
+
+@pytest.mark.parametrize("bins", [MIN_COST_BINS - 1, MAX_COST_BINS + 1, (16, 2)])
+def test_the_cost_refuses_the_same_bins(image, bins):
+    with pytest.raises(InputError, match="bins") as excinfo:
+        METRICS["mi"].cost(image, image, bins=bins)
+    assert excinfo.value.param == "bins"
 
 
 def function_options(metric):

@@ -45,6 +45,7 @@ class Quadratic:
         self.hessian = np.asarray(hessian, dtype=float)
         self.curvature = 1.0
         self.max_displacement = 1000.0
+        self.has_gradient = True
         self.evaluations = 0
 
     def cost(self, x):
@@ -94,6 +95,7 @@ class WithoutHessian:
     def __init__(self, inner):
         self.cost, self.cost_gradient = inner.cost, inner.cost_gradient
         self.curvature, self.max_displacement = inner.curvature, inner.max_displacement
+        self.has_gradient = True
 
 
 def test_lm_falls_back_to_bfgs_without_gauss_newton():
@@ -128,7 +130,7 @@ def test_huge_learning_rate_stops_with_a_message_not_an_exception(name):
     out = OPTIMIZERS[name].run(objective, x0, learning_rate=1e4, iterations=300)
     assert not out.converged
     assert out.diverged
-    assert "smaller learning_rate" in out.message and "10000" in out.message
+    assert "smaller learning rate" in out.message and "10000" in out.message
     assert all(math.isfinite(c) for c in out.costs)
 
 
@@ -233,6 +235,7 @@ class Rippled:
 
     curvature = 1.0
     max_displacement = 1000.0
+    has_gradient = True
 
     def __init__(self, aligned: bool):
         self.aligned = aligned
@@ -287,6 +290,7 @@ class FlatFarAway:
 
     curvature = 1.0
     max_displacement = 1000.0
+    has_gradient = True
 
     def cost_gradient(self, x):
         d = x[0] - 10.0
@@ -339,6 +343,7 @@ def test_objective_protocols_are_structural():
 
     class NoCurvature:
         max_displacement = 1.0
+        has_gradient = True
 
         def cost(self, x):
             return 0.0
@@ -359,6 +364,7 @@ def test_protocol_check_does_not_evaluate_properties():
 
     lazy = Lazy.__new__(Lazy)
     lazy.max_displacement = 1.0
+    lazy.has_gradient = True
     assert isinstance(lazy, GaussNewtonObjective)
     objective = level_objective((40, 50))
     assert isinstance(objective, GaussNewtonObjective)

@@ -99,10 +99,12 @@ def test_param_must_belong_to_the_transform(blobs):
 
 
 def test_bad_inputs_named(blobs):
-    with pytest.raises(InputError, match="range: expected at least 2"):
+    with pytest.raises(InputError, match="values: expected at least 2") as info:
         cost_profile(blobs, blobs, param="tx", values=[1.0])
-    with pytest.raises(InputError, match="smooth"):
+    assert info.value.param == "values"
+    with pytest.raises(InputError, match="sigma: expected a finite number > 0") as info:
         cost_profile(blobs, blobs, param="tx", values=[0.0, 1.0], sigma=-1.0)
+    assert info.value.param == "sigma"
     with pytest.raises(InputError, match="fixed and moving must have the same shape"):
         cost_profile(blobs, blobs[:50], param="tx")
     with pytest.raises(InputError, match="bins: metric 'ssd'"):
@@ -139,3 +141,23 @@ def test_plot_marks_minimum_and_truth(pair4, tmp_path):
     path = plot_cost_profile(profile, tmp_path / "profile.png")
     assert path.stat().st_size > 1000
     assert [p.name for p in tmp_path.iterdir()] == ["profile.png"]
+
+
+def test_a_large_float_offset_gives_the_same_profile(pair4):
+    """cost_profile scales intensities as register does (float64 first): + 1e10 is no change."""
+    fixed, moving, matrix, _ = pair4
+    fixed, moving = fixed.astype(np.float64), moving.astype(np.float64)
+    values = np.linspace(-3.0, 3.0, 13)
+    plain = cost_profile(fixed, moving, param="tx", values=values, at=matrix, sigma=2.0)
+    shifted = cost_profile(
+        fixed + 1e10, moving + 1e10, param="tx", values=values, at=matrix, sigma=2.0
+    )
+    np.testing.assert_array_equal(shifted.costs, plain.costs)
+    np.testing.assert_array_equal(shifted.smoothed_costs, plain.smoothed_costs)
+    assert np.all(np.isfinite(plain.costs))
+
+
+def test_bins_are_checked_as_register_checks_them(blobs):
+    with pytest.raises(InputError, match="bins") as excinfo:
+        cost_profile(blobs, blobs, param="tx", values=[0.0, 1.0], metric="mi", bins=3)
+    assert excinfo.value.param == "bins"

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from regcli.errors import InputError
-from regcli.pyramid import auto_levels, gaussian_pyramid, level_scaling
+from regcli.pyramid import (
+    auto_levels,
+    downsample,
+    from_level,
+    gaussian_pyramid,
+    level_scaling,
+    level_shape,
+    to_level,
+)
+from regcli.transforms import make_transform
 
 
 @pytest.mark.parametrize(
@@ -77,3 +86,55 @@ def test_bad_options_raise_input_error(kwargs, match):
 def test_bad_image_raises_input_error():
     with pytest.raises(InputError, match="2-D"):
         gaussian_pyramid(np.ones((4, 4, 4, 4)), 2)
+
+
+# --------------------------------------------------------------------------- level hand-over
+
+
+@pytest.mark.parametrize("level", [0, 1, 3])
+def test_to_level_and_from_level_round_trip(level):
+    matrix = make_transform("similarity", shape=(97, 128)).matrix([0.4, 1.1, 6.0, -3.5])
+    np.testing.assert_allclose(from_level(to_level(matrix, level), level), matrix, atol=1e-12)
+    np.testing.assert_allclose(to_level(from_level(matrix, level), level), matrix, atol=1e-12)
+
+
+@pytest.mark.parametrize(("level", "downscale"), [(1, 2.0), (2, 2.0), (2, 3.0)])
+def test_to_level_agrees_with_level_scaling(level, downscale):
+    """A fixed pixel and its moving partner, both mapped to the level by ``S``, are paired by
+    the level's matrix."""
+    matrix = make_transform("rigid", shape=(60, 80)).matrix([0.3, 5.0, -2.0])
+    scaling = level_scaling(level, downscale=downscale)
+    coarse = to_level(matrix, level, downscale=downscale)
+    point = np.array([17.0, 42.0, 1.0])
+    np.testing.assert_allclose(coarse @ (scaling @ point), scaling @ (matrix @ point))
+    np.testing.assert_allclose(coarse, scaling @ matrix @ np.linalg.inv(scaling))
+    fine = from_level(coarse, level, downscale=downscale)
+    np.testing.assert_allclose(fine, np.linalg.inv(scaling) @ coarse @ scaling)
+
+
+def test_level_shape_is_the_pyramid_shape():
+    image = np.ones((97, 130))
+    levels = gaussian_pyramid(image, 4)
+    assert [level_shape(image.shape, k) for k in range(4)] == [p.shape for p in levels]
+
+
+def test_downsample_by_halvings_is_the_pyramid_level():
+    """A power of two: the pyramid's halvings (in float32), returned as float64."""
+    y, x = np.mgrid[0:96, 0:128].astype(float)
+    ramp = 0.3 * x + 0.7 * y
+    reduced = downsample(ramp, 4.0)
+    assert reduced.dtype == np.float64
+    np.testing.assert_allclose(reduced, gaussian_pyramid(ramp, 3)[2], rtol=1e-6)
+
+
+def test_downsample_by_any_factor_samples_the_stated_points():
+    """Output pixel ``i`` is the input at ``factor * i + (factor - 1) / 2`` (a ramp survives)."""
+    factor = 3.2
+    y, x = np.mgrid[0:160, 0:192].astype(float)
+    reduced = downsample(0.3 * x + 0.7 * y, factor)
+    assert reduced.shape == (50, 60)
+    yc, xc = np.mgrid[0:50, 0:60].astype(float)
+    expected = 0.3 * (factor * xc + (factor - 1) / 2) + 0.7 * (factor * yc + (factor - 1) / 2)
+    inner = (slice(3, -3), slice(3, -3))
+    np.testing.assert_allclose(reduced[inner], expected[inner], rtol=1e-5)
+    assert downsample(np.ones((5, 5), dtype=np.uint8), 1.0).dtype == np.float64

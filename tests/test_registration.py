@@ -15,7 +15,7 @@ from regcli.errors import InputError
 from regcli.io import read_image
 from regcli.metrics import METRICS
 from regcli.optimizers import OPTIMIZERS
-from regcli.registration import LevelObjective, RegistrationResult, register
+from regcli.registration import LevelObjective, RegistrationResult, check_options, register
 from regcli.resample import warp
 from regcli.transforms import TRANSFORMS, make_transform, mean_displacement
 
@@ -138,6 +138,29 @@ def test_result_fields_and_json(pairs):
     assert data["converged"] is True and data["iterations"] == result.iterations
 
 
+def test_to_dict_is_complete_and_strict_json(small_pair):
+    """One serialisation: every field but ``warped``, plus the two costs, strict JSON."""
+    import dataclasses
+
+    result = register(*small_pair, transform="rigid", init="none")
+    data = result.to_dict()
+    fields = {f.name for f in dataclasses.fields(RegistrationResult)} - {"warped"}
+    assert set(data) == fields | {"initial_cost", "final_cost"}
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert data["level_shapes"][-1] == list(small_pair[0].shape)
+    assert data["params"]["center"] == [31.5, 31.5]
+    assert data["final_cost"] == result.final_cost
+    empty = dataclasses.replace(result, cost_history=np.array([]), iterations=0)
+    assert empty.to_dict()["initial_cost"] is None and empty.to_dict()["cost_history"] == []
+
+
+def test_result_and_objective_stay_importable_from_registration():
+    from regcli.objective import LevelObjective as objective_class
+    from regcli.result import RegistrationResult as result_class
+
+    assert RegistrationResult is result_class and LevelObjective is objective_class
+
+
 def test_public_api_exports_register():
     assert regcli.register is register
     assert regcli.OPTIMIZERS is OPTIMIZERS
@@ -178,7 +201,7 @@ def test_gradient_matches_finite_differences(transform, metric, seed, max_sample
     shape = fixed.shape
     tf = make_transform(transform, shape=shape, center=(30.0, 40.0))
     rng = np.random.default_rng(seed)
-    truth = tf.identity() + rng.uniform(-1.0, 1.0, tf.n_params) / tf.scales(shape)
+    truth = tf.identity() + rng.uniform(-1.0, 1.0, tf.n_params) / tf.param_scales(shape)
     moving = warp(fixed, np.linalg.inv(tf.matrix(truth)), order=3).astype(np.float32)
     options = {"moving_range": (0.0, 1.0)} if "moving_range" in METRICS[metric].options else {}
     objective = LevelObjective(fixed, moving, tf, METRICS[metric], options, max_samples=max_samples)
@@ -186,7 +209,7 @@ def test_gradient_matches_finite_differences(transform, metric, seed, max_sample
         assert objective.stride == 2
     # The overlap mask makes the cost jump when a pixel enters or leaves it; a fixed central
     # disc (inside the moving image for these small motions) isolates the chain rule.
-    disc = central_disc(shape)[objective._ys.astype(int)][:, objective._xs.astype(int)]
+    disc = central_disc(shape)[objective.grid.ys.astype(int)][:, objective.grid.xs.astype(int)]
     objective._mask = lambda matrix: disc
     # Evaluate away from the optimum, where the gradient is large (x is about pixels).
     x = tf.identity() * objective.scales + rng.uniform(-3.0, 3.0, tf.n_params)
@@ -232,28 +255,64 @@ def small_pair():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "param", "match"),
     [
-        ({"iterations": 0}, "iterations"),
-        ({"iterations": -3}, "iterations"),
-        ({"metric": "nope"}, "unknown metric 'nope'"),
-        ({"optimizer": "nope"}, "unknown optimizer 'nope'"),
-        ({"transform": "nope"}, "unknown transform 'nope'"),
-        ({"learning_rate": 0.0}, "learning rate"),
-        ({"learning_rate": math.inf}, "learning rate"),
-        ({"optimizer": "lm", "learning_rate": 0.5}, "'lm' has no learning rate"),
-        ({"levels": 0}, "levels"),
-        ({"optimizer": "gd", "beta": 0.9}, "beta"),
-        ({"optimizer": "momentum", "gamma": 1.0}, "gamma"),
-        ({"center": "middle"}, "center"),
-        ({"tolerance": -1.0}, "tolerance"),
-        ({"metric": "ssd", "bins": 32}, "bins"),
-        ({"init": "none", "initial_matrix": np.ones((3, 3))}, "initial_matrix"),
-        ({"init": "guess"}, "init.*'guess'"),
+        ({"iterations": 0}, "iterations", "iterations"),
+        ({"iterations": -3}, "iterations", "iterations"),
+        ({"metric": "nope"}, "metric", "unknown metric 'nope'"),
+        ({"optimizer": "nope"}, "optimizer", "unknown optimizer 'nope'"),
+        ({"transform": "nope"}, "transform", "unknown transform 'nope'"),
+        ({"learning_rate": 0.0}, "learning_rate", "learning_rate"),
+        ({"learning_rate": math.inf}, "learning_rate", "learning_rate"),
+        ({"optimizer": "lm", "learning_rate": 0.5}, "learning_rate", "'lm' has no learning rate"),
+        ({"levels": 0}, "levels", "levels"),
+        ({"optimizer": "gd", "beta": 0.9}, "beta", "beta"),
+        ({"optimizer": "momentum", "gamma": 1.0}, "gamma", "gamma"),
+        ({"center": "middle"}, "center", "center"),
+        ({"tolerance": -1.0}, "tolerance", "tolerance"),
+        ({"metric": "ssd", "bins": 32}, "bins", "bins"),
+        ({"metric": "mi", "bins": 3}, "bins", "bins"),
+        ({"metric": "nmi", "bins": 2000}, "bins", "bins"),
+        ({"metric": "ssd", "sigma": 1.0}, "sigma", "sigma"),
+        ({"metric": "pluim", "sigma": -1.0}, "sigma", "sigma"),
+        ({"metric": "gradient", "optimizer": "gd"}, "optimizer", "needs the gradient"),
+        ({"init": "none", "initial_matrix": np.ones((3, 3))}, "initial_matrix", "initial_matrix"),
+        ({"init": "search", "initial_matrix": np.eye(3)}, "init", "not both"),
+        ({"init": "guess"}, "init", "init.*'guess'"),
+        ({"callback": 5}, "callback", "callable|function"),
     ],
 )
-def test_bad_options_raise_input_error(small_pair, kwargs, match):
-    with pytest.raises(InputError, match=match):
+def test_bad_options_raise_input_error(small_pair, kwargs, param, match):
+    """Each names its Python parameter (``param``, and the message's start), and no flag."""
+    with pytest.raises(InputError, match=match) as excinfo:
+        register(*small_pair, **kwargs)
+    assert excinfo.value.param == param
+    assert str(excinfo.value).startswith(f"{param}: ")
+    assert "--" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"callback": 5},
+        {"metric": "mi", "bins": 3},
+        {"init": "guess"},
+        {"optimizer": "lm", "learning_rate": 0.5},
+        {"transform": "similarity", "levels": 1.5},
+    ],
+)
+def test_bad_options_are_refused_before_any_work(small_pair, monkeypatch, kwargs):
+    """No image is scaled, no pyramid built, no search run before every argument is checked
+    (a non-callable callback used to fail only after the global search)."""
+
+    def work(*args, **kw):
+        raise AssertionError("work started before the arguments were checked")
+
+    import regcli.registration as registration
+
+    monkeypatch.setattr(registration, "normalize", work)
+    monkeypatch.setattr(registration._pyramid, "gaussian_pyramid", work)
+    with pytest.raises(InputError):
         register(*small_pair, **kwargs)
 
 
@@ -281,7 +340,7 @@ def test_huge_learning_rate_reports_divergence(small_pair, optimizer):
         *small_pair, transform="rigid", optimizer=optimizer, learning_rate=1e5, init="none"
     )
     assert result.converged is False
-    assert "smaller learning_rate" in result.message and "100000" in result.message
+    assert "smaller learning rate" in result.message and "100000" in result.message
     assert np.all(np.isfinite(result.matrix))
     assert result.warped.shape == small_pair[0].shape
 
@@ -343,3 +402,106 @@ def test_warped_is_made_on_first_access_and_the_result_pickles(small_pair):
     assert result.warped is result.warped  # made once
     np.testing.assert_allclose(restored.warped, expected, atol=1e-12)
     assert "warped" not in result.to_dict()
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def test_a_large_float_offset_changes_nothing(samples):
+    """Intensities are scaled to [0, 1] in float64 before anything is rounded to float32, so
+    BrainMRI_1/4 + 1e10 register exactly as the plain float64 pair (and as the 8-bit one)."""
+    fixed_8bit = read_image(samples / "BrainMRI_1.png")
+    moving_8bit = read_image(samples / "BrainMRI_4.png")
+    fixed, moving = fixed_8bit.astype(np.float64), moving_8bit.astype(np.float64)
+    plain = register(fixed, moving)
+    shifted = register(fixed + 1e10, moving + 1e10)
+    assert shifted.converged, shifted.message
+    np.testing.assert_array_equal(shifted.matrix, plain.matrix)
+    np.testing.assert_array_equal(shifted.cost_history, plain.cost_history)
+    as_read = register(fixed_8bit, moving_8bit)
+    assert mean_displacement(as_read.matrix, plain.matrix, fixed.shape) < 0.01
+
+
+def test_coarse_to_fine_hands_each_level_the_previous_answer():
+    """The driver knows no metric: each level starts from the answer of the coarser one,
+    moved to the level's pixels (pyramid.to_level) and back (pyramid.from_level)."""
+    from regcli.pyramid import from_level, gaussian_pyramid, to_level
+    from regcli.registration import _coarse_to_fine, _LevelOutcome
+    from regcli.transforms import translation_matrix
+
+    images = gaussian_pyramid(smooth_blobs((64, 80)), 3)
+    calls = []
+
+    def solve_level(level, fixed, moving, start, first_iteration):
+        calls.append((level, fixed.shape, moving.shape, start, first_iteration))
+        found = start @ translation_matrix(1.0, 0.0)  # one pixel of this level further
+        return _LevelOutcome(found, [float(level)] * (level + 1), True, False, f"{level} done")
+
+    start = translation_matrix(8.0, -4.0)
+    run = _coarse_to_fine(images, images, start, solve_level)
+    assert [c[0] for c in calls] == [2, 1, 0]
+    assert [c[1] for c in calls] == [c[2] for c in calls] == [p.shape for p in images[::-1]]
+    expected = start
+    for level, _, _, level_start, _ in calls:
+        np.testing.assert_array_equal(level_start, to_level(expected, level))
+        expected = from_level(level_start @ translation_matrix(1.0, 0.0), level)
+    np.testing.assert_array_equal(run.matrix, expected)
+    # One pixel at levels 2, 1 and 0 is 4 + 2 + 1 full-resolution pixels.
+    np.testing.assert_allclose(run.matrix, translation_matrix(15.0, -4.0), atol=1e-12)
+    assert [c[4] for c in calls] == run.level_starts == [0, 3, 5]
+    assert run.costs == [2.0, 2.0, 2.0, 1.0, 1.0, 0.0]
+    assert run.level_shapes == [p.shape for p in images[::-1]]
+    assert run.converged and run.message == "0 done"
+
+
+def test_coarse_to_fine_stops_at_a_diverged_level():
+    from regcli.pyramid import from_level, gaussian_pyramid
+    from regcli.registration import _coarse_to_fine, _LevelOutcome
+
+    images = gaussian_pyramid(smooth_blobs((64, 80)), 3)
+    levels = []
+
+    def solve_level(level, fixed, moving, start, first_iteration):
+        levels.append(level)
+        return _LevelOutcome(start * 1.0, [1.0], True, level == 1, "blew up")
+
+    run = _coarse_to_fine(images, images, np.eye(3), solve_level)
+    assert levels == [2, 1]
+    assert run.converged is False
+    assert run.message == "level 1 (32x40): blew up"
+    np.testing.assert_allclose(run.matrix, from_level(np.eye(3), 1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param", "message"),
+    [
+        ({"metric": "ssd", "bins": 8}, "bins", "metric 'ssd' does not use histogram bins"),
+        ({"metric": "mi", "sigma": 2.0}, "sigma", "metrics that take one: gradient, pluim"),
+        ({"metric": "pluim", "optimizer": "gd"}, "optimizer", "'gd' needs the gradient"),
+        (
+            {"metric": "ssd", "learning_rate": 0.5},
+            "learning_rate",
+            "optimizer 'lm' has no learning rate",
+        ),
+        ({"metric": "ssd", "optimizer": "lm", "learning_rate": 0.5}, "learning_rate", "'lm'"),
+        ({"metric": "ssd", "optimizer": "gd", "gamma": 0.5}, "gamma", "momentum, nag"),
+        ({"metric": "ssd", "optimizer": "nag", "beta": 0.5}, "beta", "rmsprop"),
+    ],
+)
+def test_check_options_raises_with_param(kwargs, param, message):
+    with pytest.raises(InputError, match=message) as info:
+        check_options(**kwargs)
+    assert info.value.param == param
+    assert str(info.value).startswith(f"{param}: ")
+
+
+def test_check_options_accepts_what_applies():
+    check_options(metric="mi", bins=16)
+    check_options(metric="pluim", optimizer="powell", bins=16, sigma=2.0)
+    check_options(metric="ssd", optimizer="adam", learning_rate=0.1, gamma=0.9)
+
+
+def test_check_options_names_an_unknown_option():
+    with pytest.raises(InputError, match="learningrate: not an option of register") as info:
+        check_options(learningrate=0.1)
+    assert info.value.param == "learningrate"

@@ -10,6 +10,7 @@ import pytest
 from regcli.errors import InputError
 from regcli.transforms import (
     TRANSFORMS,
+    Transform,
     check_matrix,
     compose,
     make_transform,
@@ -105,8 +106,8 @@ def test_describe_names_and_units(transform):
         assert key in described
 
 
-def test_scales_are_one_pixel_per_unit_for_translations(transform):
-    scales = transform.scales(SHAPE)
+def test_param_scales_are_one_pixel_per_unit_for_translations(transform):
+    scales = transform.param_scales(SHAPE)
     y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
     cx, cy = transform.center
     radius = math.sqrt(np.mean((x - cx) ** 2 + (y - cy) ** 2))  # RMS distance from the centre
@@ -232,3 +233,71 @@ def test_check_matrix_errors(matrix, message):
 
 def test_check_matrix_accepts_2x3():
     np.testing.assert_array_equal(check_matrix([[1, 0, 2], [0, 1, 3]]), translation_matrix(2, 3))
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+class _Shift(Transform):
+    """A complete subclass: every hook, a name and parameter names."""
+
+    name = "shift"
+    param_names = ("tx", "ty")
+
+    def _linear(self, p):
+        return np.eye(2), p[:2].copy()
+
+    def _derivatives(self, p):
+        return np.zeros((2, 2, 2)), np.eye(2)
+
+    def _params_from_linear(self, linear, shift):
+        return shift.copy()
+
+
+def test_a_complete_subclass_works():
+    shift = _Shift(center=(1.0, 2.0))
+    np.testing.assert_allclose(shift.matrix([3.0, 4.0]), translation_matrix(3.0, 4.0))
+    np.testing.assert_allclose(shift.param_scales(SHAPE), [1.0, 1.0])
+
+
+def test_a_subclass_missing_a_hook_cannot_be_instantiated():
+    class NoInverse(Transform):
+        name = "no-inverse"
+        param_names = ("tx", "ty")
+
+        def _linear(self, p):
+            return np.eye(2), p[:2].copy()
+
+        def _derivatives(self, p):
+            return np.zeros((2, 2, 2)), np.eye(2)
+
+    with pytest.raises(TypeError, match="_params_from_linear"):
+        NoInverse()
+
+
+@pytest.mark.parametrize("missing", ["name", "param_names"])
+def test_a_concrete_subclass_without_name_or_param_names_cannot_be_defined(missing):
+    attributes = {
+        "name": "nameless",
+        "param_names": ("tx", "ty"),
+        "_linear": _Shift._linear,
+        "_derivatives": _Shift._derivatives,
+        "_params_from_linear": _Shift._params_from_linear,
+    }
+    del attributes[missing]
+    with pytest.raises(TypeError, match=missing):
+        type("Incomplete", (Transform,), attributes)
+
+
+def test_unknown_transform_names_the_parameter():
+    with pytest.raises(InputError) as excinfo:
+        make_transform("shear")
+    assert excinfo.value.param == "transform"
+    assert str(excinfo.value).startswith("transform: ")
+
+
+def test_center_errors_name_the_parameter():
+    with pytest.raises(InputError) as excinfo:
+        resolve_center("middle")
+    assert excinfo.value.param == "center"
+    assert str(excinfo.value).startswith("center: ")

@@ -105,10 +105,7 @@ def compare(
     Example:
       regcli compare BrainMRI_1.png BrainMRI_4.png --opts gd,nag,adam -o compare.png
     """
-    for name in optimizers:  # TODO(house): drop once the core raises param=...
-        with _as_opts_error():
-            helpers.check_core_options(metric=metric, optimizer=name, bins=bins, sigma=sigma)
-    settings = {
+    options = {
         "transform": transform,
         "metric": metric,
         "iterations": iterations,
@@ -118,6 +115,9 @@ def compare(
         "bins": bins,
         "sigma": sigma,
     }
+    for name in optimizers:  # every name checked before any run
+        with _as_opts_error():
+            helpers.check_register_options(optimizer=name, **options)
     plot_path = Path(f"regcli-compare-{moving.stem}.png") if plot_path is None else plot_path
     with outputs.OutputSet(overwrite=overwrite, inputs=(fixed, moving)) as out:
         staged = out.stage(
@@ -125,7 +125,7 @@ def compare(
         )
         fixed_image, moving_image = helpers.read_pair(fixed, moving)
         interrupts.pause("work")
-        results = _run_all(ctx, fixed, moving, fixed_image, moving_image, optimizers, settings)
+        results = _run_all(ctx, fixed, moving, fixed_image, moving_image, optimizers, options)
 
         from regcli import plots
 

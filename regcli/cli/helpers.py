@@ -208,45 +208,9 @@ def usage_error(exc, command: click.Command, ctx: click.Context) -> click.BadPar
     return click.BadParameter(exc.reason, ctx=sub_ctx, param=option)
 
 
-def check_core_options(
-    *, metric, optimizer=None, learning_rate=None, gamma=None, beta=None, bins=None, sigma=None
-) -> None:
-    """Refuse options the chosen metric or optimiser does not use, as the core's
-    :class:`~regcli.errors.InputError` with ``param`` (a usage error on that option).
+def check_register_options(**options) -> None:
+    """Check ``register``'s keyword options before any image is read: the core's own
+    checks, so an error names its option (exit 2) and no work is done."""
+    from regcli.registration import check_options
 
-    TODO(house): drop once the core raises param=... for these checks (unused bins/sigma,
-    learning_rate/gamma/beta the optimiser does not take, an optimiser that needs a gradient
-    the metric lacks); the group then reports the core's own errors the same way.
-    """
-    from regcli.errors import InputError
-    from regcli.metrics import METRICS
-    from regcli.optimizers import OPTIMIZERS
-
-    for name, value in (("bins", bins), ("sigma", sigma)):
-        if value is not None and name not in METRICS[metric].options:
-            users = ", ".join(n for n, m in METRICS.items() if name in m.options)
-            what = "histogram bins" if name == "bins" else "a smoothing scale"
-            raise InputError(
-                f"{name}: metric {metric!r} does not use {what} (these do: {users})", param=name
-            )
-    chosen = OPTIMIZERS.get(optimizer) if optimizer is not None else None
-    if chosen is not None and chosen.needs_gradient and METRICS[metric].cost_gradient is None:
-        free = ", ".join(n for n, o in OPTIMIZERS.items() if not o.needs_gradient)
-        raise InputError(
-            f"optimizer: {optimizer!r} needs the gradient of the cost, which metric "
-            f"{metric!r} does not provide; choose a derivative-free optimiser ({free}) or a "
-            "metric with a gradient",
-            param="optimizer",
-        )
-    for name, value, applies in (
-        ("learning_rate", learning_rate, lambda o: o.default_learning_rate is not None),
-        ("gamma", gamma, lambda o: "gamma" in o.hyperparameters),
-        ("beta", beta, lambda o: "beta" in o.hyperparameters),
-    ):
-        if value is None or (chosen is not None and applies(chosen)):
-            continue
-        users = ", ".join(n for n, o in OPTIMIZERS.items() if applies(o))
-        which = f"optimiser {optimizer!r}" if chosen is not None else "the default optimiser"
-        raise InputError(
-            f"{name}: {which} does not use it; it applies to --opt {users}", param=name
-        )
+    check_options(**options)

@@ -76,8 +76,8 @@ import click
 from regcli._limits import MAX_CENTER, MAX_HISTOGRAM_BINS, MAX_SIGMA
 
 #: Histogram bins of the MI-family *costs* (register, compare, profile).
-#: TODO(house): read regcli.metrics.MIN_COST_BINS / MAX_COST_BINS (lazily) once the core
-#: defines them; until then these are the same numbers, kept in this one place.
+#: The numbers of regcli.metrics.MIN_COST_BINS / MAX_COST_BINS, written out because reading
+#: them would import numpy when the help is shown (a test keeps them equal).
 COST_BINS_MIN, COST_BINS_MAX = 4, 1024
 #: Largest number of bins per axis of a plain joint histogram (4096 x 4096 float64 = 128 MB):
 #: the core's own bound, :data:`regcli._limits.MAX_HISTOGRAM_BINS`.

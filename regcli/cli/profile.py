@@ -142,7 +142,7 @@ def profile(
     from regcli.transforms import TRANSFORMS
 
     names = TRANSFORMS[transform].param_names
-    if param not in names:  # TODO(house): drop once the core raises param=...
+    if param not in names:  # before reading the images
         raise click.BadParameter(
             f"transform {transform!r} has parameters {', '.join(names)}; got {param!r} "
             "(choose another --param or --transform)",
@@ -152,7 +152,7 @@ def profile(
         raise click.BadParameter(
             "give either --at TRANSFORM.json or --register, not both", param_hint="'--at'"
         )
-    helpers.check_core_options(metric=metric, bins=bins)  # TODO(house): drop with param=...
+    helpers.check_register_options(metric=metric, bins=bins)
     output = Path(f"{Path(moving).stem}_profile_{param}.png") if output is None else output
     at_inputs = [] if at_path is None else [at_path]
     with outputs.OutputSet(overwrite=overwrite, inputs=[fixed, moving, *at_inputs]) as out:

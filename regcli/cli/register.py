@@ -125,15 +125,21 @@ def register(
       regcli register BrainMRI_1.png BrainMRI_2.png --metric ssd --opt nag
       regcli register BrainMRI_1.png BrainMRI_4.png --transform rigid -o out/ --json
     """
-    helpers.check_core_options(  # TODO(house): drop once the core raises param=...
-        metric=metric,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        gamma=gamma,
-        beta=beta,
-        bins=bins,
-        sigma=sigma,
-    )
+    options = {
+        "transform": transform,
+        "metric": metric,
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "iterations": iterations,
+        "levels": levels,
+        "center": center,
+        "init": init,
+        "gamma": gamma,
+        "beta": beta,
+        "bins": bins,
+        "sigma": sigma,
+    }
+    helpers.check_register_options(**options)
     outdir = Path(f"regcli-{moving.stem}") if outdir is None else outdir
     if outdir.exists() and not outdir.is_dir():
         raise click.BadParameter(
@@ -167,23 +173,7 @@ def register(
             helpers.progress_bar(enabled=enabled, description=optimizer or "register") as tick,
             helpers.inputs_named(fixed=fixed, moving=moving),
         ):
-            result = run_registration(
-                fixed_image,
-                moving_image,
-                transform=transform,
-                metric=metric,
-                optimizer=optimizer,
-                learning_rate=learning_rate,
-                iterations=iterations,
-                levels=levels,
-                center=center,
-                init=init,
-                callback=tick,
-                gamma=gamma,
-                beta=beta,
-                bins=bins,
-                sigma=sigma,
-            )
+            result = run_registration(fixed_image, moving_image, callback=tick, **options)
         report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
         write_outputs(result, report, fixed, moving, fixed_image, moving_image, staged)
     report["outputs"] = {"directory": outdir, **paths}

@@ -93,15 +93,15 @@ class Objective(Protocol, metaclass=_ObjectiveMeta):
         How far (in units of ``x``, about pixels) the parameters may move from the start
         before the run counts as diverged (they left the image).
 
-    Notes
-    -----
-    ``lbfgs`` also reads an optional ``has_gradient`` attribute (or, failing that, whether
-    ``objective.metric.cost_gradient`` is set) to choose between :meth:`cost_gradient` and
-    finite differences of :meth:`cost`.
+    has_gradient : bool
+        Whether :meth:`cost_gradient` gives an analytic gradient.  Optimisers that need one
+        are not given objectives without it; ``lbfgs`` uses finite differences of
+        :meth:`cost` instead.
     """
 
     curvature: float
     max_displacement: float
+    has_gradient: bool
 
     def cost(self, x: np.ndarray) -> float:
         """The cost at ``x`` (``inf`` where it is undefined, e.g. no overlap left).
@@ -229,7 +229,7 @@ def diverged_outcome(name: str, learning_rate, reason: str, best_x, costs) -> Op
     else:
         message = (
             f"{name} diverged ({reason}) with learning rate {learning_rate:g}; "
-            f"try a smaller learning_rate (e.g. {learning_rate / 10:g})"
+            f"try a smaller learning rate (e.g. {learning_rate / 10:g})"
         )
     return OptimizeOutcome(
         np.array(best_x, dtype=float), costs, len(costs), False, message, diverged=True

@@ -164,7 +164,7 @@ def _levenberg_marquardt(
         len(costs),
         False,
         f"lm: stopped at the iteration limit ({iterations}) before the steps fell below "
-        f"{tolerance:g} px; raise iterations",
+        f"{tolerance:g} px; raise the iteration limit",
     )
 
 
@@ -221,5 +221,5 @@ def _bfgs(objective: Objective, x0, iterations, callback, tolerance) -> Optimize
         len(costs),
         False,
         f"lm: stopped at the iteration limit ({iterations}) before the steps fell below "
-        f"{tolerance:g} px; raise iterations",
+        f"{tolerance:g} px; raise the iteration limit",
     )

@@ -129,7 +129,7 @@ class _Recorder:
             self.x = x
             raise _Stop(
                 f"{self.name}: stopped at the iteration limit ({self.iterations}) before the "
-                f"steps fell below {self.tolerance:g} px; raise iterations",
+                f"steps fell below {self.tolerance:g} px; raise the iteration limit",
                 converged=False,
             )
         self.x = x
@@ -274,18 +274,6 @@ def run_nelder_mead(
     return outcome
 
 
-def _has_analytic_gradient(objective: Objective) -> bool:
-    """Whether ``objective.cost_gradient`` can be used: the objective's optional
-    ``has_gradient`` flag, else whether the metric behind it has an analytic gradient."""
-    flag = getattr(objective, "has_gradient", None)
-    if flag is not None:
-        return bool(flag)
-    metric = getattr(objective, "metric", None)
-    if metric is not None and hasattr(metric, "cost_gradient"):
-        return metric.cost_gradient is not None
-    return callable(getattr(objective, "cost_gradient", None))
-
-
 def run_lbfgs(
     objective: Objective,
     x0,
@@ -304,7 +292,7 @@ def run_lbfgs(
     """
     recorder = _Recorder("lbfgs", objective, x0, iterations, tolerance, callback, True)
     x0 = np.array(x0, dtype=float)
-    if _has_analytic_gradient(objective):
+    if objective.has_gradient:
         fun = recorder.cost_gradient
     else:
 

@@ -197,7 +197,7 @@ def run_step_rule(
         len(costs),
         False,
         f"{name}: stopped at the iteration limit ({iterations}) before the steps fell below "
-        f"{tolerance:g} px; raise iterations or adjust learning_rate",
+        f"{tolerance:g} px; raise the iteration limit or adjust the learning rate",
     )
 
 

@@ -1,0 +1,472 @@
+"""The cost of one pyramid level as a function of the transform parameters.
+
+One evaluation of :class:`LevelObjective` at scaled parameters ``x``::
+
+    x ─ params = x / transform.param_scales(level shape) ─ M = transform.matrix(params)
+      ─ SampleGrid: the fixed pixels evaluated (all of them, or every stride-th row/column)
+      ─ resampler: the moving image at M of those pixels (bilinear, float32)
+      ─ overlap mask: pixels at least one pixel inside the moving image
+      ─ metric: cost and d cost / d warped pixel (a least-squares metric is computed here)
+      ─ chain rule: d cost / d params = sum_k dM_k : G,
+          G[i, j] = sum_pixels dC/dw * grad_i(moving)(M x) * (x, y, 1)_j
+      ─ Gauss-Newton-type Hessian from the second moments of the image gradients (lm)
+
+The moving image's gradient at ``M x`` comes from the gradient of the warped image:
+``grad w(x) = A^T grad m(M x)`` for the linear part ``A`` of ``M``, and ``A^-T`` is applied to
+the 2x3 sums ``G`` rather than to every pixel, so an evaluation costs one warp and a few
+vectorised sums.  The overlap mask keeps one pixel away from the moving image's border so that
+these differences never reach the zero fill.
+
+The pieces a level sets up once: the :class:`SampleGrid` (:func:`sample_stride`), the
+resampler (:func:`choose_resampler`) and, on first use, the curvature and the Hessian factor
+(:func:`measure_curvature`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from regcli.metrics import METRICS, Metric
+from regcli.resample import inside_mask, warp, warp_linear
+from regcli.transforms import Transform
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+__all__ = [
+    "LevelObjective",
+    "SampleGrid",
+    "choose_resampler",
+    "measure_curvature",
+    "sample_stride",
+]
+
+#: The curvature is measured on at most about this many pixels (a subsample of big images):
+#: an average over 65k pixels is plenty, and for MI at 1024^2 the measurement at 2^18 took
+#: half of the registration.
+CURVATURE_PIXELS = 1 << 16
+#: The ratio of a metric's curvature to SSD's (lm's Hessian model) is measured on at most
+#: about this many pixels.
+HESSIAN_FACTOR_PIXELS = 1 << 14
+#: Metrics other than SSD are evaluated on at most about this many pixels per level (a regular
+#: subsample): histogram statistics need no more, and MI at 1024^2 gets 10x cheaper.
+MAX_SAMPLES = 1 << 16
+#: Levels up to this many pixels are resampled by scikit-image's affine bilinear warp on a
+#: float64 copy of the moving image: 2.3x faster than scipy.ndimage at 64^2-256^2 (the same
+#: values to 1e-13 wherever the objective reads them), ~10 % at 1024^2; bigger levels keep
+#: ndimage on float32, which needs half the memory.
+FAST_WARP_PIXELS = 1 << 21
+#: Below this fraction of overlapping pixels the cost is treated as undefined (infinite).
+MIN_OVERLAP = 0.1
+
+#: The cost whose Gauss-Newton Hessian lm's model scales for every metric: the least-squares
+#: one (the mean squared difference).
+_LEAST_SQUARES_COST = next(m.cost for m in METRICS.values() if m.least_squares)
+
+
+# --------------------------------------------------------------------------- sample grid
+
+
+def sample_stride(
+    shape: Sequence[int], max_samples: int | None = None, *, least_squares: bool = False
+) -> int:
+    """Every how many rows and columns a level of ``shape = (rows, cols)`` is evaluated.
+
+    1 for a least-squares metric (SSD uses every pixel) and for levels of at most
+    ``max_samples`` pixels (default :data:`MAX_SAMPLES`); otherwise the smallest stride that
+    leaves about that many.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    limit = MAX_SAMPLES if max_samples is None else max(int(max_samples), 1)
+    if least_squares or rows * cols <= limit:
+        return 1
+    return math.ceil(math.sqrt(rows * cols / limit))
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    """The fixed pixels a level's cost is evaluated on, and pixel sums over them.
+
+    Pixel ``(i, j)`` of the grid is the fixed pixel ``(x, y) = (start + stride * j,
+    start + stride * i)``.
+
+    Attributes
+    ----------
+    stride, start : int
+        Every ``stride``-th row and column, from ``start = (stride - 1) // 2``.
+    shape : (rows, cols)
+        Shape of the grid.
+    xs : (cols,) float64 ndarray
+        The ``x`` of each grid column, in level pixels.
+    ys : (rows,) float64 ndarray
+        The ``y`` of each grid row.
+    matrix : (3, 3) ndarray
+        Grid index ``(j, i, 1)`` -> level pixel ``(x, y, 1)``.
+    """
+
+    stride: int
+    start: int
+    shape: tuple[int, int]
+    xs: np.ndarray
+    ys: np.ndarray
+    matrix: np.ndarray
+
+    @classmethod
+    def for_level(cls, shape: Sequence[int], stride: int = 1) -> SampleGrid:
+        """The grid of every ``stride``-th pixel of a level of ``shape = (rows, cols)``."""
+        start = (stride - 1) // 2
+        rows = len(range(start, int(shape[0]), stride))
+        cols = len(range(start, int(shape[1]), stride))
+        return cls(
+            stride=stride,
+            start=start,
+            shape=(rows, cols),
+            xs=start + stride * np.arange(cols, dtype=np.float64),
+            ys=start + stride * np.arange(rows, dtype=np.float64),
+            matrix=np.array([[stride, 0.0, start], [0.0, stride, start], [0.0, 0.0, 1.0]]),
+        )
+
+    def samples(self, image: np.ndarray) -> np.ndarray:
+        """The grid's pixels of a ``(rows, cols)`` level image (the image itself at stride 1)."""
+        if self.stride == 1:
+            return image
+        return image[self.start :: self.stride, self.start :: self.stride]
+
+    def first_moments(self, image: np.ndarray) -> np.ndarray:
+        """``[sum I x, sum I y, sum I]`` over the grid, for an image of the grid's shape."""
+        cols = image.sum(axis=0, dtype=np.float64)
+        rows = image.sum(axis=1, dtype=np.float64)
+        return np.array([cols @ self.xs, rows @ self.ys, cols.sum()])
+
+    def second_moments(self, image: np.ndarray) -> np.ndarray:
+        """``sum I * u * v`` for ``u, v`` in ``(x, y, 1)``: a symmetric (3, 3) matrix."""
+        cols = image.sum(axis=0, dtype=np.float64)
+        rows = image.sum(axis=1, dtype=np.float64)
+        xs, ys = self.xs, self.ys
+        s1 = cols.sum()
+        sx, sy = cols @ xs, rows @ ys
+        sxx, syy = cols @ (xs * xs), rows @ (ys * ys)
+        sxy = float(np.einsum("ij,i,j->", image, ys, xs, dtype=np.float64))
+        return np.array([[sxx, sxy, sx], [sxy, syy, sy], [sx, sy, s1]])
+
+
+# --------------------------------------------------------------------------- resampler
+
+
+def _sample_fast(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return warp_linear(image, matrix, shape).astype(np.float32)
+
+
+def _sample_ndimage(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return warp(image, matrix, order=1, output_shape=shape)
+
+
+def choose_resampler(
+    moving: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """The copy of ``moving`` a level samples, and the function that samples it.
+
+    ``sample(image, M)`` is ``image`` (the moving image or one of its gradients) sampled
+    bilinearly at ``M`` of the grid pixels, as a float32 array of ``shape = (rows, cols)``.
+    Levels of at most :data:`FAST_WARP_PIXELS` pixels use scikit-image's affine kernel on a
+    float64 copy; bigger ones scipy.ndimage on the float32 image.  Only pixels of the overlap
+    mask (one pixel inside the image) are ever read, so the two resamplers' border conventions
+    do not matter.
+    """
+    if moving.size <= FAST_WARP_PIXELS:
+        return moving.astype(np.float64), functools.partial(_sample_fast, shape=shape)
+    return moving, functools.partial(_sample_ndimage, shape=shape)
+
+
+# --------------------------------------------------------------------------- curvature
+
+
+def measure_curvature(
+    fixed: np.ndarray,
+    cost: Callable[..., float],
+    options: dict | None = None,
+    *,
+    pixels: int = CURVATURE_PIXELS,
+) -> float:
+    """Second derivative of ``cost`` for a one-pixel shift of ``fixed`` against itself.
+
+    For a quadratic cost ``C(d) = C(0) + curvature * d**2 / 2``; measured with integer
+    shifts (no interpolation), averaged over x and y, on every few rows (columns) of a big
+    image (about ``pixels`` of them).  Metric-agnostic, so the step rules' learning rates mean
+    the same for every metric and image.  1 when the measurement is not a positive number.
+
+    Parameters
+    ----------
+    fixed : (rows, cols) array
+    cost : callable
+        ``cost(fixed, warped, mask, **options) -> float`` (:attr:`Metric.cost`).
+    options : dict, optional
+        Keyword options of ``cost``.
+    """
+    opts = options or {}
+    stride = max(1, math.ceil(fixed.size / pixels))
+    values = []
+    if fixed.shape[1] > 1:
+        rows = fixed[::stride, :]
+        base = cost(rows, rows, None, **opts)
+        values.append(cost(rows[:, 1:], rows[:, :-1], None, **opts) - base)
+    if fixed.shape[0] > 1:
+        cols = fixed[:, ::stride]
+        base = cost(cols, cols, None, **opts)
+        values.append(cost(cols[1:, :], cols[:-1, :], None, **opts) - base)
+    curvature = 2.0 * float(np.mean(values)) if values else 1.0
+    if not (math.isfinite(curvature) and curvature > 0):
+        curvature = 1.0
+    return curvature
+
+
+def _central_differences(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.gradient(image)`` (rows, then columns; one-sided at the borders), same dtype,
+    written out: four times faster than numpy's general version on a 256^2 float32 image."""
+    rows, cols = image.shape
+    out = []
+    for axis, size in ((0, rows), (1, cols)):
+        d = np.empty_like(image)
+        if size < 2:
+            d[...] = 0
+            out.append(d)
+            continue
+        moved, src = np.moveaxis(d, axis, 0), np.moveaxis(image, axis, 0)
+        if size > 2:
+            np.subtract(src[2:], src[:-2], out=moved[1:-1])
+            moved[1:-1] *= image.dtype.type(0.5)
+        np.subtract(src[1], src[0], out=moved[0])
+        np.subtract(src[-1], src[-2], out=moved[-1])
+        out.append(d)
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------- the objective
+
+
+class LevelObjective:
+    """The cost of one pyramid level as a function of scaled parameters ``x``.
+
+    ``x = params * transform.param_scales(shape)``, so a unit change moves pixels by about one
+    pixel of this level.  Provides what the optimisers use: ``cost``, ``cost_gradient``,
+    ``gauss_newton``, ``grid_aligned``, ``curvature`` and ``max_displacement``.
+
+    Parameters
+    ----------
+    fixed, moving : (rows, cols) float32 arrays
+        The level's images (intensities scaled to [0, 1]).
+    transform : Transform
+        Transform with its centre in this level's coordinates.
+    metric : Metric
+        Needs ``cost_gradient`` for the gradient methods.
+    options : dict, optional
+        Metric options (:meth:`Metric.prepare_options`: ``bins``, ``moving_range``...).
+    max_samples : int, optional
+        Metrics other than least-squares ones (histogram statistics, correlation) are
+        evaluated on a regular subsample of the fixed pixels (every ``stride``-th row and
+        column) when the level has more than this many pixels; default :data:`MAX_SAMPLES`.
+        A least-squares metric (SSD) always uses every pixel.
+    """
+
+    def __init__(
+        self,
+        fixed: np.ndarray,
+        moving: np.ndarray,
+        transform: Transform,
+        metric: Metric,
+        options: dict | None = None,
+        *,
+        max_samples: int | None = None,
+    ):
+        self.fixed = fixed
+        self.moving = moving
+        self.transform = transform
+        self.metric = metric
+        self.options = dict(options or {})
+        self.shape = fixed.shape
+        #: Scaled parameters per parameter: ``x = params * scales``.
+        self.scales = transform.param_scales(fixed.shape)
+        self.least_squares = metric.least_squares
+        self.has_gradient = metric.cost_gradient is not None
+        stride = sample_stride(self.shape, max_samples, least_squares=self.least_squares)
+        self.grid = SampleGrid.for_level(self.shape, stride)
+        self.fixed_samples = self.grid.samples(fixed)
+        self._source, self._resample = choose_resampler(moving, self.grid.shape)
+        if stride > 1:
+            # On a sparse grid the warped image's differences are not the image gradient:
+            # warp the moving image's gradient instead (two more warps, each 1/stride**2).
+            gy, gx = np.gradient(self._source)
+            self._moving_gradient = (gx, gy)
+        self.max_displacement = float(math.hypot(*self.shape))
+        self.min_pixels = max(4, int(MIN_OVERLAP * self.fixed_samples.size))
+        self.evaluations = 0
+
+    @property
+    def stride(self) -> int:
+        """Every how many rows and columns the cost is evaluated (:class:`SampleGrid`)."""
+        return self.grid.stride
+
+    # Measured on first use: lm on SSD never needs them, and at 256^2 they cost as much as
+    # an evaluation.
+    @functools.cached_property
+    def curvature(self) -> float:
+        """The cost's second derivative for a one-pixel shift (:func:`measure_curvature`)."""
+        return measure_curvature(self.fixed, self.metric.cost, self.options)
+
+    @functools.cached_property
+    def hessian_factor(self) -> float:
+        """Scale from SSD's Gauss-Newton Hessian to this metric's (1 for SSD itself)."""
+        if self.least_squares:
+            return 1.0
+        # A ratio that only sizes lm's model (its damping adapts): a smaller sample than the
+        # step rules' curvature does (MI's four histograms on 2^16 px were half of an MI
+        # registration's first evaluation at each big level).
+        pixels = HESSIAN_FACTOR_PIXELS
+        ssd_curvature = measure_curvature(self.fixed, _LEAST_SQUARES_COST, pixels=pixels)
+        metric_curvature = measure_curvature(
+            self.fixed, self.metric.cost, self.options, pixels=pixels
+        )
+        if ssd_curvature > 0 and math.isfinite(ssd_curvature):
+            return metric_curvature / ssd_curvature
+        return 1.0
+
+    # ------------------------------------------------------------------ geometry
+    def to_params(self, x: ArrayLike) -> np.ndarray:
+        """Transform parameters (n_params,) of the scaled parameters ``x``."""
+        return np.asarray(x, dtype=float) / self.scales
+
+    def matrix(self, x: ArrayLike) -> np.ndarray:
+        """The (3, 3) fixed -> moving matrix (level pixels) of the scaled parameters ``x``."""
+        return self.transform.matrix(self.to_params(x))
+
+    def grid_aligned(self, x: ArrayLike) -> bool:
+        """True if ``M(x)`` maps every pixel centre onto a pixel centre (interpolation exact).
+
+        That is: the linear part is a signed permutation (identity, quarter turns, flips)
+        and the translation is whole pixels, to within 1e-6 px.
+        """
+        m = self.matrix(x)
+        linear = m[:2, :2]
+        rounded = np.rint(m[:2, :])
+        if not np.allclose(m[:2, :], rounded, atol=1e-6, rtol=0.0):
+            return False
+        return (
+            bool(np.all(np.abs(rounded[:, :2]).sum(axis=0) == 1))
+            and bool(np.all(np.abs(rounded[:, :2]).sum(axis=1) == 1))
+            and abs(abs(np.linalg.det(linear)) - 1.0) < 1e-6
+        )
+
+    def _mask(self, m: np.ndarray) -> np.ndarray:
+        # Points at least one pixel inside the moving image, so that the central differences
+        # of the warped image never reach the zero fill outside it.  ``m`` is the matrix of
+        # the evaluated grid (see _warp).
+        return inside_mask(m, self.grid.shape, self.moving.shape, margin=1.0)
+
+    def _warp(self, m):
+        """The moving image sampled at ``M`` of the evaluated pixels, their overlap mask, and
+        the matrix of the evaluated grid (``M`` itself when every pixel is used)."""
+        if self.grid.stride > 1:
+            m = m @ self.grid.matrix
+        warped = self._resample(self._source, m)
+        return warped, self._mask(m), m
+
+    # ------------------------------------------------------------------ evaluation
+    def cost(self, x: ArrayLike) -> float:
+        """The cost at scaled parameters ``x`` (``inf`` when too few pixels overlap)."""
+        self.evaluations += 1
+        m = self.matrix(x)
+        warped, mask, _ = self._warp(m)
+        n = int(np.count_nonzero(mask))
+        if n < self.min_pixels:
+            return math.inf
+        if self.least_squares:
+            residual = np.where(mask, warped - self.fixed_samples, np.float32(0.0))
+            return float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
+        return float(self.metric.cost(self.fixed_samples, warped, mask, **self.options))
+
+    def cost_gradient(self, x: ArrayLike) -> tuple[float, np.ndarray]:
+        """Cost and its gradient (n_params,) with respect to the scaled parameters ``x``."""
+        cost, gradient, _ = self._evaluate(x, hessian=False)
+        return cost, gradient
+
+    def gauss_newton(self, x: ArrayLike) -> tuple[float, np.ndarray, np.ndarray]:
+        """Cost, gradient (n_params,) and a Gauss-Newton Hessian (n_params, n_params).
+
+        For SSD this is the exact Gauss-Newton matrix ``2/n J^T J`` (``J``: d residual / d x).
+        For the other metrics it is the same matrix times :attr:`hessian_factor`, the ratio of
+        the metric's curvature to SSD's measured on the fixed image: near the optimum a
+        monomodal similarity behaves like a scaled SSD, so this is a good model of its
+        Hessian and lets Levenberg-Marquardt take well-sized steps for any metric.
+        ``J`` (pixels x parameters) is never formed: ``J^T J = D B D^T`` where ``B`` needs
+        only weighted pixel sums of ``gx**2``, ``gx*gy``, ``gy**2`` against the monomials
+        ``1, x, y, x**2, xy, y**2``.
+        """
+        return self._evaluate(x, hessian=True)
+
+    def _evaluate(self, x, *, hessian: bool):
+        """Cost, gradient and (optionally) the Gauss-Newton-type Hessian at ``x``.
+
+        Chain rule: ``d cost / d M[i, j] = sum_pixels dC/dw * grad_i m(M x) * (x, y, 1)_j``.
+        The moving image's gradient at ``M x`` is ``A^-T grad w(x)`` (``A`` the linear part of
+        ``M``, ``w`` the warped image), and ``A^-T`` is applied to the 2x3 sums, not per pixel.
+        On a subsampled grid (``stride > 1``) the moving image's gradient images are warped
+        instead.
+        """
+        self.evaluations += 1
+        p = self.to_params(x)
+        m = self.transform.matrix(p)
+        warped, mask, grid_matrix = self._warp(m)
+        n = int(np.count_nonzero(mask))
+        k = self.scales.size
+        if n < self.min_pixels:
+            return math.inf, np.zeros(k), np.eye(k)
+        if self.least_squares:
+            residual = warped - self.fixed_samples
+            residual *= mask  # (a multiply is 3x cheaper than np.where)
+            cost = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
+            dcost = residual * np.float32(2.0 / n)
+        else:
+            cost, dcost = self.metric.cost_gradient(
+                self.fixed_samples, warped, mask, **self.options
+            )
+            dcost = np.where(mask, dcost, 0.0).astype(np.float32, copy=False)
+        if self.grid.stride > 1:
+            gx = self._resample(self._moving_gradient[0], grid_matrix)
+            gy = self._resample(self._moving_gradient[1], grid_matrix)
+            inverse_transposed = np.eye(2)
+        else:
+            gy, gx = _central_differences(warped)
+            inverse_transposed = np.linalg.inv(m[:2, :2]).T
+        grid = self.grid
+        sums = np.array([grid.first_moments(dcost * gx), grid.first_moments(dcost * gy)])
+        d_matrix = self.transform.matrix_derivatives(p)[:, :2, :].reshape(-1, 6)
+        d_matrix = d_matrix / self.scales[:, None]
+        gradient = d_matrix @ (inverse_transposed @ sums).ravel()
+        if not hessian:
+            return float(cost), gradient, None
+        gx *= mask  # (fresh arrays: the warps or _central_differences made them)
+        gy *= mask
+        gram = self._gram(gx, gy, inverse_transposed)
+        hessian_matrix = (2.0 * self.hessian_factor / n) * (d_matrix @ gram @ d_matrix.T)
+        return float(cost), gradient, hessian_matrix
+
+    def _gram(self, gx: np.ndarray, gy: np.ndarray, inverse_transposed: np.ndarray) -> np.ndarray:
+        """Gram matrix (6, 6) of the six base images ``d w / d M[i, j]``, in moving axes.
+
+        ``d w / d M[i, j] = grad_i w * (x, y, 1)_j``, indexed ``(i, j) -> 3 * i + j``; then
+        ``A^-T`` on the gradient index.  ``J^T J = D gram D^T`` with ``D = dM/dx``.
+        """
+        gram = np.empty((6, 6))
+        # One product image at a time (three at once would add two level-sized temporaries).
+        for i, j, a, b in ((0, 0, gx, gx), (0, 1, gx, gy), (1, 1, gy, gy)):
+            block = self.grid.second_moments(a * b)
+            gram[3 * i : 3 * i + 3, 3 * j : 3 * j + 3] = block
+            gram[3 * j : 3 * j + 3, 3 * i : 3 * i + 3] = block.T
+        to_moving = np.kron(inverse_transposed, np.eye(3))
+        return to_moving @ gram @ to_moving.T

@@ -1,0 +1,118 @@
+"""What :func:`regcli.register` returns: :class:`RegistrationResult`.
+
+Every serialisation of a result (``--json`` reports, ``transform.json``, comparisons) starts
+from :meth:`RegistrationResult.to_dict`, which goes through regcli's one JSON converter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from regcli._json import jsonable
+
+__all__ = ["RegistrationResult"]
+
+
+@dataclass
+class RegistrationResult:
+    """Everything :func:`regcli.register` found.
+
+    Attributes
+    ----------
+    matrix : (3, 3) ndarray
+        Fixed -> moving matrix at full resolution: ``aligned = regcli.warp(moving, matrix)``.
+    transform : str
+        Transform name (``"rigid"``...).
+    params : dict
+        Named parameters (:meth:`Transform.describe`: ``angle_deg``, ``tx``..., ``center``).
+    metric : str
+        Metric name.
+    cost_label : str
+        What the cost is (``"ssd per pixel"``, ``"-correlation"``...).
+    optimizer : str
+        Optimiser name.
+    learning_rate : float or None
+        Learning rate used (``None`` for optimisers without one).
+    cost_history : (n,) ndarray
+        The cost at every iteration over all levels, coarse to fine.  Costs are computed on
+        intensities scaled to [0, 1] and on the pyramid level's pixels.
+    level_starts : list of int
+        Index in ``cost_history`` where each level begins.
+    level_shapes : list of (rows, cols)
+        Image shape of each level, coarse to fine.
+    iterations : int
+        Total iterations over all levels (``len(cost_history)``).
+    converged : bool
+        True if the finest level met its stopping tolerance and no level diverged.
+    message : str
+        Why it stopped.
+    seconds : float
+        Time spent registering (not reading or writing files, nor resampling ``warped``).
+    warped : (rows, cols) ndarray
+        The moving image resampled onto the fixed grid (cubic), in the moving image's units.
+        :func:`regcli.register` hands over a function that makes it, called on first access
+        (a cubic resampling costs as much as the whole registration of a 256^2 pair, and
+        callers that only need the matrix never pay for it); an array is kept as given.
+    """
+
+    matrix: np.ndarray
+    transform: str
+    params: dict
+    metric: str
+    cost_label: str
+    optimizer: str
+    learning_rate: float | None
+    cost_history: np.ndarray
+    level_starts: list[int]
+    level_shapes: list[tuple[int, int]]
+    iterations: int
+    converged: bool
+    message: str
+    seconds: float
+    warped: np.ndarray = field(repr=False)
+
+    @property
+    def initial_cost(self) -> float:
+        """First recorded cost (coarsest level), NaN if none was recorded."""
+        return float(self.cost_history[0]) if len(self.cost_history) else math.nan
+
+    @property
+    def final_cost(self) -> float:
+        """Last recorded cost (finest level), NaN if none was recorded."""
+        return float(self.cost_history[-1]) if len(self.cost_history) else math.nan
+
+    def _get_warped(self) -> np.ndarray:
+        value = self.__dict__.get("_warped")
+        if callable(value):
+            value = self.__dict__["_warped"] = value()
+        return value
+
+    def _set_warped(self, value) -> None:
+        self.__dict__["_warped"] = value
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of every field except ``warped``, plus ``initial_cost`` and
+        ``final_cost`` (NaN and infinities become ``None``).
+
+        Keys: ``matrix``, ``transform``, ``params``, ``metric``, ``cost_label``,
+        ``optimizer``, ``learning_rate``, ``cost_history``, ``level_starts``,
+        ``level_shapes``, ``iterations``, ``converged``, ``message``, ``seconds``,
+        ``initial_cost``, ``final_cost``.
+        """
+        fields = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "warped"
+        }
+        fields["initial_cost"] = self.initial_cost
+        fields["final_cost"] = self.final_cost
+        return jsonable(fields)
+
+
+# ``warped`` stays a dataclass field (constructor argument, dataclasses.fields) but is read
+# through a property, so that it can be computed on first access.
+RegistrationResult.warped = property(
+    RegistrationResult._get_warped, RegistrationResult._set_warped, doc="Resampled moving image."
+)

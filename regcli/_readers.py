@@ -27,6 +27,8 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 #: Series listed in the message about a TIFF with several of them.
 _SERIES_SHOWN = 4
+#: More pages than this and a TIFF is refused without looking at them.
+_MAX_TIFF_PAGES = 4096
 
 
 def check_pixels(shape, name: str) -> None:
@@ -141,6 +143,14 @@ def read_tiff(path: Path, name: str) -> np.ndarray:
     import tifffile
 
     with _tifffile_notes_as_debug(name), tifffile.TiffFile(path) as tif:
+        # Count the pages first: it walks the chain of pages with tifffile's loop checks (on
+        # some corrupt files, listing the series before that never ends).
+        pages = len(tif.pages)
+        if pages > _MAX_TIFF_PAGES:
+            raise InputError(
+                f"{name}: a TIFF with {pages} pages; regcli reads one 2-D image (at most "
+                f"{_MAX_TIFF_PAGES} pages are looked at)"
+            )
         series = list(tif.series)
         if not series:
             raise ValueError("no image data in the TIFF")

@@ -14,11 +14,13 @@ in all, with fresh seeds, and prints the number of examples run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import resource
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +45,7 @@ CI_EXAMPLES = 150
 FUZZ_TESTS = 4
 LIMIT = 1 << 22
 MEMORY_GROWTH_KIB = 1 << 20  # ru_maxrss is in KiB on Linux
+EXAMPLE_SECONDS = 30.0
 COUNTS: dict[str, int] = {}
 
 
@@ -115,6 +118,23 @@ def mutated_files(draw):
     return name, bytes(data)
 
 
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Fail an example that runs longer than ``seconds`` (a decoder that never ends) instead
+    of hanging the run."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"one example ran for more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _check_memory(start_kib: int) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert peak - start_kib < MEMORY_GROWTH_KIB, f"peak memory grew by {peak - start_kib} KiB"
@@ -128,7 +148,8 @@ def _run(test_name: str, body, strategy) -> None:
     def counted():  # a new function each round: hypothesis decorates it once
         def run_one(example):
             COUNTS[test_name] += 1
-            body(example)
+            with _time_limit(EXAMPLE_SECONDS):
+                body(example)
 
         return run_one
 
@@ -276,3 +297,28 @@ def test_fuzz_apply_with_a_transform(runner):
             assert sorted(p.name for p in Path(folder).iterdir()) == ["m.png", "t.json"]
 
         _run("cli apply", body, transform_texts())
+
+
+#: A corrupt TIFF the fuzzer found on which listing tifffile's series never ended.
+ENDLESS_SERIES_TIFF = (
+    "SUkqAAgAAAAOAAABBAABAAAADgAAAAEBBAABAAAADAAAAAIBAwABAAAACAAAAAMBAwABAAAAAQAAAAYBAwABAAAA"
+    "AQAAAA4BAgAUAAAAtgAAABEBBAABAAAAAAEAABUBAwABAAAAAQAAABYBBAABAAAADAAAABcBBAABAAAAFXPEr3tI"
+    "JkasYoFQbBnrEhVzxK97SCZGrGKBUGwZ6xIAqAAAABoBBQABAAAA2gAAABsBBQABAAAA4gAAACgBAwABAAAAAQAA"
+    "ADEBAgAMAAAA6gAAAAAAAAB7InNoYXBlIjogWzEyLCAxNF19AAAAAAAAAAAAAAAAAAAAAAABAAAAAQAAAAEAAAAB"
+    "AAAAdGlmZmZpbGUucHkAAAAAAAAAAAAAAF+CwtnP6w+jIdfZgvi9EEW46M1OqT19Ch3wQhO2JzsEO1HeLHh6MtBO"
+    "HECmeVmq6X+y7YBxe0ybRZqC+F9JwLq/f9yh5wEri+2/Vo8H6GDvTDcAR03H29CwkL6raHizAPD15mS/2H7bH5Xn"
+    "jXMQmQh508/DB7PKuqYnudhJxPcsDn/bFjpL+dwueagF2TOdijgSlRQg67lM8dYme886NWwMozpnPfU/Bw=="
+)
+
+
+def test_a_tiff_whose_series_listing_never_ended_is_read(tmp_path):
+    import base64
+    import subprocess
+    import sys
+
+    path = tmp_path / "corrupt.tif"
+    path.write_bytes(base64.b64decode("".join(ENDLESS_SERIES_TIFF)))
+    code = f"import regcli; print(regcli.read_image({str(path)!r}).shape)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(12, 14)"

@@ -297,7 +297,7 @@ class OutputSet:
                 who = f" (process {owner})" if owner else ""
                 raise _error(
                     f"{final}: another regcli run is writing into {folder.path}{who}; wait for "
-                    "it to finish or choose another output"
+                    f"it to finish or choose another output (if no run is active, remove {lock})"
                 ) from None
             except OSError as exc:
                 raise _error(

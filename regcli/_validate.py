@@ -14,7 +14,13 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from regcli._limits import MAX_HISTOGRAM_BINS, MIN_REGISTER_SIDE, describe_pixels, max_pixels
+from regcli._limits import (
+    MAX_HISTOGRAM_BINS,
+    MAX_SIGMA,
+    MIN_REGISTER_SIDE,
+    describe_pixels,
+    max_pixels,
+)
 from regcli.errors import InputError
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "normalize",
     "positive_number",
     "shape_pair",
+    "smoothing_scale",
 ]
 
 #: Rows converted at a time by :func:`normalize` (bounds the float64 temporaries).
@@ -215,6 +222,18 @@ def non_negative_number(value, name: str) -> float:
     number = _real(value, name, "a finite number >= 0")
     if not number >= 0:
         raise InputError(f"{name}: expected a finite number >= 0, got {value!r}", param=name)
+    return number
+
+
+def smoothing_scale(value, name: str, *, positive: bool = False) -> float:
+    """``value`` as a Gaussian scale in pixels: finite, >= 0 (> 0 with ``positive``) and at
+    most :data:`~regcli._limits.MAX_SIGMA` (a wider blur leaves nothing to compare and its
+    kernel alone would not fit in memory)."""
+    number = positive_number(value, name) if positive else non_negative_number(value, name)
+    if number > MAX_SIGMA:
+        raise InputError(
+            f"{name}: expected at most {MAX_SIGMA:g} pixels, got {value!r}", param=name
+        )
     return number
 
 

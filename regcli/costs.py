@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from regcli._validate import integer
+from regcli._validate import integer, smoothing_scale
 from regcli.errors import InputError
 from regcli.histogram import parzen_joint_histogram
 
@@ -247,13 +247,7 @@ def nmi_cost_gradient(fixed, warped, mask=None, *, bins=DEFAULT_COST_BINS, movin
 
 
 def check_sigma(sigma) -> float:
-    try:
-        value = float(sigma)
-    except (TypeError, ValueError):
-        value = np.nan
-    if not (np.isfinite(value) and value >= 0):
-        raise InputError(f"sigma: expected a number of pixels >= 0, got {sigma!r}")
-    return value
+    return smoothing_scale(sigma, "sigma")
 
 
 def smoothed_gradient(image, sigma: float):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from regcli import costs
-from regcli._validate import check_image, check_same_shape, positive_number
+from regcli._validate import check_image, check_same_shape, smoothing_scale
 from regcli.costs import (
     DEFAULT_COST_BINS,
     DEFAULT_SIGMA,
@@ -310,7 +310,7 @@ class Metric:
                     f"one: {', '.join(n for n, m in METRICS.items() if 'sigma' in m.options)})",
                     param="sigma",
                 )
-            options["sigma"] = positive_number(sigma, "sigma")
+            options["sigma"] = smoothing_scale(sigma, "sigma", positive=True)
         return options
 
     def prepare_options(

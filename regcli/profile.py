@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from regcli._validate import check_image, check_same_shape, normalize, positive_number
+from regcli._validate import (
+    check_image,
+    check_same_shape,
+    normalize,
+    smoothing_scale,
+)
 from regcli.errors import InputError
 
 __all__ = ["PROFILE_PARAMS", "CostProfile", "cost_profile", "default_values", "local_minima"]
@@ -233,7 +238,7 @@ def cost_profile(
     if values.size > MAX_VALUES:
         raise InputError(f"values: at most {MAX_VALUES} values, got {values.size}", param="values")
     if sigma is not None:
-        sigma = positive_number(sigma, "sigma")
+        sigma = smoothing_scale(sigma, "sigma", positive=True)
     # The images are scaled to [0, 1], as register() scales them.
     options = metric_obj.prepare_options(metric_obj.check_options(bins=bins), moving_range=(0, 1))
 

@@ -46,6 +46,11 @@ BAD_CALLS = {
     ),
     "too small": (lambda: regcli.register(IMAGE[:1], IMAGE[:1]), "too small to register"),
     "pyramid of None": (lambda: regcli.gaussian_pyramid(None, 2), "image"),
+    "sigma 1e308": (lambda: regcli.gradient_similarity(IMAGE, IMAGE, sigma=1e308), "sigma"),
+    "register sigma 1e308": (
+        lambda: regcli.register(IMAGE, IMAGE, metric="gradient", sigma=1e308),
+        "at most 1000 pixels",
+    ),
 }
 
 

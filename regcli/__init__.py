@@ -54,6 +54,8 @@ _EXPORTS = {
     "OPTIMIZERS": "optimizers",
     "register": "registration",
     "RegistrationResult": "result",
+    "register_many": "many",
+    "PairResult": "many",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -16,6 +16,10 @@ from regcli.io import (
     read_image as read_image,
     write_image as write_image,
 )
+from regcli.many import (
+    PairResult as PairResult,
+    register_many as register_many,
+)
 from regcli.metrics import (
     METRICS as METRICS,
     Metric as Metric,

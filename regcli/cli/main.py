@@ -27,6 +27,7 @@ COMMANDS = {
     "compare": "compare",
     "apply": "apply",
     "profile": "profile",
+    "batch": "batch",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

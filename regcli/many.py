@@ -344,7 +344,7 @@ def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:
     by_key = {future.key: job for future, job in zip(futures, jobs, strict=True)}
     pending = set(futures)
     try:
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):  # (not the default client)
             pending.discard(future)
             job = by_key[future.key]
             try:

@@ -255,13 +255,14 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)  # the batch that started this worker is gone (killed): stop too
 
 
-def _init_pool_worker(parent: int) -> None:
+def _init_pool_worker() -> None:
     """A pool worker ignores Ctrl-C (the parent lets running pairs finish) and exits when its
-    parent dies (a ``kill -9`` of the batch must not leave idle workers behind)."""
+    parent dies (a ``kill -9`` of the batch must not leave idle workers behind).  The parent
+    is the batch's process, or with forkserver the fork server, which exits with the batch."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
 
 # --------------------------------------------------------------------------- the three modes
@@ -319,7 +320,6 @@ def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
         max_workers=min(workers, len(jobs)),
         mp_context=_pool_context(),
         initializer=_init_pool_worker,
-        initargs=(os.getpid(),),
     )
     try:
         futures = {executor.submit(_run_job, job): job for job in jobs}

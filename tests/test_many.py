@@ -50,7 +50,7 @@ def test_a_bad_pair_is_a_record_with_its_error_and_the_others_run(tmp_path, pair
     items = [(fixed, movings[0][0]), (fixed, broken), (fixed_image(), small, "small")]
     for workers in (1, 2):
         records = _by_index(register_many(items, workers=workers))
-        assert [r.ok for r in records] == [True, False, False]
+        assert [r.ok for r in records] == [True, False, False], [r.error for r in records]
         assert "broken.png: not a readable image" in records[1].error
         assert "must have the same shape" in records[2].error and records[2].result is None
 
@@ -139,3 +139,18 @@ def test_pair_names_are_unique_and_stable():
     assert pair_names(movings, reserved=["results.csv"]) == names
     assert pair_names(["results.csv.png"], reserved=["results.csv"]) == ["results.csv-2"]
     assert pair_names(["a.png", "b.png"], ["same", "SAME"]) == ["same", "SAME-2"]
+
+
+def test_a_pool_started_while_other_threads_run_works_too(pairs):
+    import threading
+
+    fixed, movings = pairs
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)  # fork is unsafe now: the forkserver is used
+    thread.start()
+    try:
+        records = list(register_many([(fixed, m) for m, _ in movings[:2]], workers=2))
+    finally:
+        stop.set()
+        thread.join()
+    assert [r.error for r in records] == [None, None]

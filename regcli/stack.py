@@ -165,9 +165,9 @@ def _register_frame(fixed, moving, guess, options: dict):
     Returns ``(result, searched)``."""
     from regcli.registration import register
 
-    if guess is None or "init" in options:
+    if guess is None or options.get("init") is not None:
         return register(fixed, moving, **options), False
-    first = register(fixed, moving, init="none", initial_matrix=guess, **options)
+    first = register(fixed, moving, **{**options, "init": "none", "initial_matrix": guess})
     if trustworthy(first):
         return first, False
     second = register(fixed, moving, **options)

@@ -135,3 +135,13 @@ def test_apply_transforms_checks_the_frame_count_and_the_output(runner, stack_fi
     assert png.exit_code == 1 and "multi-page TIFF" in png.output
     neither = runner.invoke(cli, ["apply", str(path), "-o", str(tmp_path / "o.tif")])
     assert neither.exit_code == 2 and "TRANSFORM.json" in neither.output
+
+
+def test_the_cli_finds_the_matrices_of_the_python_api(runner, stack_file, tmp_path):
+    from regcli.stack import register_stack
+
+    path, frames, _ = stack_file
+    out = tmp_path / "out"
+    assert runner.invoke(cli, ["stack", str(path), "-o", str(out), "-q"]).exit_code == 0
+    expected = register_stack(frames, reference="first").matrices
+    np.testing.assert_allclose(read_transforms_csv(out / "transforms.csv"), expected, atol=1e-9)

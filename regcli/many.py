@@ -64,6 +64,9 @@ class PairResult:
         What the ``finish`` hook returned (``None`` without one).
     seconds : float
         Wall time of the pair in its worker: reading, registering and ``finish``.
+    data : object
+        The ``"data"`` of the pair's dict in ``pairs`` (``None`` if none): anything the caller
+        wants back with the pair, and ``finish`` sees.
     """
 
     index: int
@@ -74,6 +77,7 @@ class PairResult:
     error: str | None = None
     output: Any = field(default=None, repr=False)
     seconds: float = 0.0
+    data: Any = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -92,6 +96,7 @@ class _Job:
     options: dict
     finish: Callable | None = None
     reuse_fixed: bool = False
+    data: Any = None
 
 
 @dataclass
@@ -240,7 +245,9 @@ def _run_job(job: _Job) -> _Outcome:
         )
         outcome.result = register(fixed, moving, **job.options)
         if job.finish is not None:
-            record = PairResult(job.index, job.name, job.fixed, job.moving, outcome.result)
+            record = PairResult(
+                job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data
+            )
             outcome.output = job.finish(record, fixed, moving)
     except Exception as exc:  # a bad pair is a row with its error, not a crash of the batch
         log.debug("pair %s failed", job.name, exc_info=True)
@@ -256,12 +263,14 @@ def _watch_parent(parent: int) -> None:
 
 
 def _init_pool_worker() -> None:
-    """A pool worker ignores Ctrl-C (the parent lets running pairs finish) and exits when its
-    parent dies (a ``kill -9`` of the batch must not leave idle workers behind).  The parent
-    is the batch's process, or with forkserver the fork server, which exits with the batch."""
+    """A pool worker ignores Ctrl-C (the parent lets running pairs finish), ends on SIGTERM
+    whatever handler its parent had, and exits when its parent dies (a ``kill -9`` of the
+    batch must not leave idle workers behind).  The parent is the batch's process, or with
+    forkserver the fork server, which exits with the batch."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
 
@@ -286,6 +295,7 @@ def _record(job: _Job, outcome: _Outcome) -> PairResult:
         outcome.error,
         outcome.output,
         outcome.seconds,
+        job.data,
     )
 
 
@@ -361,13 +371,14 @@ def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:
 
 
 def _as_pair(item, index: int) -> tuple:
+    """``(fixed, moving, name, data)`` of one item of ``pairs``."""
     if isinstance(item, dict):
         try:
-            return item["fixed"], item["moving"], item.get("name")
+            return item["fixed"], item["moving"], item.get("name"), item.get("data")
         except KeyError as exc:
             raise InputError(f"pairs: item {index} has no {exc.args[0]!r}", param="pairs") from None
     if isinstance(item, (tuple, list)) and len(item) in (2, 3):
-        return (*item, None) if len(item) == 2 else tuple(item)
+        return (*item, None, None) if len(item) == 2 else (*item, None)
     raise InputError(
         f"pairs: item {index}: expected (fixed, moving), (fixed, moving, name) or a dict with "
         f"'fixed' and 'moving', got {type(item).__name__}",
@@ -415,8 +426,9 @@ def register_many(
     ----------
     pairs : iterable
         Items ``(fixed, moving)``, ``(fixed, moving, name)`` or dicts with ``"fixed"``,
-        ``"moving"`` and optionally ``"name"``; images are paths (read by
-        :func:`regcli.read_image`) or 2-D arrays.
+        ``"moving"`` and optionally ``"name"`` and ``"data"`` (handed back in
+        :attr:`PairResult.data`); images are paths (read by :func:`regcli.read_image`) or 2-D
+        arrays.
     workers : int, optional
         ``1`` runs the pairs one by one in this process; ``N > 1`` on a local pool of ``N``
         processes.  Default: the number of CPUs (:func:`default_workers`).
@@ -443,7 +455,12 @@ def register_many(
     ------
     InputError
         At the call, for a malformed ``pairs`` item, an unknown register option, or bad
-        ``workers``.  Matrices are the same (to rounding, 1e-9) whatever the mode.
+        ``workers``.
+
+    Notes
+    -----
+    The matrices are the same (to 1e-9) whatever the mode: every mode runs the same code on
+    each pair.
 
     Examples
     --------
@@ -456,9 +473,9 @@ def register_many(
     items = [_as_pair(item, i) for i, item in enumerate(pairs)]
     options = _check_options(register_options)
     count = _check_workers(workers, client)
-    names = pair_names([m for _, m, _ in items], [n for _, _, n in items])
+    names = pair_names([item[1] for item in items], [item[2] for item in items])
     fixed_uses: dict[str, int] = {}
-    for fixed, _, _ in items:
+    for fixed, *_ in items:
         if isinstance(fixed, (str, os.PathLike)):
             fixed_uses[os.fspath(fixed)] = fixed_uses.get(os.fspath(fixed), 0) + 1
     jobs = [
@@ -470,8 +487,9 @@ def register_many(
             options,
             finish,
             reuse_fixed=isinstance(fixed, (str, os.PathLike)) and fixed_uses[os.fspath(fixed)] > 1,
+            data=data,
         )
-        for i, ((fixed, moving, _), name) in enumerate(zip(items, names, strict=True))
+        for i, ((fixed, moving, _, data), name) in enumerate(zip(items, names, strict=True))
     ]
     if client is not None and jobs:
         return _dask(jobs, client)

@@ -79,6 +79,19 @@ def _shape_and_name(record, fixed, moving):
     return fixed.shape, record.name
 
 
+def test_data_travels_with_its_pair_to_finish_and_back(pairs):
+    fixed, movings = pairs
+    items = [
+        {"fixed": fixed, "moving": m, "data": {"k": k}} for k, (m, _) in enumerate(movings[:3])
+    ]
+    records = _by_index(register_many(items, workers=2, finish=_data))
+    assert [(r.data, r.output) for r in records] == [({"k": k}, k) for k in range(3)]
+
+
+def _data(record, fixed, moving):
+    return record.data["k"]
+
+
 def test_a_fixed_path_used_twice_is_read_once_per_process(pairs, monkeypatch):
     import regcli.io
 

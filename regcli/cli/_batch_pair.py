@@ -25,13 +25,13 @@ def pair_report(result, *, name: str, fixed: str, moving: str, job: dict) -> dic
     return report
 
 
-def write_pair(record, fixed_image, moving_image, *, outdir, plots: str, jobs: dict) -> dict:
+def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict:
     """Write the pair's folder (aligned image, ``transform.json``; with ``plots="all"`` the
     figures of ``register``) and return ``{"report": ..., "thumbnail": ...}``.
 
-    ``jobs`` maps each pair name to its job description (the inputs as given and the
-    register options), which ``transform.json`` keeps so that a rerun can tell whether the
-    folder is the same registration.
+    ``record.data`` is the pair's job (the inputs as given and the register options), which
+    ``transform.json`` keeps so that a rerun can tell whether the folder is the same
+    registration.
     """
     from regcli.cli.register import (
         COST_PLOT_NAME,
@@ -43,7 +43,7 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str, jobs: d
     from regcli.io import write_image, write_transform_json
 
     result, outdir = record.result, Path(outdir)
-    job = jobs[record.name]
+    job = record.data
     report = pair_report(
         result, name=record.name, fixed=job["fixed"], moving=job["moving"], job=job
     )

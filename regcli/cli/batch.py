@@ -23,7 +23,7 @@ EXIT_UNTRUSTED = 3
 INSTALL_DASK = "pip install 'regcli[dask]'"
 
 
-class _Terminated(Exception):
+class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` takes it
     """SIGTERM, raised in the main thread so that the batch can leave its folder clean."""
 
 
@@ -261,9 +261,17 @@ def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_opti
             todo.append(pair)
         else:
             rows[pair["name"]] = row
-    finish = functools.partial(_batch_pair_writer(), outdir=str(outdir), plots=plots, jobs=jobs)
+    finish = functools.partial(_batch_pair_writer(), outdir=str(outdir), plots=plots)
     records = register_many(
-        [(p["read_fixed"], p["read_moving"], p["name"]) for p in todo],
+        [
+            {
+                "fixed": p["read_fixed"],
+                "moving": p["read_moving"],
+                "name": p["name"],
+                "data": jobs[p["name"]],
+            }
+            for p in todo
+        ],
         workers=workers,
         client=client,
         finish=finish,

@@ -335,14 +335,17 @@ def _alive(pid: int, wait: float = 5.0) -> bool:
     return True
 
 
-def test_sigint_keeps_finished_pairs_writes_the_tables_and_exits_130(many_pairs, tmp_path):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_keeps_finished_pairs_and_writes_the_tables(
+    many_pairs, tmp_path, signum, code
+):
     fixed, movings = many_pairs
     out = tmp_path / "out"
     process = _start(fixed, movings, out, 2)
     _wait_for_pairs(out, 2, process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr.decode()
+    assert process.returncode == code, stderr.decode()
     assert "interrupted" in stderr.decode()
     rows = _rows(out)
     done = sorted(p.name for p in out.iterdir() if p.is_dir())

@@ -47,6 +47,12 @@ from regcli.resample import (
 from regcli.result import (
     RegistrationResult as RegistrationResult,
 )
+from regcli.stack import (
+    StackResult as StackResult,
+    iter_register_stack as iter_register_stack,
+    register_stack as register_stack,
+    warp_frames as warp_frames,
+)
 from regcli.transforms import (
     TRANSFORMS as TRANSFORMS,
     Transform as Transform,

@@ -12,7 +12,6 @@ use them as folder names inside one output folder without any of them leaving it
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import re
@@ -387,16 +386,13 @@ def _as_pair(item, index: int) -> tuple:
 
 
 def _check_options(options: dict) -> dict:
-    from regcli.registration import register
+    """``register``'s options, checked once before any pair runs (bad names or values raise
+    here, not once per pair)."""
+    from regcli.registration import check_options
 
-    accepted = set(inspect.signature(register).parameters) - {"fixed", "moving", "callback"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise InputError(
-            f"register_options: register() takes no {', '.join(map(repr, unknown))}; it takes "
-            f"{', '.join(sorted(accepted))}",
-            param="register_options",
-        )
+    if "callback" in options:
+        raise InputError("callback: not used by register_many", param="callback")
+    check_options(**options)
     return dict(options)
 
 

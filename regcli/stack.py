@@ -146,6 +146,9 @@ def check_reference(reference, frames: int | None = None):
 
 
 def _check_options(options: dict) -> dict:
+    """``register``'s options for every frame, checked once."""
+    from regcli.registration import check_options
+
     for name in ("initial_matrix", "callback"):
         if options.get(name) is not None:
             raise InputError(
@@ -153,7 +156,9 @@ def _check_options(options: dict) -> dict:
                 "frame's result); pass init= to choose the start of every frame",
                 param=name,
             )
-    return {k: v for k, v in options.items() if k not in ("initial_matrix", "callback")}
+    options = {k: v for k, v in options.items() if k not in ("initial_matrix", "callback")}
+    check_options(**options)
+    return options
 
 
 # --------------------------------------------------------------------------- one frame

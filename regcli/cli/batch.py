@@ -109,10 +109,7 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     as_json = kwargs.pop("as_json")
     allow_unconverged = kwargs.pop("allow_unconverged")
     register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
-    helpers.check_core_options(
-        **{k: register_options[k] for k in ("metric", "optimizer", "learning_rate", "gamma")},
-        **{k: register_options[k] for k in ("beta", "bins", "sigma")},
-    )
+    helpers.check_register_options(**register_options)
     pairs = _read_pairs(images, pairs_file)
     if scheduler is not None and workers is not None:
         raise click.UsageError("give either --workers or --scheduler, not both")

@@ -93,10 +93,7 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, 
     from regcli.stackio import open_stack
 
     register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
-    helpers.check_core_options(
-        **{k: register_options[k] for k in ("metric", "optimizer", "learning_rate", "gamma")},
-        **{k: register_options[k] for k in ("beta", "bins", "sigma")},
-    )
+    helpers.check_register_options(**register_options)
     source = open_stack(stack if len(stack) > 1 else stack[0])
     with contextlib.closing(source):
         reference = check_reference(reference, len(source))

@@ -351,3 +351,18 @@ def test_an_interrupt_keeps_finished_pairs_and_writes_the_tables(
     done = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert sorted(r["name"] for r in rows) == done and 2 <= len(done) < len(movings)
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_plots_all_draws_registers_figures_in_every_folder(runner, data, tmp_path):
+    _, fixed, movings = data
+    out = tmp_path / "out"
+    args = ["batch", str(fixed), str(movings[0][0]), str(movings[1][0]), "-o", str(out)]
+    assert runner.invoke(cli, [*args, "--plots", "all", "--workers", "1"]).exit_code == 0
+    for name in ("m00", "m01"):
+        assert sorted(p.name for p in (out / name).iterdir()) == [
+            "cost.png",
+            f"{name}_aligned.png",
+            "overlay.png",
+            "transform.json",
+        ]
+    assert not (out / "contact_sheet.png").exists()

@@ -6,17 +6,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import logging
 import signal
-import sys
 from pathlib import Path
 
 import click
 
 from regcli.cli import _batch_folder as folder_io
 from regcli.cli import helpers, options
-
-log = logging.getLogger("regcli")
 
 #: Exit code of a run whose results are not all trustworthy (not converged, or suspect).
 EXIT_UNTRUSTED = 3
@@ -276,7 +272,9 @@ def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_opti
     )
     by_name = {p["name"]: p for p in pairs}
     interrupted = None
-    bar = _progress(ctx, total=len(pairs), initial=len(pairs) - len(todo))
+    bar = helpers.count_bar(
+        ctx, total=len(pairs), initial=len(pairs) - len(todo), unit="pair", description="batch"
+    )
     try:
         with _sigterm_raises(), contextlib.closing(records), bar:
             for record in records:
@@ -322,25 +320,6 @@ def _jsonable(value):
     from regcli._json import dumps
 
     return json.loads(dumps(value))
-
-
-def _progress(ctx, *, total: int, initial: int):
-    """One bar over pairs with an ETA on stderr (not with -q, nor when stderr is no
-    terminal)."""
-    from tqdm import tqdm
-
-    class Bar(tqdm):
-        monitor_interval = 0  # no monitor thread: pool workers are forked after the bar starts
-
-    return Bar(
-        total=total,
-        initial=initial,
-        unit="pair",
-        desc="batch",
-        file=sys.stderr,
-        disable=not helpers.show_progress(ctx),
-        dynamic_ncols=True,
-    )
 
 
 # --------------------------------------------------------------------------- rows

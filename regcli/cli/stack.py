@@ -4,7 +4,6 @@ frames from and to disk."""
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 import click
@@ -159,7 +158,7 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
         results = iter_register_stack(
             source, reference=reference, reference_frame=reference_frame, **register_options
         )
-        with _progress(ctx, len(source)) as bar:
+        with helpers.count_bar(ctx, total=len(source), unit="frame", description="stack") as bar:
             for record in results:
                 yield to_dtype(warp(record.frame, record.matrix, order=3), source.dtype)
                 records.append(replace(record, frame=None))
@@ -183,16 +182,3 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
             f"({register_options['transform']}, {register_options['metric']})",
         )
     return records
-
-
-def _progress(ctx, total: int):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        unit="frame",
-        desc="stack",
-        file=sys.stderr,
-        disable=not helpers.show_progress(ctx),
-        dynamic_ncols=True,
-    )

@@ -100,7 +100,7 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     Examples:
       regcli batch BrainMRI_1.png scans/*.png -o aligned/ --plots none
       regcli batch --pairs pairs.csv -o out/ --workers 4
-      regcli batch --pairs pairs.csv -o out/ --scheduler tcp://10.0.0.5:8786
+      regcli batch --pairs pairs.csv -o out/ --scheduler tcp://scheduler-host:8786
     """
     as_json = kwargs.pop("as_json")
     allow_unconverged = kwargs.pop("allow_unconverged")

@@ -8,7 +8,9 @@ Usage (from the repository root)::
 
 Parts: ``cases`` (the registration table and plot), ``startup`` (``regcli --help`` and
 ``regcli register`` wall times), ``memory`` (peak RSS of a 4096^2 registration in a child
-process), ``profile`` (cProfile of ``regcli.register`` at 256^2 and 1024^2).
+process), ``profile`` (cProfile of ``regcli.register`` at 256^2 and 1024^2), ``many`` (batch
+against a shell loop, stack against pystackreg, a 2000-frame stack's peak memory;
+``bench/many.py``, written to ``results/many.md``).
 Results go to ``bench/results/`` (git-ignored); the summary plot is copied to
 ``bench/summary.png`` and the tables into ``bench/README.md`` on a full run.
 """
@@ -29,13 +31,13 @@ ROOT = BENCH.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import extras, report  # noqa: E402
+from bench import extras, many, report  # noqa: E402
 from bench.adapters import ADAPTERS  # noqa: E402
 from bench.cases import build_cases  # noqa: E402
 from regcli.transforms import mean_displacement  # noqa: E402
 
 SOLVED_PX = 0.5
-PARTS = ("cases", "startup", "memory", "profile")
+PARTS = ("cases", "startup", "memory", "profile", "many")
 
 
 def available_methods(names) -> list[str]:
@@ -157,6 +159,9 @@ def main(argv=None) -> int:
         print(json.dumps(summary["memory"], indent=1), flush=True)
     if "profile" in parts:
         summary["profile"] = extras.profile_register(args.out, sizes=(256, 1024))
+    if "many" in parts:
+        summary["many"] = many.run_many(args.out, quick=args.quick)
+        print(many.markdown(summary["many"]), flush=True)
     summary["wall_seconds"] = time.perf_counter() - start
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     text = report.markdown(summary)

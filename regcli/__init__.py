@@ -54,6 +54,12 @@ _EXPORTS = {
     "OPTIMIZERS": "optimizers",
     "register": "registration",
     "RegistrationResult": "result",
+    "register_many": "many",
+    "PairResult": "many",
+    "register_stack": "stack",
+    "iter_register_stack": "stack",
+    "StackResult": "stack",
+    "warp_frames": "stack",
 }
 
 __all__ = sorted(_EXPORTS)

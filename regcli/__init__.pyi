@@ -16,6 +16,10 @@ from regcli.io import (
     read_image as read_image,
     write_image as write_image,
 )
+from regcli.many import (
+    PairResult as PairResult,
+    register_many as register_many,
+)
 from regcli.metrics import (
     METRICS as METRICS,
     Metric as Metric,
@@ -42,6 +46,12 @@ from regcli.resample import (
 )
 from regcli.result import (
     RegistrationResult as RegistrationResult,
+)
+from regcli.stack import (
+    StackResult as StackResult,
+    iter_register_stack as iter_register_stack,
+    register_stack as register_stack,
+    warp_frames as warp_frames,
 )
 from regcli.transforms import (
     TRANSFORMS as TRANSFORMS,

@@ -14,7 +14,9 @@ log = logging.getLogger("regcli")
 
 @click.command(short_help="Apply a saved transform JSON to an image.")
 @options.image_argument("image")
-@click.argument("transform_file", metavar="TRANSFORM.json", type=click.Path(path_type=Path))
+@click.argument(
+    "transform_file", metavar="TRANSFORM.json", type=click.Path(path_type=Path), required=False
+)
 @options.output_opt("Output image (.png, .jpg, .tif, .npy); same dtype as IMAGE.", required=True)
 @click.option(
     "--like",
@@ -23,11 +25,19 @@ log = logging.getLogger("regcli")
     help="Image whose grid (shape) the output takes, normally the fixed image. "
     "Default: fixed_shape from TRANSFORM.json, else IMAGE's own shape.",
 )
+@click.option(
+    "--transforms",
+    "transforms_csv",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="TRANSFORMS.csv",
+    help="Instead of TRANSFORM.json: the per-frame transforms that `regcli stack` wrote; "
+    "IMAGE is then a stack (another channel) and -o a multi-page .tif.",
+)
 @options.order_opt
 @options.fill_opt
 @options.overwrite_opt
 @options.json_opt
-def apply(image, transform_file, output, like, order, fill, overwrite, as_json):
+def apply(image, transform_file, output, like, transforms_csv, order, fill, overwrite, as_json):
     """Resample IMAGE with the transform saved in TRANSFORM.json onto the fixed grid.
 
     TRANSFORM.json is what `regcli register` writes (or `translate`/`rotate
@@ -44,7 +54,24 @@ def apply(image, transform_file, output, like, order, fill, overwrite, as_json):
       regcli register BrainMRI_1.png BrainMRI_2.png -o out
       regcli apply labels_2.png out/transform.json -o labels_on_1.png --order 0
       regcli apply BrainMRI_2.png out/transform.json -o aligned.tif --like BrainMRI_1.png
+      regcli apply --transforms aligned/transforms.csv channel2.tif -o channel2_aligned.tif
     """
+    if transforms_csv is not None:
+        if transform_file is not None or like is not None:
+            raise click.UsageError("--transforms replaces TRANSFORM.json and --like")
+        from regcli.cli._apply_stack import apply_stack
+
+        return apply_stack(
+            image,
+            transforms_csv,
+            output,
+            order=order,
+            fill=fill,
+            overwrite=overwrite,
+            as_json=as_json,
+        )
+    if transform_file is None:
+        raise click.UsageError("missing TRANSFORM.json (or --transforms TRANSFORMS.csv)")
     from regcli.io import read_image, read_transform_json
 
     with outputs.OutputSet(overwrite=overwrite, inputs=[image, transform_file, like]) as out:

@@ -72,6 +72,28 @@ def progress_bar(*, enabled: bool, description: str):
         yield tick
 
 
+def count_bar(ctx: click.Context, *, total: int, unit: str, description: str, initial: int = 0):
+    """A tqdm bar over ``total`` items (pairs, frames) with an ETA on stderr, drawn only on a
+    terminal and not with -q (:func:`show_progress`); a context manager with ``update(n)``.
+
+    It starts no monitor thread, so process pools forked after it stay safe to fork.
+    """
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        monitor_interval = 0
+
+    return Bar(
+        total=total,
+        initial=initial,
+        unit=unit,
+        desc=description,
+        file=sys.stderr,
+        disable=not show_progress(ctx),
+        dynamic_ncols=True,
+    )
+
+
 # --------------------------------------------------------------------------- verbosity, logging
 
 

@@ -34,6 +34,8 @@ COMMANDS = {
     "compare": "compare",
     "apply": "apply",
     "profile": "profile",
+    "batch": "batch",
+    "stack": "stack",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

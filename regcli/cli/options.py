@@ -53,6 +53,12 @@ bins_opt(...)        --bins          similarity: 2..4096;     the image's       
 sigma_opt            --sigma         0..1000 (pixels)         the metric's       register,
                                                                                  compare,
                                                                                  similarity
+optimizer_opt        --opt           OPTIMIZERS               the metric's       register
+learning_rate_opt    --lr            number > 0               the optimiser's    register
+gamma_opt            --gamma         0 <= x < 1               the optimiser's    register
+beta_opt             --beta          0 < x < 1                the optimiser's    register
+registration_opts    every option of register's registration (transform ...  batch,
+                     init), in register's order                                  stack
 ==================== =============== ======================== ================== ==========
 
 Each option's Python name is the name of the core argument it feeds (``--iters`` is
@@ -391,4 +397,80 @@ sigma_opt = click.option(
     metavar="PIXELS",
     help="Gaussian smoothing (pixels) before the image gradients are taken, for the metrics "
     "that use them (gradient, pluim) [default: the metric's own, 1.5].",
+)
+optimizer_opt = click.option(
+    "--opt",
+    "optimizer",
+    type=RegistryChoice("regcli.optimizers", "OPTIMIZERS"),
+    default=None,
+    help="Optimiser: the course's step rules (gd, momentum, nag, adagrad, rmsprop, adam) or a "
+    "faster method [default: the fast default for the metric].",
+)
+learning_rate_opt = click.option(
+    "--lr",
+    "learning_rate",
+    type=POSITIVE_FLOAT,
+    default=None,
+    help="Learning rate of the step rules. Parameters are scaled so that a unit step moves "
+    "the image by about one pixel and the gradient is divided by the cost's curvature: gd, "
+    "momentum and nag step lr x (gradient / curvature) pixels (1 = a Newton step; 2 or more "
+    "oscillates); adagrad, rmsprop and adam step at most lr pixels per iteration "
+    "[default: the optimiser's own, which needs no tuning on the samples; lm has none].",
+)
+gamma_opt = click.option(
+    "--gamma",
+    type=FiniteFloatRange(0.0, 1.0, max_open=True),
+    default=None,
+    help="Momentum factor of momentum and nag, first-moment decay of adam "
+    "[default: the optimiser's own].",
+)
+beta_opt = click.option(
+    "--beta",
+    type=FiniteFloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=None,
+    help="Decay of the squared-gradient average of rmsprop and adam "
+    "[default: the optimiser's own].",
+)
+
+
+def registration_opts(function):
+    """Every registration option of ``register`` (``--transform`` ... ``--init``), for the
+    commands that register many pairs or frames with the same settings."""
+    decorators = (
+        transform_opt,
+        metric_opt(),
+        optimizer_opt,
+        learning_rate_opt,
+        iterations_opt,
+        levels_opt,
+        center_opt(None, " [default: topleft for rotation, center otherwise]"),
+        gamma_opt,
+        beta_opt,
+        cost_bins_opt,
+        sigma_opt,
+        init_opt(
+            None,
+            "How to find the starting transform before the optimisation "
+            "[default: the transform's own].",
+        ),
+    )
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+#: The Python names of :func:`registration_opts`, as :func:`regcli.register` takes them.
+REGISTRATION_OPTIONS = (
+    "transform",
+    "metric",
+    "optimizer",
+    "learning_rate",
+    "iterations",
+    "levels",
+    "center",
+    "gamma",
+    "beta",
+    "bins",
+    "sigma",
+    "init",
 )

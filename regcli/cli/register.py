@@ -19,42 +19,13 @@ TRANSFORM_NAME = "transform.json"
 @options.image_argument("moving")
 @options.transform_opt
 @options.metric_opt()
-@click.option(
-    "--opt",
-    "optimizer",
-    type=options.RegistryChoice("regcli.optimizers", "OPTIMIZERS"),
-    default=None,
-    help="Optimiser: the course's step rules (gd, momentum, nag, adagrad, rmsprop, adam) or a "
-    "faster method [default: the fast default for the metric].",
-)
-@click.option(
-    "--lr",
-    "learning_rate",
-    type=options.POSITIVE_FLOAT,
-    default=None,
-    help="Learning rate of the step rules. Parameters are scaled so that a unit step moves "
-    "the image by about one pixel and the gradient is divided by the cost's curvature: gd, "
-    "momentum and nag step lr x (gradient / curvature) pixels (1 = a Newton step; 2 or more "
-    "oscillates); adagrad, rmsprop and adam step at most lr pixels per iteration "
-    "[default: the optimiser's own, which needs no tuning on the samples; lm has none].",
-)
+@options.optimizer_opt
+@options.learning_rate_opt
 @options.iterations_opt
 @options.levels_opt
 @options.center_opt(None, " [default: topleft for rotation, center otherwise]")
-@click.option(
-    "--gamma",
-    type=options.FiniteFloatRange(0.0, 1.0, max_open=True),
-    default=None,
-    help="Momentum factor of momentum and nag, first-moment decay of adam "
-    "[default: the optimiser's own].",
-)
-@click.option(
-    "--beta",
-    type=options.FiniteFloatRange(0.0, 1.0, min_open=True, max_open=True),
-    default=None,
-    help="Decay of the squared-gradient average of rmsprop and adam "
-    "[default: the optimiser's own].",
-)
+@options.gamma_opt
+@options.beta_opt
 @options.cost_bins_opt
 @options.sigma_opt
 @options.init_opt(

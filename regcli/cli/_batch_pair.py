@@ -1,0 +1,107 @@
+"""What ``regcli batch`` writes for one pair, run inside the worker that registered it.
+
+:func:`write_pair` is the ``finish`` hook of :func:`regcli.register_many`: it writes the pair's
+files into a hidden staging folder of OUTDIR and renames it into place, and returns the
+pair's report (what ``transform.json`` holds) and, for the contact sheet, a small before/after
+thumbnail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from regcli.cli import _batch_folder as folder_io
+
+
+def pair_report(result, *, name: str, fixed: str, moving: str, job: dict) -> dict:
+    """The facts saved in the pair's ``transform.json`` and its results row: what
+    ``register`` reports, plus the pair's name, its job and the aligned image's file name."""
+    from regcli._trust import quality_dict
+    from regcli.cli.helpers import result_report
+
+    report = result_report(result, name=name, fixed=fixed, moving=moving, batch=job)
+    report["quality"] = quality_dict(result)
+    report["aligned"] = folder_io.aligned_name(moving)
+    return report
+
+
+def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict:
+    """Write the pair's folder (aligned image, ``transform.json``; with ``plots="all"`` the
+    figures of ``register``) and return ``{"report": ..., "thumbnail": ...}``.
+
+    ``record.data`` is the pair's job (the inputs as given and the register options), which
+    ``transform.json`` keeps so that a rerun can tell whether the folder is the same
+    registration.
+    """
+    from regcli.cli.register import (
+        COST_PLOT_NAME,
+        OVERLAY_NAME,
+        TRANSFORM_NAME,
+        aligned_for_output,
+        write_outputs,
+    )
+    from regcli.io import write_image, write_transform_json
+
+    result, outdir = record.result, Path(outdir)
+    job = record.data
+    report = pair_report(
+        result, name=record.name, fixed=job["fixed"], moving=job["moving"], job=job
+    )
+    final = folder_io.pair_folder(outdir, record.name)
+    staging = folder_io.staging_folder(outdir, record.name)
+    try:
+        aligned = aligned_for_output(result.warped, moving_image)
+        if plots == "all":  # everything register writes, by register's own writer
+            paths = {
+                "aligned": staging / report["aligned"],
+                "cost_plot": staging / COST_PLOT_NAME,
+                "overlay": staging / OVERLAY_NAME,
+                "transform": staging / TRANSFORM_NAME,
+            }
+            write_outputs(
+                result,
+                report,
+                Path(job["fixed"]),
+                Path(job["moving"]),
+                fixed_image,
+                moving_image,
+                paths,
+            )
+        else:
+            write_image(staging / report["aligned"], aligned)
+            extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}
+            write_transform_json(
+                staging / TRANSFORM_NAME,
+                result.matrix,
+                transform=result.transform,
+                params=result.params,
+                fixed_shape=fixed_image.shape,
+                moving_shape=moving_image.shape,
+                extra=extra,
+            )
+        folder_io.publish(staging, final)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    thumbnail = None
+    if plots == "qc":
+        from regcli.qc import overlay_thumbnail
+
+        thumbnail = overlay_thumbnail(fixed_image, moving_image, aligned)
+    return {"report": report, "thumbnail": thumbnail}
+
+
+def thumbnail_from_disk(outdir: Path, name: str, report: dict, fixed: Path, moving: Path):
+    """The contact-sheet thumbnail of a pair kept from an earlier run (``None`` if its
+    inputs cannot be read any more)."""
+    from regcli.errors import RegcliError
+    from regcli.io import read_image
+    from regcli.qc import overlay_thumbnail
+
+    try:
+        aligned = read_image(outdir / name / report["aligned"])
+        return overlay_thumbnail(read_image(fixed), read_image(moving), aligned)
+    except (RegcliError, OSError, KeyError):
+        return None

@@ -1,0 +1,435 @@
+"""``regcli batch``: register many pairs into one output folder, resumably, on a process pool
+or a Dask cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import signal
+from pathlib import Path
+
+import click
+
+from regcli.cli import _batch_folder as folder_io
+from regcli.cli import helpers, options
+
+#: Exit code of a run whose results are not all trustworthy (not converged, or suspect).
+EXIT_UNTRUSTED = 3
+INSTALL_DASK = "pip install 'regcli[dask]'"
+
+
+class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` takes it
+    """SIGTERM, raised in the main thread so that the batch can leave its folder clean."""
+
+
+@click.command(short_help="Register many pairs into one folder (resumable; pool or Dask).")
+@click.argument("images", nargs=-1, type=click.Path(path_type=Path), metavar="[FIXED MOVING...]")
+@click.option(
+    "--pairs",
+    "pairs_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PAIRS.csv",
+    help="CSV with columns fixed,moving and optionally name (paths relative to the CSV's "
+    "folder), instead of FIXED MOVING...",
+)
+@options.output_opt(
+    "Folder for the results, created if needed.",
+    name="outdir",
+    metavar="OUTDIR",
+    required=True,
+    file_okay=False,
+)
+@options.registration_opts
+@click.option(
+    "--plots",
+    type=click.Choice(["none", "qc", "all"]),
+    default="qc",
+    show_default=True,
+    help="none: no figures; qc: one contact sheet of before/after thumbnails for all pairs; "
+    "all: also register's figures (cost.png, overlay.png) in every pair's folder.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes registering pairs at once; 1 runs them in this process "
+    "[default: the number of CPUs].",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Run the pairs on the Dask distributed cluster whose scheduler is at ADDRESS "
+    "(tcp://host:port); needs " + INSTALL_DASK + ".",
+)
+@options.overwrite_opt
+@click.option(
+    "--allow-unconverged",
+    is_flag=True,
+    help="Exit 0 even when a result is not converged or is suspect.",
+)
+@options.json_opt
+@options.quiet_opt
+@click.pass_context
+def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite, **kwargs):
+    """Register many pairs: MOVING images onto one FIXED image, or the pairs of a CSV.
+
+    \b
+      regcli batch FIXED MOVING... -o OUTDIR
+      regcli batch --pairs PAIRS.csv -o OUTDIR
+
+    Every registration option of `regcli register` applies to every pair. Each pair gets a
+    folder in OUTDIR named after its moving image (folder names are added when two moving
+    images share a name; a CSV's name column is made a safe file name) holding the aligned
+    image and transform.json, as `register` writes them. OUTDIR also holds:
+
+    \b
+      results.csv, results.jsonl   one row per pair: fixed, moving, name, matrix, params,
+                                   quality, converged, seconds, error (empty if it worked)
+      contact_sheet.png            (--plots qc) before/after thumbnails, name and verdict
+
+    A pair that fails (unreadable file, different shapes...) is a row with its error; the
+    others still run. A rerun skips the pairs whose folder is complete (--overwrite redoes
+    them); an interrupted or killed batch loses no finished pair and leaves no partial file.
+
+    Exit codes: 0 all pairs registered and trustworthy; 1 a pair failed; 3 a result is not
+    converged or is suspect (1 wins over 3; --allow-unconverged: 0); 2 usage error.
+
+    \b
+    Examples:
+      regcli batch BrainMRI_1.png scans/*.png -o aligned/ --plots none
+      regcli batch --pairs pairs.csv -o out/ --workers 4
+      regcli batch --pairs pairs.csv -o out/ --scheduler tcp://scheduler-host:8786
+    """
+    as_json = kwargs.pop("as_json")
+    allow_unconverged = kwargs.pop("allow_unconverged")
+    register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
+    helpers.check_register_options(**register_options)
+    pairs = _read_pairs(images, pairs_file)
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("give either --workers or --scheduler, not both")
+    client = _connect(scheduler) if scheduler is not None else None
+    try:
+        with folder_io.locked(outdir):
+            summary = _run(
+                ctx,
+                pairs,
+                outdir,
+                plots=plots,
+                workers=workers,
+                client=client,
+                overwrite=overwrite,
+                register_options=register_options,
+            )
+    except folder_io.BatchFolderError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if client is not None:
+            client.close()
+    _report(summary, as_json=as_json)
+    if summary["failed"]:
+        raise click.ClickException(
+            f"{helpers.plural(summary['failed'], 'pair')} of {summary['pairs']} failed; see "
+            f"{outdir / folder_io.RESULTS_CSV}"
+        )
+    if summary["untrusted"] and not allow_unconverged:
+        click.echo(
+            f"regcli: {helpers.plural(summary['untrusted'], 'result')} not converged or "
+            f"suspect (see {outdir / folder_io.RESULTS_CSV})",
+            err=True,
+        )
+        ctx.exit(EXIT_UNTRUSTED)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _read_pairs(images, pairs_file) -> list[dict]:
+    """``[{"fixed", "moving" (as given), "read_fixed", "read_moving", "name"}]``."""
+    if pairs_file is not None:
+        if images:
+            raise click.UsageError("give either --pairs PAIRS.csv or FIXED MOVING..., not both")
+        return _pairs_csv(pairs_file)
+    if len(images) < 2:
+        raise click.UsageError("expected FIXED and at least one MOVING image, or --pairs")
+    fixed = images[0]
+    return [
+        {"fixed": str(fixed), "moving": str(m), "read_fixed": fixed, "read_moving": m}
+        for m in images[1:]
+    ]
+
+
+def _pairs_csv(path: Path) -> list[dict]:
+    from regcli.errors import InputError
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read the pairs CSV ({exc})") from exc
+    columns = {(c or "").strip() for c in (rows[0].keys() if rows else ())}
+    if not {"fixed", "moving"} <= columns:
+        raise InputError(
+            f"{path}: expected a CSV with a header line naming the columns fixed,moving "
+            f"(and optionally name), got {sorted(columns) or 'no rows'}"
+        )
+    base = path.parent
+    pairs = []
+    for line, row in enumerate(rows, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        if not row["fixed"] and not row["moving"]:
+            continue  # a blank line
+        if not row["fixed"] or not row["moving"]:
+            raise InputError(f"{path}: line {line}: both fixed and moving are needed")
+        pairs.append(
+            {
+                "fixed": row["fixed"],
+                "moving": row["moving"],
+                "read_fixed": base / row["fixed"],
+                "read_moving": base / row["moving"],
+                "name": row.get("name") or None,
+            }
+        )
+    if not pairs:
+        raise InputError(f"{path}: no pairs in it")
+    return pairs
+
+
+def _connect(address: str):
+    """A Dask client of the scheduler at ``address`` (and only there)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        exc = click.ClickException(f"--scheduler needs Dask distributed: {INSTALL_DASK}")
+        exc.exit_code = 2
+        raise exc from None
+    try:
+        return Client(address, timeout="20s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise click.ClickException(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Turn SIGTERM into :class:`_Terminated` while the batch runs (unless a handler is
+    already installed), so the folder is left clean and the tables written."""
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    try:
+        installed = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        if installed:
+            signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_options) -> dict:
+    from regcli.many import pair_names, register_many
+
+    names = pair_names(
+        [p["moving"] for p in pairs], [p.get("name") for p in pairs], reserved=folder_io.RESERVED
+    )
+    jobs = {}
+    for index, (pair, name) in enumerate(zip(pairs, names, strict=True)):
+        pair.update(index=index, name=name)
+        jobs[name] = {"fixed": pair["fixed"], "moving": pair["moving"], "options": register_options}
+    jobs = _jsonable(jobs)
+    rows, thumbnails, todo = {}, {}, []
+    for pair in pairs:
+        row = _kept_row(outdir, pair, jobs[pair["name"]], overwrite=overwrite)
+        if row is None:
+            todo.append(pair)
+        else:
+            rows[pair["name"]] = row
+    finish = functools.partial(_batch_pair_writer(), outdir=str(outdir), plots=plots)
+    records = register_many(
+        [
+            {
+                "fixed": p["read_fixed"],
+                "moving": p["read_moving"],
+                "name": p["name"],
+                "data": jobs[p["name"]],
+            }
+            for p in todo
+        ],
+        workers=workers,
+        client=client,
+        finish=finish,
+        **register_options,
+    )
+    by_name = {p["name"]: p for p in pairs}
+    interrupted = None
+    bar = helpers.count_bar(
+        ctx, total=len(pairs), initial=len(pairs) - len(todo), unit="pair", description="batch"
+    )
+    try:
+        with _sigterm_raises(), contextlib.closing(records), bar:
+            for record in records:
+                rows[record.name] = _new_row(by_name[record.name], record)
+                if record.output is not None:
+                    thumbnails[record.name] = record.output["thumbnail"]
+                bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = 130
+    except _Terminated:
+        interrupted = 143
+    finally:
+        folder_io.clean(outdir)
+        # Pairs whose workers finished after the results stopped being collected (an
+        # interrupt lets running pairs finish) are in their folders: list them too.
+        for pair in pairs:
+            if pair["name"] not in rows:
+                row = _kept_row(outdir, pair, jobs[pair["name"]], overwrite=False)
+                if row is not None and row["status"] == "kept":
+                    rows[pair["name"]] = {**row, "status": "registered"}
+        folder_io.write_tables(outdir, list(rows.values()))
+    if interrupted:
+        click.echo(
+            f"regcli: interrupted; {len(rows)} of {len(pairs)} pairs are done and kept in "
+            f"{outdir} (run the same command again to finish)",
+            err=True,
+        )
+        ctx.exit(interrupted)
+    if plots == "qc":
+        _contact_sheet(outdir, pairs, rows, thumbnails)
+    return _summary(outdir, pairs, rows, plots=plots)
+
+
+def _batch_pair_writer():
+    from regcli.cli._batch_pair import write_pair
+
+    return write_pair
+
+
+def _jsonable(value):
+    import json
+
+    from regcli._json import dumps
+
+    return json.loads(dumps(value))
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _base_row(pair: dict) -> dict:
+    return {
+        "index": pair["index"],
+        "name": pair["name"],
+        "fixed": pair["fixed"],
+        "moving": pair["moving"],
+        "folder": None,
+        "matrix": None,
+        "params": None,
+        "quality": None,
+        "converged": None,
+        "message": None,
+        "seconds": None,
+        "error": None,
+    }
+
+
+def _from_report(row: dict, report: dict, status: str) -> dict:
+    row.update(
+        status=status,
+        folder=report["name"],
+        matrix=report["matrix"],
+        params=report["params"],
+        quality=report.get("quality"),
+        converged=report["converged"],
+        message=report["message"],
+        seconds=report["seconds"],
+    )
+    return row
+
+
+def _kept_row(outdir: Path, pair: dict, job: dict, *, overwrite: bool) -> dict | None:
+    """The row of a pair complete from an earlier run, or ``None`` if it must run (or, for a
+    folder of another registration without --overwrite, its error row)."""
+    if overwrite:
+        return None
+    try:
+        report = folder_io.completed(outdir, pair["name"], job)
+    except (FileExistsError, OSError) as exc:
+        return {**_base_row(pair), "status": "failed", "error": str(exc)}
+    return None if report is None else _from_report(_base_row(pair), report, "kept")
+
+
+def _new_row(pair: dict, record) -> dict:
+    row = _base_row(pair)
+    if record.output is not None:
+        row = _from_report(row, record.output["report"], "registered")
+    elif record.result is not None:  # registered, but writing its outputs failed
+        row.update(matrix=record.result.matrix, converged=record.result.converged)
+    if record.error is not None:
+        row.update(status="failed", error=record.error, folder=None)
+    return row
+
+
+def _trusted(row: dict) -> bool:
+    return bool(row["converged"]) and (row.get("quality") or {}).get("verdict") != "suspect"
+
+
+def _contact_sheet(outdir: Path, pairs, rows: dict, thumbnails: dict) -> None:
+    from regcli.cli._batch_pair import thumbnail_from_disk
+    from regcli.qc import contact_sheet, save_png
+
+    tiles, labels, statuses = [], [], []
+    for pair in pairs:
+        row = rows[pair["name"]]
+        tile = thumbnails.get(pair["name"])
+        if tile is None and row["status"] == "kept":
+            report = {"aligned": folder_io.aligned_name(pair["moving"])}
+            tile = thumbnail_from_disk(
+                outdir, pair["name"], report, pair["read_fixed"], pair["read_moving"]
+            )
+        if row["status"] == "failed":
+            status, word = "error", "ERROR"
+        elif _trusted(row):
+            status, word = "ok", (row.get("quality") or {}).get("verdict") or "converged"
+        else:
+            status = "suspect"
+            word = (row.get("quality") or {}).get("verdict") or "not converged"
+        tiles.append(tile)
+        labels.append(f"{pair['name']}: {word}")
+        statuses.append(status)
+    save_png(outdir / folder_io.CONTACT_SHEET, contact_sheet(tiles, labels, statuses))
+
+
+def _summary(outdir: Path, pairs, rows: dict, *, plots: str) -> dict:
+    values = list(rows.values())
+    failed = sum(row["status"] == "failed" for row in values)
+    return {
+        "outdir": outdir,
+        "pairs": len(pairs),
+        "registered": sum(row["status"] == "registered" for row in values),
+        "kept": sum(row["status"] == "kept" for row in values),
+        "failed": failed,
+        "untrusted": sum(row["status"] != "failed" and not _trusted(row) for row in values),
+        "results": [outdir / folder_io.RESULTS_CSV, outdir / folder_io.RESULTS_JSONL],
+        "contact_sheet": outdir / folder_io.CONTACT_SHEET if plots == "qc" else None,
+    }
+
+
+def _report(summary: dict, *, as_json: bool) -> None:
+    if as_json:
+        helpers.echo_json(summary)
+        return
+    click.echo(
+        f"{summary['pairs']} pairs: {summary['registered']} registered, {summary['kept']} kept "
+        f"from an earlier run, {summary['failed']} failed, {summary['untrusted']} not "
+        f"converged or suspect; results in {summary['outdir']}/"
+    )

@@ -1,0 +1,184 @@
+"""``regcli stack``: align the frames of a stack (time-lapse, z-stack) onto one grid, streaming
+frames from and to disk."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from regcli.cli import helpers, options
+
+TRANSFORMS_NAME = "transforms.csv"
+DRIFT_NAME = "drift.png"
+#: Exit code when a frame's result is not trustworthy (as register and batch).
+EXIT_UNTRUSTED = 3
+
+
+def _parse_reference(ctx, param, value):
+    """``first``, ``previous``, ``mean`` or a frame number K (from 0)."""
+    text = str(value).strip().lower()
+    if text in ("first", "previous", "mean"):
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise click.BadParameter(f"expected first, previous, mean or a frame number, got {value!r}")
+    return number
+
+
+@click.command(short_help="Align the frames of a stack (time-lapse, z-stack) onto one grid.")
+@click.argument("stack", nargs=-1, required=True, type=click.Path(path_type=Path))
+@options.output_opt(
+    "Folder for the outputs, created if needed.",
+    name="outdir",
+    metavar="OUTDIR",
+    required=True,
+    file_okay=False,
+)
+@click.option(
+    "--reference",
+    default="first",
+    show_default=True,
+    callback=_parse_reference,
+    metavar="first|previous|mean|K",
+    help="Register every frame onto frame 0 (first), onto the frame before it with the "
+    "transforms chained onto frame 0's grid (previous), onto the mean of all frames (mean), "
+    "or onto frame K (from 0).",
+)
+@options.registration_opts
+@options.overwrite_opt
+@click.option(
+    "--allow-unconverged",
+    is_flag=True,
+    help="Exit 0 even when a frame's result is not converged or is suspect.",
+)
+@options.json_opt
+@options.quiet_opt
+@click.pass_context
+def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, **kwargs):
+    """Align every frame of STACK onto one reference grid.
+
+    STACK is a multi-page TIFF (ImageJ or plain) or a .npy of shape (T, rows, cols), or
+    several frame files, or a folder of frames (in natural order: f2 before f10). Frames are
+    read and written one at a time, so a stack larger than memory aligns with first and
+    previous (mean reads the stack twice). Every registration option of `regcli register`
+    applies to every frame. Writes into OUTDIR:
+
+    \b
+      <name>_aligned.tif  the aligned stack, one page per frame, in the input's dtype
+                          (ImageJ metadata and resolution kept)
+      transforms.csv      one row per frame: frame, m00 m01 m02 m10 m11 m12 (the matrix
+                          mapping a reference pixel to that frame's pixel), the parameters,
+                          converged, quality
+      drift.png           tx, ty and angle against frame, suspect frames marked
+
+    Apply the same transforms to another channel with
+    `regcli apply --transforms OUTDIR/transforms.csv OTHER.tif -o OTHER_aligned.tif`
+    (--order 0 for labels).
+
+    Exit codes: 0 every frame converged and trustworthy; 1 error; 3 a frame is not
+    converged or is suspect (--allow-unconverged: 0); 2 usage error.
+
+    \b
+    Examples:
+      regcli stack timelapse.tif -o aligned/ --reference previous
+      regcli stack frames/ -o aligned/ --reference mean --transform translation
+    """
+    from regcli.stack import check_reference
+    from regcli.stackio import open_stack
+
+    register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
+    helpers.check_register_options(**register_options)
+    source = open_stack(stack if len(stack) > 1 else stack[0])
+    with contextlib.closing(source):
+        reference = check_reference(reference, len(source))
+        first = Path(stack[0])
+        paths = {
+            "aligned": outdir / f"{first.stem if first.suffix else first.name}_aligned.tif",
+            "transforms": outdir / TRANSFORMS_NAME,
+            "drift": outdir / DRIFT_NAME,
+        }
+        if outdir.exists() and not outdir.is_dir():
+            raise click.BadParameter(f"{outdir} is not a folder", param_hint="'-o' / '--output'")
+        if outdir.is_dir():
+            helpers.check_outputs(paths.values(), overwrite=overwrite, inputs=stack)
+        outdir.mkdir(parents=True, exist_ok=True)
+        frames = _align(ctx, source, paths, reference, register_options)
+    untrusted = [f.index for f in frames if not f.trustworthy]
+    summary = {
+        "outdir": outdir,
+        "frames": len(frames),
+        "reference": reference,
+        "outputs": paths,
+        "untrusted_frames": untrusted,
+        "searched_frames": [f.index for f in frames if f.searched],
+        "seconds": sum(f.seconds for f in frames),
+    }
+    if as_json:
+        helpers.echo_json(summary)
+    else:
+        click.echo(
+            f"{source.name}: {len(frames)} frames aligned onto {reference} in "
+            f"{summary['seconds']:.1f} s; {len(untrusted)} not converged or suspect; "
+            f"outputs in {outdir}/"
+        )
+    if untrusted and not allow_unconverged:
+        shown = ", ".join(map(str, untrusted[:10])) + (" ..." if len(untrusted) > 10 else "")
+        click.echo(f"regcli: frames not converged or suspect: {shown}", err=True)
+        ctx.exit(EXIT_UNTRUSTED)
+
+
+def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
+    """Register, warp and write the frames one by one; write the table and the drift plot.
+
+    The three files appear together: each is written to a temporary name and all are renamed
+    at the end.
+    """
+    from dataclasses import replace
+
+    from regcli.io import atomic_output, to_dtype
+    from regcli.qc import plot_drift
+    from regcli.stack import drift, iter_register_stack, mean_frame
+    from regcli.stackio import write_stack, write_transforms_csv
+
+    reference_frame = None
+    if reference == "mean":
+        reference_frame = mean_frame(source)
+    elif isinstance(reference, int):
+        reference_frame = source.frame(reference)
+    records = []
+
+    def aligned_frames():
+        from regcli.resample import warp
+
+        results = iter_register_stack(
+            source, reference=reference, reference_frame=reference_frame, **register_options
+        )
+        with helpers.count_bar(ctx, total=len(source), unit="frame", description="stack") as bar:
+            for record in results:
+                yield to_dtype(warp(record.frame, record.matrix, order=3), source.dtype)
+                records.append(replace(record, frame=None))
+                bar.update(1)
+
+    with (
+        atomic_output(paths["aligned"]) as aligned,
+        atomic_output(paths["transforms"]) as table,
+        atomic_output(paths["drift"]) as figure,
+    ):
+        write_stack(
+            aligned, aligned_frames(), shape=source.shape, dtype=source.dtype, tiff=source.tiff
+        )
+        write_transforms_csv(table, records)
+        flagged = [r.index for r in records if not r.trustworthy]
+        plot_drift(
+            figure,
+            drift([r.matrix for r in records], source.shape[1:]),
+            flagged,
+            title=f"{source.name}: drift onto {reference} "
+            f"({register_options['transform']}, {register_options['metric']})",
+        )
+    return records

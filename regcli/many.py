@@ -1,0 +1,494 @@
+"""``register_many()``: register many image pairs, in this process, on a local process pool or
+on a Dask distributed cluster, yielding each pair's result as it finishes.
+
+Every mode runs the same function on each pair (:func:`_run_job`: read the two images,
+:func:`regcli.register`, then the caller's ``finish`` hook), so the matrices are the same in
+every mode.  A pair that fails (unreadable file, different shapes, an error while registering
+or in ``finish``) gives a :class:`PairResult` with its ``error``; the others still run.
+
+Pair names (:func:`pair_names`) are safe file names, unique within the batch: a caller can
+use them as folder names inside one output folder without any of them leaving it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from regcli.errors import InputError, RegcliError
+
+__all__ = ["PairResult", "default_workers", "pair_names", "register_many", "safe_name"]
+
+log = logging.getLogger("regcli")
+
+#: Longest pair name (characters); longer names are cut.
+MAX_NAME_LENGTH = 96
+#: Decoded images kept per process for reuse (fixed images shared by several pairs).
+_CACHE_SIZE = 2
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class PairResult:
+    """One pair's outcome, as :func:`register_many` yields it.
+
+    Attributes
+    ----------
+    index : int
+        Position of the pair in the input (results arrive in the order they finish).
+    name : str
+        The pair's name: a safe file name, unique within the batch (see :func:`pair_names`).
+    fixed, moving : str, path or ndarray
+        The pair as given.
+    result : RegistrationResult or None
+        The registration (``None`` if the pair failed before it ended).
+    error : str or None
+        Why the pair failed, or ``None``.
+    output : object
+        What the ``finish`` hook returned (``None`` without one).
+    seconds : float
+        Wall time of the pair in its worker: reading, registering and ``finish``.
+    data : object
+        The ``"data"`` of the pair's dict in ``pairs`` (``None`` if none): anything the caller
+        wants back with the pair, and ``finish`` sees.
+    """
+
+    index: int
+    name: str
+    fixed: Any = field(repr=False)
+    moving: Any = field(repr=False)
+    result: Any = field(default=None, repr=False)
+    error: str | None = None
+    output: Any = field(default=None, repr=False)
+    seconds: float = 0.0
+    data: Any = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True if the pair registered (and ``finish``, if any, succeeded)."""
+        return self.error is None
+
+
+@dataclass
+class _Job:
+    """What a worker needs for one pair (pickled to pool and Dask workers)."""
+
+    index: int
+    name: str
+    fixed: Any
+    moving: Any
+    options: dict
+    finish: Callable | None = None
+    reuse_fixed: bool = False
+    data: Any = None
+
+
+@dataclass
+class _Outcome:
+    result: Any = None
+    error: str | None = None
+    output: Any = None
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- names
+
+
+def safe_name(text, *, default: str = "pair") -> str:
+    """``text`` as a safe file name: ASCII letters, digits and ``. _ + -`` only, no leading
+    dot or dash (no hidden names, no ``..``), at most :data:`MAX_NAME_LENGTH` characters.
+
+    >>> safe_name("../evil"), safe_name("/abs/path"), safe_name("scan 01.tif")
+    ('evil', 'abs_path', 'scan_01.tif')
+    """
+    name = _UNSAFE.sub("_", str(text)).lstrip("._-").rstrip(". ")
+    name = name[:MAX_NAME_LENGTH].rstrip(". ")
+    return name or default
+
+
+def _path_parts(value) -> list[str] | None:
+    """The folder names and stem of a path-like ``value`` (innermost last), or None."""
+    if not isinstance(value, (str, os.PathLike)):
+        return None
+    path = Path(value)
+    return [*[p for p in path.parent.parts if p not in ("/", ".", "..")], path.stem]
+
+
+def pair_names(movings: Sequence, names: Sequence | None = None, *, reserved=()) -> list[str]:
+    """Unique, safe names for pairs: the given ``names`` made safe, else the moving image's
+    file stem; equal stems get their folder names in front (``a_frame``, ``b_frame``), and
+    names still equal (case-insensitively) or in ``reserved`` get ``-2``, ``-3``...
+
+    The names depend only on the inputs, so a rerun of the same batch gets the same names.
+
+    >>> pair_names(["a/frame.png", "b/frame.png", "c.png"])
+    ['a_frame', 'b_frame', 'c']
+    >>> pair_names(["x.png", "y.png"], names=["../evil", "/abs"])
+    ['evil', 'abs']
+    """
+    names = list(names) if names is not None else [None] * len(movings)
+    candidates: list[list[str]] = []
+    for index, (moving, given) in enumerate(zip(movings, names, strict=True)):
+        if given not in (None, ""):
+            candidates.append([safe_name(given)])
+            continue
+        parts = _path_parts(moving)
+        if parts is None:
+            candidates.append([f"pair-{index:04d}"])
+            continue
+        # Stem, then parent_stem, grandparent_parent_stem ... (each made safe).
+        candidates.append(
+            [safe_name("_".join(parts[len(parts) - k :])) for k in range(1, len(parts) + 1)]
+        )
+    chosen = [c[0] for c in candidates]
+    depth = [0] * len(chosen)
+    for _ in range(max((len(c) for c in candidates), default=0)):
+        counts: dict[str, int] = {}
+        for name in chosen:
+            counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
+        clashing = [i for i, n in enumerate(chosen) if counts[n.casefold()] > 1]
+        moved = False
+        for i in clashing:
+            if depth[i] + 1 < len(candidates[i]):
+                depth[i] += 1
+                chosen[i] = candidates[i][depth[i]]
+                moved = True
+        if not moved:
+            break
+    taken = {r.casefold() for r in reserved}
+    out = []
+    for name in chosen:
+        unique, k = name, 1
+        while unique.casefold() in taken:
+            k += 1
+            unique = f"{name}-{k}"
+        taken.add(unique.casefold())
+        out.append(unique)
+    return out
+
+
+# --------------------------------------------------------------------------- the worker side
+
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _read(value, role: str, *, reuse: bool) -> np.ndarray:
+    """The image ``value`` (a path or an array); a path read before in this process with the
+    same size and modification time comes from the cache when ``reuse`` is set."""
+    from regcli.io import check_image, read_image
+
+    if not isinstance(value, (str, os.PathLike)):
+        return check_image(value, name=role)
+    if not reuse:
+        return read_image(value)
+    try:
+        stat = os.stat(value)
+        key = (os.fspath(value), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return read_image(value)  # raises the reader's own message
+    with _cache_lock:
+        image = _cache.get(key)
+        if image is not None:
+            _cache.move_to_end(key)
+            return image
+    image = read_image(value)
+    image.flags.writeable = False  # shared between pairs: nobody may change it
+    with _cache_lock:
+        _cache[key] = image
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return image
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RegcliError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _label(value, role: str) -> str:
+    return os.fspath(value) if isinstance(value, (str, os.PathLike)) else role
+
+
+def _run_job(job: _Job) -> _Outcome:
+    """Read, register and finish one pair; every failure becomes the outcome's ``error``."""
+    from regcli.io import check_same_shape
+    from regcli.registration import register
+
+    started = time.perf_counter()
+    outcome = _Outcome()
+    try:
+        fixed = _read(job.fixed, "fixed", reuse=job.reuse_fixed)
+        moving = _read(job.moving, "moving", reuse=False)
+        check_same_shape(
+            fixed, moving, names=(_label(job.fixed, "fixed"), _label(job.moving, "moving"))
+        )
+        outcome.result = register(fixed, moving, **job.options)
+        if job.finish is not None:
+            record = PairResult(
+                job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data
+            )
+            outcome.output = job.finish(record, fixed, moving)
+    except Exception as exc:  # a bad pair is a row with its error, not a crash of the batch
+        log.debug("pair %s failed", job.name, exc_info=True)
+        outcome.error = _describe(exc)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)  # the batch that started this worker is gone (killed): stop too
+
+
+def _init_pool_worker() -> None:
+    """A pool worker ignores Ctrl-C (the parent lets running pairs finish), ends on SIGTERM
+    whatever handler its parent had, and exits when its parent dies (a ``kill -9`` of the
+    batch must not leave idle workers behind).  The parent is the batch's process, or with
+    forkserver the fork server, which exits with the batch."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+
+
+# --------------------------------------------------------------------------- the three modes
+
+
+def default_workers() -> int:
+    """The number of CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _record(job: _Job, outcome: _Outcome) -> PairResult:
+    return PairResult(
+        job.index,
+        job.name,
+        job.fixed,
+        job.moving,
+        outcome.result,
+        outcome.error,
+        outcome.output,
+        outcome.seconds,
+        job.data,
+    )
+
+
+def _serial(jobs: list[_Job]) -> Iterator[PairResult]:
+    try:
+        for job in jobs:
+            yield _record(job, _run_job(job))
+    finally:
+        with _cache_lock:
+            _cache.clear()
+
+
+def _pool_context():
+    """fork where it is safe and cheap (Linux, no other thread yet: the workers start with
+    regcli already imported), else the platform's safe default."""
+    import multiprocessing
+
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    method = "forkserver" if sys.platform == "linux" else None
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(["regcli.many", "regcli.registration"])
+    return context
+
+
+def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    executor = ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)),
+        mp_context=_pool_context(),
+        initializer=_init_pool_worker,
+    )
+    try:
+        futures = {executor.submit(_run_job, job): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                outcome = _Outcome(error="its worker process died (killed, or out of memory)")
+            yield _record(job, outcome)
+    finally:
+        # Pairs already running finish (their outputs are complete); queued ones are dropped.
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:
+    from distributed import as_completed
+
+    batch = uuid.uuid4().hex[:12]
+    keys = [f"regcli-pair-{batch}-{job.index}" for job in jobs]
+    futures = client.map(_run_job, jobs, key=keys, pure=False)
+    by_key = {future.key: job for future, job in zip(futures, jobs, strict=True)}
+    pending = set(futures)
+    try:
+        for future in as_completed(futures, loop=client.loop):  # (not the default client)
+            pending.discard(future)
+            job = by_key[future.key]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # KilledWorker, a lost scheduler...: this pair failed
+                outcome = _Outcome(error=f"on the Dask cluster: {_describe(exc)}")
+            yield _record(job, outcome)
+    finally:
+        if pending:
+            client.cancel(list(pending))
+
+
+# --------------------------------------------------------------------------- the public API
+
+
+def _as_pair(item, index: int) -> tuple:
+    """``(fixed, moving, name, data)`` of one item of ``pairs``."""
+    if isinstance(item, dict):
+        try:
+            return item["fixed"], item["moving"], item.get("name"), item.get("data")
+        except KeyError as exc:
+            raise InputError(f"pairs: item {index} has no {exc.args[0]!r}", param="pairs") from None
+    if isinstance(item, (tuple, list)) and len(item) in (2, 3):
+        return (*item, None, None) if len(item) == 2 else (*item, None)
+    raise InputError(
+        f"pairs: item {index}: expected (fixed, moving), (fixed, moving, name) or a dict with "
+        f"'fixed' and 'moving', got {type(item).__name__}",
+        param="pairs",
+    )
+
+
+def _check_options(options: dict) -> dict:
+    """``register``'s options, checked once before any pair runs (bad names or values raise
+    here, not once per pair)."""
+    from regcli.registration import check_options
+
+    if "callback" in options:
+        raise InputError("callback: not used by register_many", param="callback")
+    check_options(**options)
+    return dict(options)
+
+
+def _check_workers(workers, client) -> int:
+    if client is not None:
+        if workers is not None:
+            raise InputError("workers: give either workers or a Dask client", param="workers")
+        return 0
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise InputError(f"workers: expected an integer >= 1, got {workers!r}", param="workers")
+    return int(workers)
+
+
+def register_many(
+    pairs: Iterable,
+    *,
+    workers: int | None = None,
+    client=None,
+    finish: Callable | None = None,
+    **register_options,
+) -> Iterator[PairResult]:
+    """Register many image pairs; yield each pair's :class:`PairResult` as it finishes.
+
+    Parameters
+    ----------
+    pairs : iterable
+        Items ``(fixed, moving)``, ``(fixed, moving, name)`` or dicts with ``"fixed"``,
+        ``"moving"`` and optionally ``"name"`` and ``"data"`` (handed back in
+        :attr:`PairResult.data`); images are paths (read by :func:`regcli.read_image`) or 2-D
+        arrays.
+    workers : int, optional
+        ``1`` runs the pairs one by one in this process; ``N > 1`` on a local pool of ``N``
+        processes.  Default: the number of CPUs (:func:`default_workers`).
+    client : dask.distributed.Client, optional
+        Run the pairs on this Dask cluster instead (``pip install 'regcli[dask]'``).  Its
+        workers must see the paths at the same place (a shared file system) and have regcli
+        installed.  A worker that dies is replaced by Dask and its pairs run again.
+    finish : callable, optional
+        ``finish(record, fixed_image, moving_image)``, called in the worker after a pair
+        registered (``record`` is its :class:`PairResult`); what it returns becomes
+        ``record.output``, and an exception in it the pair's ``error``.  It must be picklable
+        (a module-level function or a ``functools.partial`` of one) for pool and Dask workers.
+    **register_options
+        Passed to :func:`regcli.register` for every pair (``transform``, ``metric``...).
+
+    Yields
+    ------
+    PairResult
+        In the order the pairs finish; ``record.index`` is the pair's input position.  The
+        generator does not raise for a bad pair.  A path used as the fixed image of several
+        pairs is read once per worker process.
+
+    Raises
+    ------
+    InputError
+        At the call, for a malformed ``pairs`` item, an unknown register option, or bad
+        ``workers``.
+
+    Notes
+    -----
+    The matrices are the same (to 1e-9) whatever the mode: every mode runs the same code on
+    each pair.
+
+    Examples
+    --------
+    >>> import numpy as np, regcli
+    >>> fixed = np.zeros((64, 64)); fixed[20:40, 24:44] = 1.0
+    >>> moving = regcli.translate(fixed, 3, -2)
+    >>> [(r.name, r.ok) for r in regcli.register_many([(fixed, moving, "shift")], workers=1)]
+    [('shift', True)]
+    """
+    items = [_as_pair(item, i) for i, item in enumerate(pairs)]
+    options = _check_options(register_options)
+    count = _check_workers(workers, client)
+    names = pair_names([item[1] for item in items], [item[2] for item in items])
+    fixed_uses: dict[str, int] = {}
+    for fixed, *_ in items:
+        if isinstance(fixed, (str, os.PathLike)):
+            fixed_uses[os.fspath(fixed)] = fixed_uses.get(os.fspath(fixed), 0) + 1
+    jobs = [
+        _Job(
+            i,
+            name,
+            fixed,
+            moving,
+            options,
+            finish,
+            reuse_fixed=isinstance(fixed, (str, os.PathLike)) and fixed_uses[os.fspath(fixed)] > 1,
+            data=data,
+        )
+        for i, ((fixed, moving, _, data), name) in enumerate(zip(items, names, strict=True))
+    ]
+    if client is not None and jobs:
+        return _dask(jobs, client)
+    if count == 1 or len(jobs) <= 1:
+        return _serial(jobs)
+    return _pool(jobs, count)

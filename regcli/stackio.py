@@ -1,0 +1,300 @@
+"""Reading and writing stacks frame by frame, and the per-frame transforms CSV.
+
+* :func:`open_stack` opens a multi-page TIFF (a time-lapse or a z-stack, ImageJ or plain), a
+  ``.npy`` of shape (T, rows, cols), or several 2-D image files, as a :class:`FrameSource`
+  that reads one frame at a time (TIFF pages one by one, ``.npy`` memory-mapped).
+* :func:`write_stack` writes frames from an iterator as a multi-page TIFF, keeping the input's
+  ImageJ metadata and resolution, atomically.
+* :func:`write_transforms_csv` / :func:`read_transforms_csv`: one row per frame, ``frame`` and
+  the matrix entries ``m00 m01 m02 m10 m11 m12`` (reference grid -> frame), then the
+  parameters and the verdict.  Reading parses numbers only.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from regcli.errors import InputError
+from regcli.io import IMAGE_SUFFIXES, atomic_output, read_image
+
+__all__ = [
+    "MATRIX_COLUMNS",
+    "FrameSource",
+    "open_stack",
+    "read_transforms_csv",
+    "write_stack",
+    "write_transforms_csv",
+]
+
+#: The matrix columns of a transforms CSV (the third row of the 3x3 matrix is 0 0 1).
+MATRIX_COLUMNS = ("m00", "m01", "m02", "m10", "m11", "m12")
+#: ImageJ metadata that describes the file's layout; tifffile writes it anew from the shape.
+_IMAGEJ_LAYOUT = {"ImageJ", "images", "frames", "slices", "channels", "hyperstack", "mode"}
+#: Above this many bytes a TIFF needs the BigTIFF format (classic TIFF offsets are 32-bit).
+_BIGTIFF_BYTES = 2**32 - 2**25
+_TIFF = (".tif", ".tiff")
+
+
+@dataclass
+class FrameSource:
+    """A stack read one frame at a time.
+
+    Attributes
+    ----------
+    name : str
+        What was opened (for messages).
+    shape : (T, rows, cols)
+    dtype : numpy dtype
+    tiff : dict
+        What :func:`write_stack` keeps: ``imagej`` metadata, ``axes``, ``resolution`` and
+        ``resolutionunit`` (empty for non-TIFF inputs).
+    """
+
+    name: str
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    tiff: dict = field(default_factory=dict)
+    _frames: object = field(default=None, repr=False)
+    _close: object = field(default=None, repr=False)
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (a TIFF stays open while frames are read)."""
+        if self._close is not None:
+            self._close()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index in range(self.shape[0]):
+            yield self.frame(index)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (read from disk now)."""
+        return self._frames(index)
+
+
+def _natural_key(path: Path):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _tiff_source(path: Path) -> FrameSource:
+    import tifffile
+
+    name = str(path)
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception as exc:  # tifffile raises many types; all mean "cannot read this file"
+        raise InputError(f"{name}: not a readable TIFF ({exc})") from exc
+    series = tif.series[0]
+    axes, shape = series.axes, tuple(series.shape)
+    keep = [i for i, (ax, n) in enumerate(zip(axes, shape, strict=True)) if ax in "YX" or n != 1]
+    axes, shape = "".join(axes[i] for i in keep), tuple(shape[i] for i in keep)
+    if "S" in axes or len(shape) not in (2, 3) or not axes.endswith("YX"):
+        tif.close()
+        raise InputError(
+            f"{name}: got a stack of shape {shape} (axes {axes}); regcli stacks are one "
+            "channel of grey frames (T, rows, cols): save one channel per file"
+        )
+    if len(shape) == 2:
+        shape, axes = (1, *shape), "T" + axes
+    pages = series.pages
+    if len(pages) == shape[0]:
+
+        def read(index: int) -> np.ndarray:
+            return pages[index].asarray().reshape(shape[1:])
+
+    else:  # one page for the whole stack (ImageJ files over 4 GB): map it instead
+        data = tifffile.memmap(path).reshape(shape)
+
+        def read(index: int) -> np.ndarray:
+            return np.array(data[index])
+
+    page = tif.pages[0]
+    info = {"axes": axes}
+    if tif.is_imagej:
+        info["imagej"] = {
+            k: v for k, v in (tif.imagej_metadata or {}).items() if k not in _IMAGEJ_LAYOUT
+        }
+    if "XResolution" in page.tags:
+        info["resolution"] = page.resolution
+        info["resolutionunit"] = page.resolutionunit
+    return FrameSource(name, shape, np.dtype(series.dtype), info, read, tif.close)
+
+
+def _npy_source(path: Path) -> FrameSource:
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for a broken file
+        raise InputError(f"{path}: not a readable NumPy .npy array ({exc})") from exc
+    if data.ndim == 2:
+        data = data[np.newaxis]
+    if data.ndim != 3 or not np.issubdtype(data.dtype, np.number):
+        raise InputError(f"{path}: expected a (T, rows, cols) array of numbers, got {data.shape}")
+    return FrameSource(
+        str(path), tuple(data.shape), data.dtype, {}, lambda index: np.array(data[index])
+    )
+
+
+def _files_source(paths: Sequence[Path], name: str) -> FrameSource:
+    first = read_image(paths[0])
+
+    def read(index: int) -> np.ndarray:
+        image = first if index == 0 else read_image(paths[index])
+        if image.shape != first.shape or image.dtype != first.dtype:
+            raise InputError(
+                f"{paths[index]}: shape {image.shape} {image.dtype.name} differs from the first "
+                f"frame {paths[0]} ({first.shape} {first.dtype.name}); frames must match"
+            )
+        return image
+
+    return FrameSource(name, (len(paths), *first.shape), first.dtype, {}, read)
+
+
+def open_stack(paths) -> FrameSource:
+    """Open a stack: one multi-page TIFF or ``.npy`` (T, rows, cols), a folder of frame
+    files, or several frame files (in the order given; a folder's in natural order:
+    ``f2`` before ``f10``)."""
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    if not paths:
+        raise InputError("stack: no input given", param="stack")
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder")
+    if len(paths) == 1 and paths[0].is_dir():
+        folder = paths[0]
+        found = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+            key=_natural_key,
+        )
+        if not found:
+            raise InputError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in it")
+        return _files_source(found, str(folder))
+    if len(paths) == 1:
+        path = paths[0]
+        if path.suffix.lower() in _TIFF:
+            return _tiff_source(path)
+        if path.suffix.lower() == ".npy":
+            return _npy_source(path)
+    return _files_source(paths, f"{paths[0]} ... ({len(paths)} files)")
+
+
+def write_stack(path, frames: Iterable, *, shape, dtype, tiff: dict | None = None) -> Path:
+    """Write ``frames`` (an iterator of 2-D arrays, consumed one at a time) as a multi-page
+    TIFF of ``shape`` (T, rows, cols) and ``dtype``, atomically.
+
+    ``tiff`` is :attr:`FrameSource.tiff` of the input: ImageJ metadata (written as an ImageJ
+    hyperstack when the dtype allows), axes and resolution are kept.
+    """
+    import tifffile
+
+    info = dict(tiff or {})
+    dtype = np.dtype(dtype)
+    bigtiff = math.prod(shape) * dtype.itemsize > _BIGTIFF_BYTES
+    imagej = "imagej" in info and dtype.name in ("uint8", "uint16", "float32") and not bigtiff
+    options = {"photometric": "minisblack"}
+    if "resolution" in info:
+        options["resolution"] = tuple(info["resolution"])
+        if not imagej:
+            options["resolutionunit"] = info.get("resolutionunit")
+    axes = info.get("axes", "TYX")
+    if imagej:
+        axes = axes if axes[0] in "TZC" else "T" + axes[1:]
+        options["metadata"] = {**info["imagej"], "axes": axes}
+    else:
+        options["metadata"] = {"axes": axes}
+    with atomic_output(Path(path)) as tmp:
+        with tifffile.TiffWriter(tmp, bigtiff=bigtiff, imagej=imagej) as writer:
+            writer.write(_checked(frames, shape, dtype), shape=tuple(shape), dtype=dtype, **options)
+    return Path(path)
+
+
+def _checked(frames: Iterable, shape, dtype) -> Iterator[np.ndarray]:
+    count = 0
+    for frame in frames:
+        arr = np.asarray(frame)
+        if arr.shape != tuple(shape[1:]) or arr.dtype != dtype:
+            raise InputError(f"frame {count}: got {arr.shape} {arr.dtype}, expected {shape[1:]}")
+        count += 1
+        yield arr
+    if count != shape[0]:
+        raise InputError(f"write_stack: got {count} frames, expected {shape[0]}")
+
+
+# --------------------------------------------------------------------------- transforms CSV
+
+
+def write_transforms_csv(path, frames) -> Path:
+    """Write one row per :class:`~regcli.stack.FrameResult`: ``frame``, ``m00``...``m12``,
+    the parameters (``center`` as ``center_x``, ``center_y``), ``converged``, ``quality``,
+    ``quality_reasons``, ``searched``, ``seconds``, ``message``."""
+    rows = []
+    for record in frames:
+        m = np.asarray(record.matrix, dtype=float)
+        row = {"frame": record.index}
+        row.update({name: repr(float(m[int(name[1]), int(name[2])])) for name in MATRIX_COLUMNS})
+        for key, value in record.params.items():
+            if isinstance(value, (list, tuple)):
+                row.update({f"{key}_x": value[0], f"{key}_y": value[1]})
+            else:
+                row[key] = value
+        quality = record.quality or {}
+        row.update(
+            converged=record.converged,
+            quality=quality.get("verdict") or "",
+            quality_reasons="; ".join(map(str, quality.get("reasons") or [])),
+            searched=record.searched,
+            seconds=f"{record.seconds:.4f}",
+            message=record.message,
+        )
+        rows.append(row)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_output(Path(path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return Path(path)
+
+
+def read_transforms_csv(path) -> np.ndarray:
+    """The (T, 3, 3) matrices of a transforms CSV (rows ``frame`` = 0, 1, ... in order)."""
+    name = str(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{name}: cannot read a transforms CSV ({exc})") from exc
+    needed = ("frame", *MATRIX_COLUMNS)
+    if not rows or any(col not in rows[0] for col in needed):
+        raise InputError(
+            f"{name}: expected a CSV with columns {', '.join(needed)} and one row per frame "
+            "(as written by regcli stack)"
+        )
+    matrices = np.tile(np.eye(3), (len(rows), 1, 1))
+    for i, row in enumerate(rows):
+        try:
+            frame = int(row["frame"])
+            values = [float(row[col]) for col in MATRIX_COLUMNS]
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: row {i + 2}: frame and m00..m12 must be numbers") from None
+        if frame != i or not all(math.isfinite(v) for v in values):
+            raise InputError(
+                f"{name}: row {i + 2}: expected frame {i} with finite matrix entries, got "
+                f"frame {row['frame']!r}"
+            )
+        matrices[i, :2, :] = np.reshape(values, (2, 3))
+    return matrices

@@ -1,0 +1,147 @@
+"""regcli stack and apply --transforms: known drift recovered, outputs kept in the input's
+dtype and metadata, the same transforms applied to a second channel."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from many_cases import drift_stack
+
+from regcli.cli.main import cli
+from regcli.stackio import read_transforms_csv
+from regcli.transforms import mean_displacement
+
+SHAPE = (80, 96)
+
+
+@pytest.fixture(scope="module")
+def stack_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stack")
+    frames, truths = drift_stack(frames=6, shape=SHAPE)
+    path = folder / "movie.tif"
+    tifffile.imwrite(
+        path, frames, imagej=True, resolution=(2.0, 2.0), metadata={"axes": "TYX", "unit": "um"}
+    )
+    labels = (frames > np.median(frames)).astype(np.uint8) * 3
+    tifffile.imwrite(folder / "labels.tif", labels, imagej=True, metadata={"axes": "TYX"})
+    return path, frames, truths
+
+
+@pytest.mark.parametrize("reference", ["first", "previous"])
+def test_stack_recovers_the_drift_and_keeps_dtype_pages_and_metadata(
+    runner, stack_file, tmp_path, reference
+):
+    path, frames, truths = stack_file
+    out = tmp_path / "out"
+    result = runner.invoke(
+        cli, ["stack", str(path), "-o", str(out), "--reference", reference, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["frames"] == 6 and report["untrusted_frames"] == []
+    assert sorted(p.name for p in out.iterdir()) == [
+        "drift.png",
+        "movie_aligned.tif",
+        "transforms.csv",
+    ]
+    matrices = read_transforms_csv(out / "transforms.csv")
+    assert max(mean_displacement(m, t, SHAPE) for m, t in zip(matrices, truths, strict=True)) < 0.1
+    with tifffile.TiffFile(out / "movie_aligned.tif") as tif:
+        assert len(tif.pages) == 6 and tif.series[0].dtype == np.uint16
+        assert tif.is_imagej and tif.imagej_metadata["unit"] == "um"
+        assert tif.pages[0].resolution == pytest.approx((2.0, 2.0))
+        aligned = tif.asarray()
+    inner = (slice(12, -12), slice(12, -12))
+    error = np.abs(aligned[-1][inner].astype(float) - frames[0][inner]).mean()
+    assert error < 0.2 * np.abs(frames[-1][inner].astype(float) - frames[0][inner]).mean()
+
+
+def test_apply_transforms_moves_a_second_channel_and_keeps_labels(runner, stack_file, tmp_path):
+    path, frames, _ = stack_file
+    out = tmp_path / "out"
+    assert runner.invoke(cli, ["stack", str(path), "-o", str(out), "-q"]).exit_code == 0
+    labels = path.with_name("labels.tif")
+    target = tmp_path / "labels_aligned.tif"
+    args = ["apply", "--transforms", str(out / "transforms.csv"), str(labels), "-o", str(target)]
+    result = runner.invoke(cli, [*args, "--order", "0"])
+    assert result.exit_code == 0, result.output
+    moved = tifffile.imread(target)
+    assert moved.shape == frames.shape and moved.dtype == np.uint8
+    assert set(np.unique(moved)) <= {0, 3}
+    expected = (tifffile.imread(out / "movie_aligned.tif") > np.median(frames)) * 3
+    inner = (slice(12, -12), slice(12, -12))
+    assert np.mean(moved[:, inner[0], inner[1]] != expected[:, inner[0], inner[1]]) < 0.05
+
+
+def test_a_npy_and_a_folder_of_frames_are_stacks_too(runner, stack_file, tmp_path):
+    from regcli.io import write_image
+
+    _, frames, truths = stack_file
+    np.save(tmp_path / "movie.npy", frames)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, frame in enumerate(frames):
+        write_image(folder / f"t{t}.png", frame)
+    for source, name in ((tmp_path / "movie.npy", "movie"), (folder, "frames")):
+        out = tmp_path / f"out_{name}"
+        result = runner.invoke(cli, ["stack", str(source), "-o", str(out), "--reference", "mean"])
+        assert result.exit_code == 0, result.output
+        assert tifffile.imread(out / f"{name}_aligned.tif").dtype == np.uint16
+        m = read_transforms_csv(out / "transforms.csv")
+        relative = [mt @ np.linalg.inv(m[0]) for mt in m]
+        assert (
+            max(mean_displacement(r, t, SHAPE) for r, t in zip(relative, truths, strict=True)) < 0.1
+        )
+
+
+def test_stack_usage_errors_and_existing_outputs(runner, stack_file, tmp_path):
+    path, _, _ = stack_file
+    out = tmp_path / "out"
+    bad = runner.invoke(cli, ["stack", str(path), "-o", str(out), "--reference", "6"])
+    assert (
+        bad.exit_code == 2
+        and "frame 6 does not exist" in bad.output
+        and "--reference" in bad.output
+    )
+    assert (
+        runner.invoke(cli, ["stack", str(path), "-o", str(out), "--reference", "last"]).exit_code
+        == 2
+    )
+    assert runner.invoke(cli, ["stack", str(path), "-o", str(out), "-q"]).exit_code == 0
+    again = runner.invoke(cli, ["stack", str(path), "-o", str(out)])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert (
+        runner.invoke(cli, ["stack", str(path), "-o", str(out), "--overwrite", "-q"]).exit_code == 0
+    )
+
+
+def test_apply_transforms_checks_the_frame_count_and_the_output(runner, stack_file, tmp_path):
+    path, frames, _ = stack_file
+    out = tmp_path / "out"
+    assert runner.invoke(cli, ["stack", str(path), "-o", str(out), "-q"]).exit_code == 0
+    short = tmp_path / "short.tif"
+    tifffile.imwrite(short, frames[:4], photometric="minisblack")
+    table = str(out / "transforms.csv")
+    result = runner.invoke(
+        cli, ["apply", "--transforms", table, str(short), "-o", str(tmp_path / "o.tif")]
+    )
+    assert result.exit_code == 1 and "has 4 frames but" in result.output
+    png = runner.invoke(
+        cli, ["apply", "--transforms", table, str(path), "-o", str(tmp_path / "o.png")]
+    )
+    assert png.exit_code == 1 and "multi-page TIFF" in png.output
+    neither = runner.invoke(cli, ["apply", str(path), "-o", str(tmp_path / "o.tif")])
+    assert neither.exit_code == 2 and "TRANSFORM.json" in neither.output
+
+
+def test_the_cli_finds_the_matrices_of_the_python_api(runner, stack_file, tmp_path):
+    from regcli.stack import register_stack
+
+    path, frames, _ = stack_file
+    out = tmp_path / "out"
+    assert runner.invoke(cli, ["stack", str(path), "-o", str(out), "-q"]).exit_code == 0
+    expected = register_stack(frames, reference="first").matrices
+    np.testing.assert_allclose(read_transforms_csv(out / "transforms.csv"), expected, atol=1e-9)

@@ -1,0 +1,169 @@
+"""register_many: known truths, errors as records, identical results in-process and on a pool,
+and safe unique pair names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from many_cases import fixed_image, moving_for, rigid, write_pairs
+
+import regcli
+from regcli.errors import InputError
+from regcli.many import pair_names, register_many, safe_name
+from regcli.transforms import mean_displacement
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pairs")
+    fixed, movings = write_pairs(folder, 5)
+    return fixed, movings
+
+
+def _by_index(records):
+    return sorted(records, key=lambda r: r.index)
+
+
+def test_every_pair_finds_its_truth(pairs):
+    fixed, movings = pairs
+    records = _by_index(register_many([(fixed, m) for m, _ in movings], workers=1))
+    assert [r.index for r in records] == list(range(len(movings)))
+    for record, (path, truth) in zip(records, movings, strict=True):
+        assert record.ok and record.moving == path and record.name == path.stem
+        assert mean_displacement(record.result.matrix, truth, (96, 112)) < 0.1
+
+
+def test_a_pool_gives_the_same_matrices_as_one_process(pairs):
+    fixed, movings = pairs
+    items = [(fixed, m) for m, _ in movings]
+    serial = _by_index(register_many(items, workers=1))
+    pooled = _by_index(register_many(items, workers=2))
+    for a, b in zip(serial, pooled, strict=True):
+        np.testing.assert_allclose(a.result.matrix, b.result.matrix, rtol=0, atol=1e-9)
+
+
+def test_a_bad_pair_is_a_record_with_its_error_and_the_others_run(tmp_path, pairs):
+    fixed, movings = pairs
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    small = np.ones((10, 12))
+    items = [(fixed, movings[0][0]), (fixed, broken), (fixed_image(), small, "small")]
+    for workers in (1, 2):
+        records = _by_index(register_many(items, workers=workers))
+        assert [r.ok for r in records] == [True, False, False], [r.error for r in records]
+        assert "broken.png: not a readable image" in records[1].error
+        assert "must have the same shape" in records[2].error and records[2].result is None
+
+
+def test_an_error_in_finish_keeps_the_result_and_records_the_error(pairs):
+    fixed, movings = pairs
+
+    records = list(register_many([(fixed, movings[0][0])], workers=1, finish=_fail))
+    assert records[0].result is not None
+    assert records[0].error == "RuntimeError: disk on fire"
+
+
+def _fail(record, fixed, moving):
+    raise RuntimeError("disk on fire")
+
+
+def test_finish_runs_in_the_worker_and_its_value_is_the_output(pairs):
+    fixed, movings = pairs
+    records = _by_index(
+        register_many([(fixed, m) for m, _ in movings[:3]], workers=2, finish=_shape_and_name)
+    )
+    assert [r.output for r in records] == [((96, 112), f"m0{k}") for k in range(3)]
+
+
+def _shape_and_name(record, fixed, moving):
+    return fixed.shape, record.name
+
+
+def test_data_travels_with_its_pair_to_finish_and_back(pairs):
+    fixed, movings = pairs
+    items = [
+        {"fixed": fixed, "moving": m, "data": {"k": k}} for k, (m, _) in enumerate(movings[:3])
+    ]
+    records = _by_index(register_many(items, workers=2, finish=_data))
+    assert [(r.data, r.output) for r in records] == [({"k": k}, k) for k in range(3)]
+
+
+def _data(record, fixed, moving):
+    return record.data["k"]
+
+
+def test_a_fixed_path_used_twice_is_read_once_per_process(pairs, monkeypatch):
+    import regcli.io
+
+    fixed, movings = pairs
+    reads = []
+    real = regcli.io.read_image
+    monkeypatch.setattr(regcli.io, "read_image", lambda p: reads.append(str(p)) or real(p))
+    list(register_many([(fixed, m) for m, _ in movings[:3]], workers=1))
+    assert reads.count(str(fixed)) == 1
+    assert len(reads) == 4
+
+
+def test_arrays_work_and_names_are_made_up():
+    fixed = fixed_image()
+    truth = rigid(fixed.shape, 3.0, 2.0, -1.0)
+    records = list(register_many([(fixed, moving_for(fixed, truth))] * 2, workers=1))
+    assert sorted(r.name for r in records) == ["pair-0000", "pair-0001"]
+    assert all(mean_displacement(r.result.matrix, truth, fixed.shape) < 0.1 for r in records)
+
+
+def test_bad_arguments_raise_at_the_call_not_per_pair(pairs):
+    fixed, movings = pairs
+    with pytest.raises(InputError, match="metrik: not an option of register"):
+        register_many([(fixed, movings[0][0])], metrik="ssd")
+    with pytest.raises(InputError, match="workers: expected an integer >= 1"):
+        register_many([(fixed, movings[0][0])], workers=0)
+    with pytest.raises(InputError, match=r"item 0: expected \(fixed, moving\)"):
+        register_many(["fixed.png"])
+
+
+def test_the_public_name_is_exported():
+    assert regcli.register_many is register_many
+    assert "register_many" in regcli.__all__
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("../evil", "evil"),
+        ("/abs", "abs"),
+        ("..", "pair"),
+        (".hidden", "hidden"),
+        ("a/b\\c:d", "a_b_c_d"),
+        ("-rf", "rf"),
+        ("x" * 300, "x" * 96),
+    ],
+)
+def test_safe_name_never_leaves_a_folder(text, expected):
+    assert safe_name(text) == expected
+
+
+def test_pair_names_are_unique_and_stable():
+    movings = ["a/frame.png", "b/frame.png", "c/d/frame.png", "x/frame.png", "x/frame.png"]
+    names = pair_names(movings, reserved=["results.csv"])
+    assert len(set(n.casefold() for n in names)) == len(names)
+    assert names[:3] == ["a_frame", "b_frame", "d_frame"]
+    assert names[3:] == ["x_frame", "x_frame-2"]
+    assert pair_names(movings, reserved=["results.csv"]) == names
+    assert pair_names(["results.csv.png"], reserved=["results.csv"]) == ["results.csv-2"]
+    assert pair_names(["a.png", "b.png"], ["same", "SAME"]) == ["same", "SAME-2"]
+
+
+def test_a_pool_started_while_other_threads_run_works_too(pairs):
+    import threading
+
+    fixed, movings = pairs
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)  # fork is unsafe now: the forkserver is used
+    thread.start()
+    try:
+        records = list(register_many([(fixed, m) for m, _ in movings[:2]], workers=2))
+    finally:
+        stop.set()
+        thread.join()
+    assert [r.error for r in records] == [None, None]

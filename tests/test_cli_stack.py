@@ -132,7 +132,7 @@ def test_apply_transforms_checks_the_frame_count_and_the_output(runner, stack_fi
     png = runner.invoke(
         cli, ["apply", "--transforms", table, str(path), "-o", str(tmp_path / "o.png")]
     )
-    assert png.exit_code == 1 and "multi-page TIFF" in png.output
+    assert png.exit_code == 2 and "unknown stack format '.png'; use one of .tif" in png.output
     neither = runner.invoke(cli, ["apply", str(path), "-o", str(tmp_path / "o.tif")])
     assert neither.exit_code == 2 and "TRANSFORM.json" in neither.output
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import _resampling, helpers
+from regcli.cli import helpers, outputs
 
 
 def apply_stack(image: Path, table: Path, output: Path, *, order, fill, overwrite, as_json):
@@ -19,21 +19,20 @@ def apply_stack(image: Path, table: Path, output: Path, *, order, fill, overwrit
     from regcli.stack import warp_frames
     from regcli.stackio import open_stack, read_transforms_csv, write_stack
 
-    _resampling.check_image_output(output, overwrite=overwrite, inputs=[image, table])
-    if output.suffix.lower() not in (".tif", ".tiff"):
-        raise InputError(f"{output}: a stack is written as a multi-page TIFF; name it .tif")
-    matrices = read_transforms_csv(table)
-    source = open_stack(image)
-    with contextlib.closing(source):
-        if len(source) != len(matrices):
-            raise InputError(
-                f"{image}: has {len(source)} frames but {table} has {len(matrices)} transforms"
+    with outputs.OutputSet(overwrite=overwrite, inputs=[image, table]) as out:
+        staged = out.stage(output, suffixes=(".tif", ".tiff"), kind="stack", option="output")
+        matrices = read_transforms_csv(table)
+        source = open_stack(image)
+        with contextlib.closing(source):
+            if len(source) != len(matrices):
+                raise InputError(
+                    f"{image}: has {len(source)} frames but {table} has {len(matrices)} transforms"
+                )
+            frames = (
+                to_dtype(warped, source.dtype)
+                for warped in warp_frames(source, matrices, order=order, fill=fill)
             )
-        frames = (
-            to_dtype(warped, source.dtype)
-            for warped in warp_frames(source, matrices, order=order, fill=fill)
-        )
-        write_stack(output, frames, shape=source.shape, dtype=source.dtype, tiff=source.tiff)
+            write_stack(staged, frames, shape=source.shape, dtype=source.dtype, tiff=source.tiff)
     facts = {
         "output": output,
         "image": image,

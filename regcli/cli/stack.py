@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, options
+from regcli.cli import helpers, options, outputs
 
 TRANSFORMS_NAME = "transforms.csv"
 DRIFT_NAME = "drift.png"
@@ -93,21 +93,19 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, 
 
     register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
     helpers.check_register_options(**register_options)
-    source = open_stack(stack if len(stack) > 1 else stack[0])
-    with contextlib.closing(source):
-        reference = check_reference(reference, len(source))
-        first = Path(stack[0])
-        paths = {
-            "aligned": outdir / f"{first.stem if first.suffix else first.name}_aligned.tif",
-            "transforms": outdir / TRANSFORMS_NAME,
-            "drift": outdir / DRIFT_NAME,
-        }
-        if outdir.exists() and not outdir.is_dir():
-            raise click.BadParameter(f"{outdir} is not a folder", param_hint="'-o' / '--output'")
-        if outdir.is_dir():
-            helpers.check_outputs(paths.values(), overwrite=overwrite, inputs=stack)
-        outdir.mkdir(parents=True, exist_ok=True)
-        frames = _align(ctx, source, paths, reference, register_options)
+    first = Path(stack[0])
+    names = {
+        "aligned": f"{first.stem if first.suffix else first.name}_aligned.tif",
+        "transforms": TRANSFORMS_NAME,
+        "drift": DRIFT_NAME,
+    }
+    with outputs.OutputSet(outdir, overwrite=overwrite, inputs=stack, create=True) as out:
+        staged = {key: out.stage(name) for key, name in names.items()}
+        source = open_stack(stack if len(stack) > 1 else stack[0])
+        with contextlib.closing(source):
+            reference = check_reference(reference, len(source))
+            frames = _align(ctx, source, staged, reference, register_options)
+    paths = {key: outdir / name for key, name in names.items()}
     untrusted = [f.index for f in frames if not f.trustworthy]
     summary = {
         "outdir": outdir,
@@ -133,14 +131,11 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, 
 
 
 def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
-    """Register, warp and write the frames one by one; write the table and the drift plot.
-
-    The three files appear together: each is written to a temporary name and all are renamed
-    at the end.
-    """
+    """Register, warp and write the frames one by one into ``paths["aligned"]``; write the
+    table and the drift plot (the staged paths of the command's output set)."""
     from dataclasses import replace
 
-    from regcli.io import atomic_output, to_dtype
+    from regcli.io import to_dtype
     from regcli.qc import plot_drift
     from regcli.stack import drift, iter_register_stack, mean_frame
     from regcli.stackio import write_stack, write_transforms_csv
@@ -164,21 +159,16 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
                 records.append(replace(record, frame=None))
                 bar.update(1)
 
-    with (
-        atomic_output(paths["aligned"]) as aligned,
-        atomic_output(paths["transforms"]) as table,
-        atomic_output(paths["drift"]) as figure,
-    ):
-        write_stack(
-            aligned, aligned_frames(), shape=source.shape, dtype=source.dtype, tiff=source.tiff
-        )
-        write_transforms_csv(table, records)
-        flagged = [r.index for r in records if not r.trustworthy]
-        plot_drift(
-            figure,
-            drift([r.matrix for r in records], source.shape[1:]),
-            flagged,
-            title=f"{source.name}: drift onto {reference} "
-            f"({register_options['transform']}, {register_options['metric']})",
-        )
+    write_stack(
+        paths["aligned"], aligned_frames(), shape=source.shape, dtype=source.dtype, tiff=source.tiff
+    )
+    write_transforms_csv(paths["transforms"], records)
+    flagged = [r.index for r in records if not r.trustworthy]
+    plot_drift(
+        paths["drift"],
+        drift([r.matrix for r in records], source.shape[1:]),
+        flagged,
+        title=f"{source.name}: drift onto {reference} "
+        f"({register_options['transform']}, {register_options['metric']})",
+    )
     return records

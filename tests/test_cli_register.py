@@ -280,3 +280,89 @@ def test_quiet_after_the_command_is_accepted(runner, workdir):
     result = runner.invoke(cli, [*args, "-o", "out", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
+
+
+# --------------------------------------------------------------------------- --plots
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) of a PNG, read from its header."""
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_figures_are_pngs_of_a_viewable_size(runner, workdir):
+    args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out", "--json"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    width, height = png_size(workdir / "out" / "cost.png")
+    assert 600 <= width <= 900 and 380 <= height <= 560, (width, height)
+    width, height = png_size(workdir / "out" / "overlay.png")
+    # two 256 px panels side by side (images shown pixel for pixel), two rows, titles above
+    assert 512 < width < 600 and 512 < height < 660, (width, height)
+
+
+def test_plots_none_writes_only_the_aligned_image_and_the_transform(runner, workdir):
+    args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out", "--plots", "none"]
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (workdir / "out").iterdir()} == {
+        "BrainMRI_4_aligned.png",
+        "transform.json",
+    }
+    assert set(json.loads(result.stdout)["outputs"]) == {"directory", "aligned", "transform"}
+    text = runner.invoke(cli, [*args, "--overwrite"])
+    assert text.exit_code == 0, text.output
+    assert "aligned image" in text.output and "transform.json" in text.output
+    assert "cost.png" not in text.output and "overlay.png" not in text.output
+
+
+def test_plots_none_ignores_old_figures_and_all_refuses_them(runner, workdir):
+    """Existing figures block a run only when it would write them."""
+    (workdir / "out").mkdir()
+    (workdir / "out" / "cost.png").write_bytes(b"old")
+    args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out"]
+    assert runner.invoke(cli, [*args, "--plots", "none"]).exit_code == 0
+    assert (workdir / "out" / "cost.png").read_bytes() == b"old"
+    refused = runner.invoke(cli, [*args, "--plots", "all"])
+    assert refused.exit_code == 1 and "already exists" in refused.output
+    assert runner.invoke(cli, [*args, "--plots", "all", "--overwrite"]).exit_code == 0
+    assert (workdir / "out" / "cost.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plots_bad_value_is_a_usage_error(runner, workdir):
+    result = runner.invoke(cli, ["register", "BrainMRI_1.png", "BrainMRI_4.png", "--plots", "qc"])
+    assert_clean_failure(result, 2, "--plots", "none", "all", workdir=workdir)
+
+
+PLOTTING_MODULES = """
+import json, sys
+from regcli.cli.main import cli
+try:
+    cli(sys.argv[1:], prog_name="regcli")
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib")))
+"""
+
+
+@pytest.mark.parametrize("plots", ["none", "all"])
+def test_plots_none_imports_no_matplotlib_and_all_no_pyplot(workdir, plots):
+    import subprocess
+    import sys
+
+    args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out", "--plots", plots]
+    proc = subprocess.run(
+        [sys.executable, "-c", PLOTTING_MODULES, *args, "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = json.loads(proc.stdout.splitlines()[-1])
+    if plots == "none":
+        assert modules == []
+    else:
+        assert "matplotlib.figure" in modules and "matplotlib.pyplot" not in modules

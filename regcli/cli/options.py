@@ -59,6 +59,8 @@ gamma_opt            --gamma         0 <= x < 1               the optimiser's   
 beta_opt             --beta          0 < x < 1                the optimiser's    register
 registration_opts    every option of register's registration (transform ...  batch,
                      init), in register's order                                  stack
+plots_opt(...)       --plots         none|all (+ a command's  all                register
+                                     own, e.g. qc)
 ==================== =============== ======================== ================== ==========
 
 Each option's Python name is the name of the core argument it feeds (``--iters`` is
@@ -474,3 +476,21 @@ REGISTRATION_OPTIONS = (
     "sigma",
     "init",
 )
+
+
+#: The values of ``--plots`` every command that draws understands: ``none`` writes no figure
+#: (and imports no plotting library), ``all`` every figure the command makes.  A command adds
+#: its own values with ``plots_opt(extra=...)``, e.g. a contact sheet.
+PLOTS_CHOICES = ("none", "all")
+
+
+def plots_opt(default: str = "all", *, extra=(), help_text: str | None = None):
+    """``--plots``: which figure files to write, one of :data:`PLOTS_CHOICES` + ``extra``."""
+    return click.option(
+        "--plots",
+        type=click.Choice([*PLOTS_CHOICES, *extra]),
+        default=default,
+        show_default=True,
+        help=help_text
+        or "Figures to write: all of them, or none (faster; only the data files are written).",
+    )

@@ -39,6 +39,10 @@ TRANSFORM_NAME = "transform.json"
     metavar="OUTDIR",
     file_okay=False,
 )
+@options.plots_opt(
+    help_text="Figures to write: all (cost.png and overlay.png) or none (only the aligned "
+    "image and transform.json; faster)."
+)
 @options.json_opt
 @options.overwrite_opt
 @click.option(
@@ -65,6 +69,7 @@ def register(
     sigma,
     init,
     outdir,
+    plots,
     as_json,
     overwrite,
     allow_unconverged,
@@ -79,6 +84,8 @@ def register(
       overlay.png                  before/after: magenta/green overlays and checkerboards
       transform.json               the 3x3 matrix (fixed pixel -> moving pixel) and its
                                    parameters, metric, optimiser, convergence
+
+    --plots none leaves out cost.png and overlay.png.
 
     The matrix M maps a FIXED pixel (x = column, y = row) to the MOVING pixel showing the
     same anatomy: aligned(x) = moving(M @ x). Angles are degrees, positive = clockwise on
@@ -95,6 +102,7 @@ def register(
     Examples:
       regcli register BrainMRI_1.png BrainMRI_2.png --metric ssd --opt nag
       regcli register BrainMRI_1.png BrainMRI_4.png --transform rigid -o out/ --json
+      regcli register BrainMRI_1.png BrainMRI_4.png -o out/ --plots none -q
     """
     options = {
         "transform": transform,
@@ -116,12 +124,10 @@ def register(
         raise click.BadParameter(
             f"{outdir} exists and is not a folder", param_hint="'-o' / '--output'"
         )
-    names = {
-        "aligned": f"{moving.stem}_aligned{moving.suffix}",
-        "cost_plot": COST_PLOT_NAME,
-        "overlay": OVERLAY_NAME,
-        "transform": TRANSFORM_NAME,
-    }
+    names = {"aligned": f"{moving.stem}_aligned{moving.suffix}"}
+    if plots == "all":
+        names.update(cost_plot=COST_PLOT_NAME, overlay=OVERLAY_NAME)
+    names["transform"] = TRANSFORM_NAME
     paths = {key: outdir / name for key, name in names.items()}
     from regcli.io import IMAGE_SUFFIXES, check_input_path, check_output_format
 
@@ -177,30 +183,40 @@ def aligned_for_output(warped, moving_image):
 def write_outputs(
     result, report: dict, fixed: Path, moving: Path, fixed_image, moving_image, paths
 ) -> None:
-    """Write the aligned image, the two figures and the transform JSON (``report``'s facts)
-    to ``paths`` (staged by the command's output set)."""
-    from regcli import plots
+    """Write the aligned image, the figures named in ``paths`` (``cost_plot``, ``overlay``)
+    and the transform JSON (``report``'s facts) to ``paths`` (staged by the command's output
+    set).
+
+    matplotlib is imported only for the cost curve; the overlay is composed with numpy.
+    """
     from regcli.io import write_image, write_transform_json
 
     moving_name, fixed_name = helpers.display_name(moving.name), helpers.display_name(fixed.name)
-    write_image(paths["aligned"], aligned_for_output(result.warped, moving_image))
-    plots.plot_cost_curve(
-        result.cost_history,
-        paths["cost_plot"],
-        level_starts=result.level_starts,
-        level_shapes=result.level_shapes,
-        cost_label=result.cost_label,
-        title=f"{moving_name} onto {fixed_name}: metric {result.metric}, "
-        f"optimiser {result.optimizer}, transform {result.transform}",
-    )
-    plots.plot_overlay(
-        fixed_image,
-        moving_image,
-        result.warped,
-        paths["overlay"],
-        title=f"{moving_name} onto {fixed_name} ({result.transform}, {result.metric}, "
-        f"{result.optimizer})",
-    )
+    warped = result.warped  # the cubic resampling, computed once for both uses
+    write_image(paths["aligned"], aligned_for_output(warped, moving_image))
+    if "overlay" in paths:
+        from regcli.overlay import save_overlay_image
+
+        save_overlay_image(
+            fixed_image,
+            moving_image,
+            warped,
+            paths["overlay"],
+            title=f"{moving_name} onto {fixed_name} ({result.transform}, {result.metric}, "
+            f"{result.optimizer})",
+        )
+    if "cost_plot" in paths:
+        from regcli.plots import plot_cost_curve
+
+        plot_cost_curve(
+            result.cost_history,
+            paths["cost_plot"],
+            level_starts=result.level_starts,
+            level_shapes=result.level_shapes,
+            cost_label=result.cost_label,
+            title=f"{moving_name} onto {fixed_name}: metric {result.metric}, "
+            f"optimiser {result.optimizer}, transform {result.transform}",
+        )
     extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}
     write_transform_json(
         paths["transform"],
@@ -211,6 +227,14 @@ def write_outputs(
         moving_shape=moving_image.shape,
         extra=extra,
     )
+
+
+_OUTPUT_DESCRIPTIONS = {
+    "aligned": "aligned image",
+    "cost_plot": "cost curve",
+    "overlay": "before/after overlay",
+    "transform": "matrix and parameters",
+}
 
 
 def _text_report(summary: dict, outdir: Path) -> str:
@@ -224,9 +248,8 @@ def _text_report(summary: dict, outdir: Path) -> str:
         f"  cost ({summary['cost_label']}): {summary['initial_cost']:.6g} -> "
         f"{summary['final_cost']:.6g}",
         f"  outputs in {outdir}/:",
-        f"    {outputs['aligned'].name:<24} aligned image",
-        f"    {outputs['cost_plot'].name:<24} cost curve",
-        f"    {outputs['overlay'].name:<24} before/after overlay",
-        f"    {outputs['transform'].name:<24} matrix and parameters",
     ]
+    for key, what in _OUTPUT_DESCRIPTIONS.items():
+        if key in outputs:
+            lines.append(f"    {outputs[key].name:<24} {what}")
     return "\n".join(lines)

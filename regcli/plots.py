@@ -210,7 +210,7 @@ def cost_curve_figure(
     ax.set_xlim(-0.5, max(values.size - 0.5, 1.0))
     ax.grid(True, which="major", alpha=0.3)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # a long title breaks instead of running off
     fig.tight_layout()
     return fig
 
@@ -335,7 +335,7 @@ def optimizer_comparison_figure(
     if curves:
         ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # a long title breaks instead of running off
     fig.tight_layout()
     return fig
 

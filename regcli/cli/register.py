@@ -214,7 +214,7 @@ def write_outputs(
             level_starts=result.level_starts,
             level_shapes=result.level_shapes,
             cost_label=result.cost_label,
-            title=f"{moving_name} onto {fixed_name}: metric {result.metric}, "
+            title=f"{moving_name} onto {fixed_name}\nmetric {result.metric}, "
             f"optimiser {result.optimizer}, transform {result.transform}",
         )
     extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}

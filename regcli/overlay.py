@@ -160,10 +160,15 @@ def overlay_panels(
 ) -> list[np.ndarray]:
     """The four panels of :func:`overlay_image` as float RGB arrays in [0, 1], at most
     ``max_side`` pixels a side: composite before, composite after, checkerboard before,
-    checkerboard after."""
-    fixed, moving, aligned = (
-        reduce_for_display(image, max_side) for image in (fixed, moving, aligned)
-    )
+    checkerboard after.  Raises :class:`~regcli.errors.InputError` unless the three are 2-D
+    arrays of finite numbers of one shape."""
+    from regcli._validate import check_image, check_same_shape
+
+    images = {"fixed": fixed, "moving": moving, "aligned": aligned}
+    images = {name: check_image(image, name=name) for name, image in images.items()}
+    check_same_shape(images["fixed"], images["moving"], names=("fixed", "moving"))
+    check_same_shape(images["fixed"], images["aligned"], names=("fixed", "aligned"))
+    fixed, moving, aligned = (reduce_for_display(image, max_side) for image in images.values())
     fixed_range, moving_range = display_range(fixed), display_range(moving)
     fixed01 = _scaled(fixed, fixed_range)
     others = [_scaled(moving, moving_range), _scaled(aligned, moving_range)]

@@ -304,3 +304,14 @@ def test_save_overlay_image_writes_a_png_with_a_title(tmp_path):
         assert "magenta" in png.text["Description"]
         assert png.size[0] >= 2 * 256
     assert [p.name for p in tmp_path.iterdir()] == ["overlay.png"]  # no temporary file left
+
+
+def test_overlay_refuses_images_that_do_not_match():
+    from regcli.errors import InputError
+    from regcli.overlay import overlay_image
+
+    fixed, moving = two_squares()
+    with pytest.raises(InputError, match=r"fixed and aligned must have the same shape"):
+        overlay_image(fixed, moving, fixed[:-1])
+    with pytest.raises(InputError, match=r"moving: .*2-D"):
+        overlay_image(fixed, np.dstack([moving] * 3), fixed)

@@ -27,6 +27,7 @@ import itertools
 
 import numpy as np
 
+from regcli.io import atomic_output
 from regcli.overlay import checkerboard, magenta_green, overlay_image, save_overlay_image
 
 __all__ = [
@@ -71,8 +72,6 @@ def save_figure(fig, path, *, dpi: int = 120, trim: bool = True):
     """
     from matplotlib.backend_bases import FigureCanvasBase
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from regcli.io import atomic_output
 
     if type(fig.canvas) is FigureCanvasBase:  # a bare Figure (not one of pyplot's windows)
         FigureCanvasAgg(fig)  # attaches itself as fig.canvas

@@ -223,10 +223,12 @@ def test_sigterm_at_a_random_moment_gives_all_outputs_or_none(tmp_path, delay):
     # (the default action ends the process; nothing can have been written yet).
     assert proc.returncode in (0, 143, -signal.SIGTERM), stderr
     written = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    every = ["cost.png", "m_aligned.npy", "overlay.png", "transform.json"]
     if proc.returncode == 0:
-        assert written == ["cost.png", "m_aligned.npy", "overlay.png", "transform.json"]
-    else:
-        assert written == []
+        assert written == every
+    else:  # a signal after the outputs were renamed into place (while the report is printed,
+        # or -15 while Python shuts down) finds them complete; before that, none is there
+        assert written in ([], every)
 
 
 # --------------------------------------------------------------------------- full disk

@@ -41,13 +41,11 @@ class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exceptio
     file_okay=False,
 )
 @options.registration_opts
-@click.option(
-    "--plots",
-    type=click.Choice(["none", "qc", "all"]),
-    default="qc",
-    show_default=True,
-    help="none: no figures; qc: one contact sheet of before/after thumbnails for all pairs; "
-    "all: also register's figures (cost.png, overlay.png) in every pair's folder.",
+@options.plots_opt(
+    "qc",
+    extra=("qc",),
+    help_text="none: no figures; qc: one contact sheet of before/after thumbnails for all "
+    "pairs; all: also register's figures (cost.png, overlay.png) in every pair's folder.",
 )
 @click.option(
     "--workers",

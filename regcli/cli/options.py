@@ -59,8 +59,8 @@ gamma_opt            --gamma         0 <= x < 1               the optimiser's   
 beta_opt             --beta          0 < x < 1                the optimiser's    register
 registration_opts    every option of register's registration (transform ...  batch,
                      init), in register's order                                  stack
-plots_opt(...)       --plots         none|all (+ a command's  all                register
-                                     own, e.g. qc)
+plots_opt(...)       --plots         none|all (+ a command's  all; batch: qc     register,
+                                     own: batch's qc)                            batch
 ==================== =============== ======================== ================== ==========
 
 Each option's Python name is the name of the core argument it feeds (``--iters`` is
@@ -480,15 +480,16 @@ REGISTRATION_OPTIONS = (
 
 #: The values of ``--plots`` every command that draws understands: ``none`` writes no figure
 #: (and imports no plotting library), ``all`` every figure the command makes.  A command adds
-#: its own values with ``plots_opt(extra=...)``, e.g. a contact sheet.
+#: its own values with ``plots_opt(extra=...)`` (``batch``: ``qc``, a contact sheet).
 PLOTS_CHOICES = ("none", "all")
 
 
 def plots_opt(default: str = "all", *, extra=(), help_text: str | None = None):
-    """``--plots``: which figure files to write, one of :data:`PLOTS_CHOICES` + ``extra``."""
+    """``--plots``: which figure files to write, one of :data:`PLOTS_CHOICES` and ``extra``
+    (listed between ``none`` and ``all``: from the fewest figures to the most)."""
     return click.option(
         "--plots",
-        type=click.Choice([*PLOTS_CHOICES, *extra]),
+        type=click.Choice([PLOTS_CHOICES[0], *extra, *PLOTS_CHOICES[1:]]),
         default=default,
         show_default=True,
         help=help_text

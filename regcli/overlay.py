@@ -15,7 +15,7 @@ A user checks a registration by eye: do the edges of the two images fall on each
 Panels are shown pixel for pixel: images larger than ``max_side`` pixels a side are reduced
 by block means, images smaller than :data:`MIN_PANEL_SIDE` are enlarged by repeating pixels
 (a whole number of times), so that a panel's longest side is between 256 and 512 pixels.
-:func:`save_overlay_image` writes it as a PNG (through imageio) with a title and a
+:func:`save_overlay_image` writes it as a PNG (through Pillow) with a title and a
 description of the panels in the PNG's text fields.  Nothing here imports matplotlib, so the
 overlay costs a few milliseconds instead of a figure's fraction of a second;
 :func:`regcli.plots.overlay_figure` draws the same panels as a matplotlib figure.
@@ -30,11 +30,13 @@ __all__ = [
     "MIN_PANEL_SIDE",
     "checkerboard",
     "display_range",
+    "draw_text",
     "magenta_green",
     "overlay_image",
     "overlay_panels",
     "reduce_for_display",
     "save_overlay_image",
+    "save_png",
 ]
 
 #: Panels of :func:`overlay_image` are reduced (block means) to at most this many pixels a side.
@@ -50,6 +52,8 @@ DESCRIPTION = (
 )
 
 _BACKGROUND = 255
+#: Height (pixels) of a line of Pillow's built-in font, with its spacing.
+_LINE_HEIGHT = 14
 _TITLE_COLOR = (40, 40, 40)
 _MAGENTA = (190, 0, 190)  # darker than the panels' pure magenta and green: text on white
 _GREEN = (0, 140, 0)
@@ -104,52 +108,47 @@ def reduce_for_display(image, max_side: int = MAX_PANEL_SIDE) -> np.ndarray:
     return blocks.mean(axis=(1, 3))
 
 
-# --------------------------------------------------------------------------- lettering
-
-#: 5 x 7 pixel capitals for the panel titles (only the letters the titles use).
-_GLYPHS = {
-    " ": ".....|.....|.....|.....|.....|.....|.....",
-    "A": ".###.|#...#|#...#|#####|#...#|#...#|#...#",
-    "B": "####.|#...#|#...#|####.|#...#|#...#|####.",
-    "D": "####.|#...#|#...#|#...#|#...#|#...#|####.",
-    "E": "#####|#....|#....|####.|#....|#....|#####",
-    "F": "#####|#....|#....|####.|#....|#....|#....",
-    "G": ".###.|#...#|#....|#.###|#...#|#...#|.###.",
-    "I": ".###.|..#..|..#..|..#..|..#..|..#..|.###.",
-    "L": "#....|#....|#....|#....|#....|#....|#####",
-    "M": "#...#|##.##|#.#.#|#.#.#|#...#|#...#|#...#",
-    "N": "#...#|#...#|##..#|#.#.#|#..##|#...#|#...#",
-    "O": ".###.|#...#|#...#|#...#|#...#|#...#|.###.",
-    "R": "####.|#...#|#...#|####.|#.#..|#..#.|#...#",
-    "T": "#####|..#..|..#..|..#..|..#..|..#..|..#..",
-    "V": "#...#|#...#|#...#|#...#|#...#|.#.#.|..#..",
-    "X": "#...#|#...#|.#.#.|..#..|.#.#.|#...#|#...#",
-}
-_GLYPH_ROWS, _GLYPH_COLS = 7, 5
+# --------------------------------------------------------------------------- text and files
 
 
-def _lettering(text: str, scale: int) -> np.ndarray:
-    """Boolean mask of ``text`` in capitals, one blank column between letters."""
-    columns = []
-    for char in text.upper():
-        rows = _GLYPHS[char].split("|")
-        columns.append(np.array([[c == "#" for c in row] for row in rows]))
-        columns.append(np.zeros((_GLYPH_ROWS, 1), dtype=bool))
-    mask = np.hstack(columns[:-1]) if columns else np.zeros((_GLYPH_ROWS, 0), dtype=bool)
-    return np.kron(mask, np.ones((scale, scale), dtype=bool))
+def draw_text(canvas: np.ndarray, pieces) -> np.ndarray:
+    """``canvas`` (uint8 RGB) with text drawn by Pillow's built-in font.
+
+    ``pieces``: ``(top, left, text, rgb)`` tuples; a line that would run off the right edge
+    is cut with an ellipsis.  Returns a new array.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    picture = Image.fromarray(np.ascontiguousarray(canvas))
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default()
+    for top, left, text, color in pieces:
+        width = canvas.shape[1] - left - 2
+        if draw.textlength(text, font=font) > width:
+            while text and draw.textlength(text + "...", font=font) > width:
+                text = text[:-1]
+            text += "..."
+        draw.text((left, top), text, fill=tuple(color), font=font)
+    return np.asarray(picture)
 
 
-def _paint(canvas: np.ndarray, top: int, left: int, pieces, scale: int) -> None:
-    """Write ``pieces`` ((text, rgb), ...) side by side into ``canvas`` from (top, left);
-    letters that would fall off the right edge are cut."""
-    for text, color in pieces:
-        mask = _lettering(text, scale)
-        width = min(mask.shape[1], canvas.shape[1] - left)
-        if width <= 0:
-            return
-        region = canvas[top : top + mask.shape[0], left : left + width]
-        region[mask[: region.shape[0], :width]] = color
-        left += mask.shape[1] + (_GLYPH_COLS + 1) * scale  # the text plus one space
+def save_png(path, rgb: np.ndarray, *, text: dict | None = None):
+    """Write an RGB uint8 array as a PNG atomically (zlib level 1: a third of the default
+    level's time for a file ~15 % larger), with ``text`` in its text fields; return ``path``."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from regcli import __version__
+    from regcli.io import atomic_output
+
+    info = PngInfo()
+    for key, value in {**(text or {}), "Software": f"regcli {__version__}"}.items():
+        info.add_text(key, value)
+    with atomic_output(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(rgb)).save(
+            tmp, format="PNG", pnginfo=info, compress_level=1
+        )
+    return path
 
 
 # --------------------------------------------------------------------------- the overlay
@@ -214,9 +213,8 @@ def overlay_image(
     if zoom > 1:
         panels = [p.repeat(zoom, axis=0).repeat(zoom, axis=1) for p in panels]
         rows, cols = rows * zoom, cols * zoom
-    scale = 2 if cols >= 200 else 1
-    gap = 4 * scale
-    line = (_GLYPH_ROWS + 3) * scale
+    gap = 8 if cols >= 200 else 4
+    line = _LINE_HEIGHT
     header = 2 * line + gap if labels else 0
     canvas = np.full((header + 2 * rows + 3 * gap, 2 * cols + 3 * gap, 3), _BACKGROUND, np.uint8)
     for index, panel in enumerate(panels):
@@ -224,32 +222,24 @@ def overlay_image(
         left = gap + (index % 2) * (cols + gap)
         canvas[top : top + rows, left : left + cols] = np.rint(panel * 255.0).astype(np.uint8)
     if labels:
-        for column, (title, other) in enumerate((("before", "moving"), ("after", "aligned"))):
+        pieces = []
+        for column, (title, other) in enumerate((("BEFORE", "moving"), ("AFTER", "aligned"))):
             left = gap + column * (cols + gap)
-            _paint(canvas, gap, left, [(title, _TITLE_COLOR)], scale)
-            _paint(canvas, gap + line, left, [("fixed", _MAGENTA), (other, _GREEN)], scale)
+            pieces += [
+                (gap, left, title, _TITLE_COLOR),
+                (gap + line, left, "fixed", _MAGENTA),
+                (gap + line, left + 40, other, _GREEN),
+            ]
+        canvas = draw_text(canvas, pieces)
     return canvas
 
 
 def save_overlay_image(fixed, moving, aligned, path, *, title: str | None = None, **options):
     """Write :func:`overlay_image` (same keyword ``options``) to ``path`` as a PNG; return it.
 
-    Written atomically through imageio; ``title`` goes into the PNG's "Title" text field and
-    a description of the panels into its "Description" field.
+    ``title`` goes into the PNG's "Title" text field and a description of the panels into its
+    "Description" field.
     """
-    import imageio.v3 as iio
-    from PIL.PngImagePlugin import PngInfo
-
-    from regcli import __version__
-    from regcli.io import atomic_output
-
-    picture = overlay_image(fixed, moving, aligned, **options)
-    info = PngInfo()
-    if title:
-        info.add_text("Title", title)
-    info.add_text("Description", DESCRIPTION)
-    info.add_text("Software", f"regcli {__version__}")
-    with atomic_output(path) as tmp:
-        # zlib level 1: a third of the default level's time for a file ~15 % larger.
-        iio.imwrite(tmp, picture, extension=".png", plugin="pillow", pnginfo=info, compress_level=1)
-    return path
+    text = {"Title": title} if title else {}
+    text["Description"] = DESCRIPTION
+    return save_png(path, overlay_image(fixed, moving, aligned, **options), text=text)

@@ -8,7 +8,10 @@ Usage (from the repository root)::
 
 Parts: ``cases`` (the registration table and plot), ``startup`` (``regcli --help`` and
 ``regcli register`` wall times), ``memory`` (peak RSS of a 4096^2 registration in a child
-process), ``profile`` (cProfile of ``regcli.register`` at 256^2 and 1024^2).
+process), ``profile`` (cProfile of ``regcli.register`` at 256^2 and 1024^2), ``trust`` (is
+every result reported as trustworthy really aligned? the benchmark's cases, the sample
+pairs and cases built to fail, :mod:`bench.trust`), ``calibration`` (the corpus the quality
+thresholds were set on: random poses of scikit-image's pictures, unrelated pairs).
 Results go to ``bench/results/`` (git-ignored); the summary plot is copied to
 ``bench/summary.png`` and the tables into ``bench/README.md`` on a full run.
 """
@@ -29,13 +32,13 @@ ROOT = BENCH.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import extras, report  # noqa: E402
+from bench import extras, report, trust  # noqa: E402
 from bench.adapters import ADAPTERS  # noqa: E402
 from bench.cases import build_cases  # noqa: E402
 from regcli.transforms import mean_displacement  # noqa: E402
 
 SOLVED_PX = 0.5
-PARTS = ("cases", "startup", "memory", "profile")
+PARTS = ("cases", "startup", "memory", "profile", "trust", "calibration")
 
 
 def available_methods(names) -> list[str]:
@@ -117,6 +120,25 @@ def run_cases(cases, methods, *, log=print) -> list[dict]:
     return rows
 
 
+def _trust_parts(parts, sizes, args, summary) -> None:
+    """The trust table (and the calibration corpus), written into bench/README.md on a full
+    run."""
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    rows, calibration = [], None
+    if "trust" in parts:
+        trust.GROUP_BUILDERS["bench"] = lambda: trust.bench_group(sizes)
+        rows = trust.run(("bench", "samples", "issue", "fail"), log=log)
+        (args.out / "trust.json").write_text(json.dumps(rows, indent=1, default=str))
+    if "calibration" in parts:
+        calibration = trust.run(("calibration",), log=log)
+        (args.out / "calibration.json").write_text(json.dumps(calibration, indent=1, default=str))
+    text = trust.markdown(rows, calibration) if rows else ""
+    summary["trust"] = {"counts": trust.counts(rows), "markdown": text}
+    print(text, flush=True)
+    if rows and not args.quick and not args.no_readme:
+        trust.update_readme(BENCH / "README.md", text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small subset, 256^2 only")
@@ -157,6 +179,8 @@ def main(argv=None) -> int:
         print(json.dumps(summary["memory"], indent=1), flush=True)
     if "profile" in parts:
         summary["profile"] = extras.profile_register(args.out, sizes=(256, 1024))
+    if "trust" in parts or "calibration" in parts:
+        _trust_parts(parts, sizes, args, summary)
     summary["wall_seconds"] = time.perf_counter() - start
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     text = report.markdown(summary)

@@ -256,7 +256,7 @@ def shift_candidates(
     canvas in fixed-image pixels (``u -> A (u - c) + moving centre``) large enough to hold
     all of it, with its domain.  A pure translation (``A`` the identity: the moving image is
     its own canvas) is located by the masked, overlap-normalised correlation of the whole
-    images (:mod:`regcli.xcorr`, float64): the ``peaks`` best shifts by Fisher's z and the
+    images (:mod:`regcli.xcorr`): the ``peaks`` best shifts by Fisher's z and the
     ``peaks - 1`` best correlations.  A turned or scaled canvas gets the peak of a partially
     whitened correlation of the zero-mean images, each weighted by its domain (so the fill
     outside a domain weighs nothing): two transforms per canvas instead of nine.  Returns
@@ -266,11 +266,15 @@ def shift_candidates(
     linears = np.asarray(linears, dtype=float).reshape(-1, 2, 2)
     if not np.allclose(linears, np.eye(2)):
         return _canvas_candidates(pair, linears, features)
+    # Two rectangles: the overlap's box sums are exact (float64 integral images), the cross
+    # term's float32 transform is plenty; with masks every sum is a transform: float64.
+    full = pair.fixed_domain.full and pair.moving_domain.full
+    dtype = np.float32 if full else np.float64
     out = []
     for feature in features:
         moving_feature = pair.feature(feature)[1]
         mask = None if pair.moving_domain.full else pair.moving_domain.valid()
-        correlator = pair.correlator(feature, moving_feature.shape, np.float64)
+        correlator = pair.correlator(feature, moving_feature.shape, dtype)
         surface = correlator(moving_feature, mask)
         usable = surface.n >= pair.min_pixels
         z = np.where(usable, fisher_z(surface.r, surface.n), -np.inf)

@@ -136,10 +136,11 @@ class MaskedCorrelator:
 
     def __init__(self, fixed, fixed_mask, moving_shape, *, dtype=np.float32, max_shift=None):
         self.dtype = np.dtype(dtype)
-        # Variances below this fraction of the image's energy per pixel are rounding noise.
-        self.floor = 1e-5 if self.dtype == np.float32 else 1e-10
         f = np.asarray(fixed, dtype=np.float64)
         self.rectangle = fixed_mask is None or bool(np.all(fixed_mask))
+        # Variances below this fraction of the image's energy per pixel are rounding noise
+        # (none with box sums: they are exact).
+        self.floor = 1e-5 if self.dtype == np.float32 else 1e-10
         a = np.ones(f.shape) if self.rectangle else np.asarray(fixed_mask, dtype=np.float64)
         f = _centred(f, a)
         self.fixed_shape = f.shape
@@ -193,9 +194,11 @@ class MaskedCorrelator:
 
     def __call__(self, moving, moving_mask, *, min_overlap: int = 16) -> Correlation:
         g = np.asarray(moving, dtype=np.float64)
+        floor = self.floor
         if self.rectangle and (moving_mask is None or bool(np.all(moving_mask))):
             g = _centred(g, np.ones(g.shape))
             n, sum_f, sum_g, sum_fg, sum_ff, sum_gg = self._box_sums(g)
+            floor = 1e-10
         else:
             b = np.ones(g.shape) if moving_mask is None else np.asarray(moving_mask, np.float64)
             b = np.broadcast_to(b, g.shape)
@@ -211,8 +214,8 @@ class MaskedCorrelator:
         defined = (
             (n >= min_overlap)
             & self.valid
-            & (var_f > self.floor * safe_n * self.power)
-            & (var_g > self.floor * safe_n * power_g)
+            & (var_f > floor * safe_n * self.power)
+            & (var_g > floor * safe_n * power_g)
         )
         denominator = np.sqrt(np.where(defined, var_f * var_g, 1.0))
         r = np.where(defined, cov / denominator, 0.0)

@@ -759,9 +759,10 @@ def _calibration_lines(rows) -> list[str]:
         f"{100 * statistics.median(shares):.0f} % of the registration's time.",
     ]
     for r in missed:
-        lines.append(
-            f"Missed: {r['case']} ({r.get('note')}): {r['error_px']:.2f} px off, not flagged."
-        )
+        lines += [
+            "",
+            f"Missed: {r['case']} ({r.get('note')}): {r['error_px']:.2f} px off, not flagged.",
+        ]
     return lines
 
 

@@ -180,10 +180,12 @@ def initial_matrix(
     size : int
         Longest side, in pixels, of the coarse images the search runs on.
     angle_step : float
-        Degrees between the rotations tried in the first pass (a second pass refines).
+        Degrees between the rotations tried over the whole circle when the Fourier
+        signatures disagree (a second pass refines).
     scales : sequence of float, optional
-        Scales tried for ``similarity`` (default 7 from 0.75 to 1.33, after the angle is
-        found at scale 1); ignored for other transforms.
+        Scales tried for ``similarity`` and ``affine`` at their best Fourier-Mellin angle,
+        besides the (angle, scale) peaks of the Fourier-Mellin signature (default
+        :data:`regcli.search.SCALE_GRID`, 0.5 to 2); ignored for other transforms.
     keep : int
         How many of the best first-pass candidates are refined.
     coarse : (fixed, moving) pair of arrays, optional

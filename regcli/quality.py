@@ -366,21 +366,23 @@ def _turn_search(evidence: Evidence):
     pair = search.coarse_pair(fixed, moving, search.SEARCH_SIZE, coarse, evidence.domains)
     solution = pair.to_coarse(evidence.matrix)
     linear = solution[:2, :2]
-    turns = [linear @ np.array([[0.0, -1.0], [1.0, 0.0]]) ** 0]
     quarter = np.array([[0.0, -1.0], [1.0, 0.0]])
     turns = [linear @ np.linalg.matrix_power(quarter, k) for k in range(4)]
     rank = search.ranking(evidence.metric, evidence.metric_options, pair)
-    candidates = search.shift_candidates(pair, np.array(turns), search._features(evidence.metric))
+    candidates = search.shift_candidates(
+        pair, np.array(turns), search.shift_features(evidence.metric)
+    )
     costs, z = rank(candidates)
     return search.SearchOutcome(pair, solution, candidates, costs, z, rank)
 
 
 def _residual(evidence: Evidence) -> float:
     """How far an affine transform, refined by a few Levenberg-Marquardt steps from the result
-    on a small level with the same metric, moves the image (full-resolution pixels, mean
-    over the image): near zero when the transform model fits the images; NaN for an affine
-    result (nothing richer to try).  Returns ``(residual, limit)``, the limit being
-    :data:`MAX_RESIDUAL` level pixels."""
+    on a small level with the same metric, moves the image's content (full-resolution
+    pixels, mean weighted by the fixed image's gradient magnitude over the overlap): near
+    zero when the transform model fits the images; NaN for an affine result (nothing richer
+    to try).  Returns ``(residual, limit)``, the limit being :data:`MAX_RESIDUAL` level
+    pixels."""
     level = _level_of([im.shape for im in evidence.fixed_levels], RESIDUAL_SIZE)
     limit = MAX_RESIDUAL * 2.0**level
     if evidence.family.name == "affine":
@@ -406,7 +408,20 @@ def _residual(evidence: Evidence) -> float:
     refined = objective.matrix(outcome.x)
     if not np.all(np.isfinite(refined)):
         return math.nan, limit
-    return float(_displacements(refined[None], start, fixed.shape)[0]) * 2.0**level, limit
+    # The move where the content is (weighted by the fixed image's edges in the overlap): a
+    # small object's affine freedom moves the empty corners far, and means nothing.
+    weights = gradient_magnitude(np.asarray(fixed, dtype=np.float64))
+    weights *= overlap(*domains, start)
+    total = float(weights.sum())
+    if not total > 0:
+        return math.nan, limit
+    rows, cols = fixed.shape
+    d = refined - start
+    moved = np.hypot(
+        d[0, 0] * np.arange(cols)[None, :] + d[0, 1] * np.arange(rows)[:, None] + d[0, 2],
+        d[1, 0] * np.arange(cols)[None, :] + d[1, 1] * np.arange(rows)[:, None] + d[1, 2],
+    )
+    return float((moved * weights).sum() / total) * 2.0**level, limit
 
 
 # --------------------------------------------------------------------------- verdict

@@ -6,19 +6,23 @@ Data flow::
       the metric's options prepared for images in [0, 1]: Metric.prepare_options)
       ─ intensities to [0, 1] by robust bounds (_validate.normalize_pair: each its own, or
         both the same for a metric that compares intensities as they are)
+      ─ domains (domain.py): where each image has data, the one place masks would join
       ─ Gaussian pyramids (pyramid.py)
-      ─ global start (initialize.py): initial_matrix, the identity, or the search, which
-        reuses the pyramid level initialize.search_level names
+      ─ global start (initialize.py): initial_matrix, the identity, or the search (search.py,
+        on a pyramid level: every transform), which keeps its candidates for the quality
       ─ per level, coarsest first (_coarse_to_fine, a driver that knows no metric or optimiser):
           the matrix handed over in the level's pixels: pyramid.to_level / pyramid.from_level
                                              (S @ M @ inv(S), S = pyramid.level_scaling)
           _solve_level: the metric set up once for the level: LevelObjective (objective.py),
                         x = params * transform.param_scales(level shape)
-              objective(x): warp moving by M(x) ─ overlap mask
+              objective(x): warp moving by M(x) ─ overlap of the domains
                   ─ metric cost and d cost / d pixel ─ chain rule: gradient
                   ─ Gauss-Newton-type Hessian (lm)
               ─ optimiser steps (optimizers.py), costs recorded per iteration
-      ─ RegistrationResult (result.py): matrix, params, cost history, lazy warped image
+              ─ finest level: convergence.check (no rise, a small slope)
+      ─ quality.assess: verdict ok | suspect, reasons, measures
+      ─ RegistrationResult (result.py): matrix, params, cost history, quality, lazy warped
+        image
 """
 
 from __future__ import annotations
@@ -117,7 +121,7 @@ def register(
     init : str, optional
         Initialisation method (:data:`regcli.initialize.INIT_METHODS`: ``"search"``,
         ``"moments"``, ``"none"``); default :func:`regcli.initialize.default_method` of the
-        transform (a global search for rigid and similarity).  ``"none"`` starts from
+        transform (the global search, for every transform).  ``"none"`` starts from
         ``initial_matrix`` or the identity.
     initial_matrix : (3, 3) array, optional
         Fixed -> moving matrix to start from.

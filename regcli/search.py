@@ -6,12 +6,13 @@ right basin.  The search finds a start inside it on a coarse copy of both images
 (:func:`coarse_pair`, about :data:`SEARCH_SIZE` pixels a side), for each transform family:
 
 * ``translation``: the masked, overlap-normalised cross-correlation of the whole images
-  (:mod:`regcli.xcorr`) over every shift; the best few peaks by Fisher's z (which weighs a
-  correlation by the size of its overlap) are candidates;
+  (:mod:`regcli.xcorr`, on images twice the search's size) over every shift; the best few
+  peaks by Fisher's z (which weighs a correlation by the size of its overlap) and by the
+  correlation itself are candidates;
 * ``rotation`` (about its own centre) and ``rigid``: the rotation from the Fourier-magnitude
   signatures (:func:`regcli.spectra.fourier_angles`) and its half-turn twin, or the whole
-  circle every ``angle_step`` degrees when the signatures disagree; each angle gets the best
-  shift of the masked correlation;
+  circle every ``angle_step`` degrees when the signatures disagree; each angle gets the
+  peak of a partially whitened correlation of the domain-weighted, zero-mean images;
 * ``similarity`` and ``affine``: (angle, scale) pairs from the log-polar Fourier-Mellin
   signature (:func:`regcli.spectra.fourier_mellin`) over scales 0.5-2 and a grid of scales,
   each with its half-turn twin and its best shift.
@@ -61,11 +62,10 @@ __all__ = [
     "run_search",
     "select",
     "shift_candidates",
+    "shift_features",
     "whole_halvings",
 ]
 
-#: Transforms whose rotation is first estimated from the Fourier magnitudes.
-FOURIER_FIRST = ("rigid", "rotation")
 #: Signature agreement (normalised correlation, 1 = identical up to the rotation) from which
 #: the Fourier estimate is trusted.  Measured on the sample and benchmark pairs: 0.53-0.98
 #: when the estimate is right (multimodal pairs included), below 0.3 when it is wrong (content
@@ -110,7 +110,7 @@ def ranking(metric: Metric | str, options: dict | None, pair: CoarsePair) -> Ran
     scorer = ranking_metric(metric)
     low, high = float(pair.moving.min()), float(pair.moving.max())
     prepared = scorer.prepare_options(options, moving_range=(low, high))
-    return functools.partial(_candidate_costs, pair, scorer, prepared, _features(metric))
+    return functools.partial(_candidate_costs, pair, scorer, prepared, shift_features(metric))
 
 
 def ranking_metric(metric: Metric | str) -> Metric:
@@ -370,7 +370,7 @@ def _peak_shifts(surfaces, z: np.ndarray, r: np.ndarray, count: int) -> list[np.
     return out
 
 
-def _features(metric: Metric) -> tuple[str, ...]:
+def shift_features(metric: Metric) -> tuple[str, ...]:
     """Which features locate the shifts: intensities for a metric that compares intensities
     as they are (SSD, correlation), intensities and edges otherwise."""
     return ("intensity",) if metric.same_modality else ("intensity", "gradient")
@@ -436,7 +436,7 @@ def run_search(
     """
     pool = _Pool(rank)
     pool.add(np.eye(3)[None])  # the identity is always a candidate
-    features = _features(metric)
+    features = shift_features(metric)
     name = transform.name
     if name == "translation":
         pool.add(shift_candidates(pair, np.eye(2)[None], features, TRANSLATION_PEAKS))

@@ -1,8 +1,9 @@
 """The ``regcli`` group: global options, loading the subcommands, and turning errors into
 exit codes.
 
-Exit codes: 0 success; 1 runtime failure (unreadable image, registration that did not
-converge, ...); 2 usage error (unknown option, bad option value).  The mapping is made in
+Exit codes: 0 success; 1 runtime failure (unreadable image, unwritable output, ...); 2 usage
+error (unknown option, bad option value); 3 ``register`` ran but its result is not
+trustworthy (:mod:`regcli.cli.verdict`).  The mapping is made in
 one place, :meth:`RegcliGroup.invoke`: an :class:`~regcli.errors.InputError` whose ``param``
 is the Python name of an option of the running command is a usage error on that option
 (exit 2); any other :class:`~regcli.errors.RegcliError` is an ``Error:`` line (exit 1).
@@ -36,7 +37,8 @@ Conventions: an image is indexed [row, col]; a point is (x, y) with x = column, 
 origin at the centre of the top-left pixel, y pointing down (a positive angle turns clockwise
 on screen). A transform is the 3x3 matrix M mapping a fixed pixel to the moving pixel showing
 the same anatomy: aligned(x) = moving(M @ x). Angles are in degrees.
-Exit codes: 0 success, 1 runtime failure, 2 usage error."""
+Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 (register) a result that is not
+trustworthy (not converged, or quality suspect; the outputs are written)."""
 
 
 class RegcliGroup(click.Group):

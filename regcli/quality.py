@@ -100,7 +100,7 @@ MIN_GAP = 0.1
 PERIODIC_CORRELATION = 0.95
 MIN_OVERLAP = 0.1
 #: Residual limit, in pixels of the level it is measured on.
-MAX_RESIDUAL = 0.6
+MAX_RESIDUAL = 0.4
 MAX_ANISOTROPY = 4.0
 MAX_SCALE = 4.0
 

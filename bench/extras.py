@@ -325,10 +325,14 @@ def memory_4096(out: Path, *, size: int = 4096) -> dict:
 #: Stages of ``register`` reported by the profile: (label, ((file name, function), ...)).  A
 #: stage's time is the summed cumulative time of the functions of its list that were called.
 STAGES = (
-    ("global initialisation", (("initialize.py", "initial_matrix"),)),
+    (
+        "global initialisation",
+        (("initialize.py", "initial_matrix"), ("initialize.py", "search_start")),
+    ),
     ("Gaussian pyramids (both images)", (("pyramid.py", "gaussian_pyramid"),)),
     ("optimiser, all levels", (("registration.py", "_coarse_to_fine"),)),
     ("  of which metric evaluations", (("objective.py", "_evaluate"),)),
+    ("quality assessment", (("quality.py", "assess"),)),
     (
         "warps, all stages (ndimage / skimage)",
         (("_interpolation.py", "affine_transform"), ("_warps.py", "warp")),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, interrupts, options, outputs
+from regcli.cli import helpers, interrupts, options, outputs, verdict
 
 #: File names written into OUTDIR (the aligned image is named after the moving image).
 COST_PLOT_NAME = "cost.png"
@@ -46,10 +46,12 @@ TRANSFORM_NAME = "transform.json"
 @options.json_opt
 @options.overwrite_opt
 @click.option(
-    "--allow-unconverged",
+    "--allow-suspect",
     is_flag=True,
-    help="Exit 0 even when the optimisation did not converge (the outputs are written anyway).",
+    help="Exit 0 even when the result is not trustworthy (not converged, or quality verdict "
+    "suspect); a warning still says why. The outputs are written either way.",
 )
+@click.option("--allow-unconverged", "allow_unconverged", is_flag=True, hidden=True)
 @options.quiet_opt
 @click.pass_context
 def register(
@@ -72,6 +74,7 @@ def register(
     plots,
     as_json,
     overwrite,
+    allow_suspect,
     allow_unconverged,
 ):
     """Align MOVING onto FIXED (same shape) by minimising a cost over a transform.
@@ -91,12 +94,19 @@ def register(
     same anatomy: aligned(x) = moving(M @ x). Angles are degrees, positive = clockwise on
     screen.
 
-    With --json, prints one JSON object: "matrix", "transform", "params", "metric",
-    "optimizer", "learning_rate", "iterations", "levels", "initial_cost", "final_cost",
-    "converged", "message", "seconds", "fixed", "moving" and "outputs" (the files written).
+    Every result gets a quality assessment: correlation and NMI over the overlap, the
+    overlap, and how far the alignment stands above displaced and rival alignments (a
+    chance match of unrelated images, an ambiguous or a wrong-basin result is "suspect").
 
-    Exit codes: 0 converged; 1 error, or not converged (the outputs are still written, the
-    message says what to change; --allow-unconverged exits 0); 2 usage error.
+    With --json, prints one JSON object: "matrix", "transform", "params", "metric",
+    "optimizer", "learning_rate", "iterations", "levels", "initial_cost" and "final_cost"
+    (the finest level's first and last), "level_costs", "converged", "message", "quality"
+    ("verdict", "reasons" and the measures), "exit_code", "seconds", "fixed", "moving" and
+    "outputs" (the files written).
+
+    Exit codes: 0 aligned (converged, quality ok); 3 not trustworthy (not converged, or
+    quality suspect: the outputs are still written, stderr says why and what to try;
+    --allow-suspect exits 0); 1 error; 2 usage error.
 
     \b
     Examples:
@@ -151,20 +161,17 @@ def register(
             helpers.inputs_named(fixed=fixed, moving=moving),
         ):
             result = run_registration(fixed_image, moving_image, callback=tick, **options)
+        code = verdict.exit_code(result)
         report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
+        report["exit_code"] = 0 if allow_suspect or allow_unconverged else code
         write_outputs(result, report, fixed, moving, fixed_image, moving_image, staged)
     report["outputs"] = {"directory": outdir, **paths}
     if as_json:
         helpers.echo_json(report)
     else:
         click.echo(_text_report(report, outdir))
-    if not result.converged:
-        advice = "" if allow_unconverged else " (pass --allow-unconverged to exit 0)"
-        message = f"did not converge: {result.message}; outputs written to {outdir}/{advice}"
-        if allow_unconverged:
-            click.echo(f"regcli: warning: {message}", err=True)
-        else:
-            raise click.ClickException(message)
+    if code:
+        _report_suspect(ctx, result, outdir, allowed=allow_suspect or allow_unconverged)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -237,19 +244,37 @@ _OUTPUT_DESCRIPTIONS = {
 }
 
 
+def _report_suspect(ctx, result, outdir: Path, *, allowed: bool) -> None:
+    """Say on stderr why the result is not trustworthy; exit 3 unless ``allowed``."""
+    reasons = verdict.problems(result)
+    advice = "" if allowed else " (pass --allow-suspect to exit 0)"
+    lead = "warning: " if allowed else ""
+    lines = [f"regcli: {lead}the result is not trustworthy; outputs written to {outdir}/{advice}:"]
+    lines += [f"regcli:   - {reason}" for reason in reasons]
+    click.echo("\n".join(lines), err=True)
+    if not allowed:
+        ctx.exit(verdict.EXIT_SUSPECT)
+
+
 def _text_report(summary: dict, outdir: Path) -> str:
     status = "converged" if summary["converged"] else "NOT converged"
     outputs = summary["outputs"]
+    rows, cols = summary["level_shapes"][-1] if summary["level_shapes"] else ("?", "?")
     lines = [
         f"{Path(summary['moving']).name} onto {Path(summary['fixed']).name}: "
         f"{summary['transform']}, {summary['metric']}, {summary['optimizer']}: {status} after "
         f"{helpers.plural(summary['iterations'], 'iteration')} in {summary['seconds']:.2f} s",
         f"  parameters: {helpers.format_params(summary['params'])}",
-        f"  cost ({summary['cost_label']}): {summary['initial_cost']:.6g} -> "
-        f"{summary['final_cost']:.6g}",
+        f"  cost ({summary['cost_label']}) at the finest level ({rows}x{cols}): "
+        f"{_number(summary['initial_cost'])} -> {_number(summary['final_cost'])}",
+        verdict.quality_line(summary["quality"]),
         f"  outputs in {outdir}/:",
     ]
     for key, what in _OUTPUT_DESCRIPTIONS.items():
         if key in outputs:
             lines.append(f"    {outputs[key].name:<24} {what}")
     return "\n".join(lines)
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.6g}"

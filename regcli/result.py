@@ -86,6 +86,19 @@ class RegistrationResult:
     warped: np.ndarray = field(repr=False)
 
     @property
+    def trustworthy(self) -> bool:
+        """True if the run converged and its quality verdict is ``"ok"``."""
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """Why the result is not trustworthy, in sentences that say what to try (empty when
+        it is): the quality's reasons, and non-convergence."""
+        out = list(self.quality.reasons)
+        if not self.converged and not any("did not converge" in r for r in out):
+            out.insert(0, f"the optimisation did not converge: {self.message}")
+        return out
+
+    @property
     def initial_cost(self) -> float:
         """The cost at the start of the finest level (comparable with :attr:`final_cost`:
         the same pixels, the same resolution), NaN if none was recorded."""

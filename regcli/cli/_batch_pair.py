@@ -16,11 +16,9 @@ from regcli.cli import _batch_folder as folder_io
 def pair_report(result, *, name: str, fixed: str, moving: str, job: dict) -> dict:
     """The facts saved in the pair's ``transform.json`` and its results row: what
     ``register`` reports, plus the pair's name, its job and the aligned image's file name."""
-    from regcli._trust import quality_dict
     from regcli.cli.helpers import result_report
 
     report = result_report(result, name=name, fixed=fixed, moving=moving, batch=job)
-    report["quality"] = quality_dict(result)
     report["aligned"] = folder_io.aligned_name(moving)
     return report
 

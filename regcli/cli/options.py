@@ -16,6 +16,8 @@ quiet_opt            -q, --quiet     count                    0                 
 json_opt             --json          flag                     off                all
 overwrite_opt        --overwrite     flag                     off                all but
                                                                                  similarity
+allow_suspect_opt    --allow-suspect flag                     off (exit 3)       register,
+                                                                                 batch, stack
 output_opt(...)      -o, --output    path: a file; a folder   per command        all but
                                      for register                                similarity
 image_argument(...)  FIXED, MOVING,  path (read by the core)  required           all but
@@ -257,6 +259,40 @@ json_opt = click.option(
 overwrite_opt = click.option(
     "--overwrite", is_flag=True, help="Replace output files that already exist."
 )
+
+
+def _either_flag(ctx, param, value):
+    """``--allow-suspect`` or its old name: true if either was given (in any order)."""
+    return bool(value) or bool(ctx.params.get("allow_suspect"))
+
+
+def _old_allow_name(ctx, param, value):
+    if value:
+        ctx.params["allow_suspect"] = True
+
+
+def allow_suspect_opt(what: str):
+    """``--allow-suspect``: exit 0 instead of 3 when ``what`` is not trustworthy; its old name
+    ``--allow-unconverged`` still works, unlisted."""
+
+    def decorate(function):
+        function = click.option(
+            "--allow-unconverged",
+            is_flag=True,
+            hidden=True,
+            expose_value=False,
+            callback=_old_allow_name,
+        )(function)
+        return click.option(
+            "--allow-suspect",
+            "allow_suspect",
+            is_flag=True,
+            callback=_either_flag,
+            help=f"Exit 0 even when {what} is not trustworthy (not converged, or quality "
+            "verdict suspect); a warning still says why. The outputs are written either way.",
+        )(function)
+
+    return decorate
 
 
 def output_opt(

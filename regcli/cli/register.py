@@ -45,13 +45,7 @@ TRANSFORM_NAME = "transform.json"
 )
 @options.json_opt
 @options.overwrite_opt
-@click.option(
-    "--allow-suspect",
-    is_flag=True,
-    help="Exit 0 even when the result is not trustworthy (not converged, or quality verdict "
-    "suspect); a warning still says why. The outputs are written either way.",
-)
-@click.option("--allow-unconverged", "allow_unconverged", is_flag=True, hidden=True)
+@options.allow_suspect_opt("the result")
 @options.quiet_opt
 @click.pass_context
 def register(
@@ -75,7 +69,6 @@ def register(
     as_json,
     overwrite,
     allow_suspect,
-    allow_unconverged,
 ):
     """Align MOVING onto FIXED (same shape) by minimising a cost over a transform.
 
@@ -163,7 +156,7 @@ def register(
             result = run_registration(fixed_image, moving_image, callback=tick, **options)
         code = verdict.exit_code(result)
         report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
-        report["exit_code"] = 0 if allow_suspect or allow_unconverged else code
+        report["exit_code"] = 0 if allow_suspect else code
         write_outputs(result, report, fixed, moving, fixed_image, moving_image, staged)
     report["outputs"] = {"directory": outdir, **paths}
     if as_json:
@@ -171,7 +164,7 @@ def register(
     else:
         click.echo(_text_report(report, outdir))
     if code:
-        _report_suspect(ctx, result, outdir, allowed=allow_suspect or allow_unconverged)
+        _report_suspect(ctx, result, outdir, allowed=allow_suspect)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -13,16 +13,14 @@ EXIT_SUSPECT = 3
 
 
 def exit_code(result) -> int:
-    """0 if ``result`` converged and its quality verdict is ``ok``, else :data:`EXIT_SUSPECT`."""
-    return 0 if problems(result) == [] else EXIT_SUSPECT
+    """0 if ``result`` is trustworthy (converged, quality verdict ``ok``), else
+    :data:`EXIT_SUSPECT`."""
+    return 0 if result.trustworthy else EXIT_SUSPECT
 
 
 def problems(result) -> list[str]:
     """Why ``result`` is not trustworthy, in sentences (empty when it is)."""
-    out = list(result.quality.reasons)
-    if not result.converged and not any("did not converge" in r for r in out):
-        out.insert(0, f"the optimisation did not converge: {result.message}")
-    return out
+    return result.problems()
 
 
 def quality_line(quality: dict) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "affine_matrix",
     "check_callable",
     "check_image",
+    "check_mask",
     "check_same_shape",
     "finite_number",
     "fraction",
@@ -41,6 +42,7 @@ __all__ = [
     "same_units",
     "shape_pair",
     "smoothing_scale",
+    "spacing_pair",
 ]
 
 #: Rows converted at a time by :func:`normalize` (bounds the float64 temporaries).
@@ -52,13 +54,14 @@ def _describe(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_image(image, *, name: str = "image") -> np.ndarray:
+def check_image(image, *, name: str = "image", allow_nan: bool = False) -> np.ndarray:
     """Return ``image`` as a 2-D numeric array or raise :class:`InputError` saying why not.
 
     Booleans become ``uint8``.  Rejects: anything that is not an array of numbers (ragged
     lists, strings, ``None``, complex or object arrays), masked arrays whose mask hides
     pixels (the mask would be silently ignored), anything that is not 2-D, empty images, and
-    NaN or infinite pixels.
+    NaN or infinite pixels (NaN is let through with ``allow_nan``, for the functions that
+    treat NaN pixels as outside the image's mask; infinities never are).
 
     >>> check_image([[1, 2], [3, 4]]).shape
     (2, 2)
@@ -98,9 +101,36 @@ def check_image(image, *, name: str = "image") -> np.ndarray:
     if arr.size == 0:
         raise InputError(f"{name}: the image is empty (shape {arr.shape})", param=name)
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise InputError(f"{name}: {bad} pixel(s) are NaN or infinite", param=name)
+        if allow_nan:
+            bad = int(np.count_nonzero(np.isinf(arr)))
+            if bad:
+                raise InputError(f"{name}: {bad} pixel(s) are infinite", param=name)
+        else:
+            bad = int(np.count_nonzero(~np.isfinite(arr)))
+            raise InputError(f"{name}: {bad} pixel(s) are NaN or infinite", param=name)
     return arr
+
+
+def check_mask(mask, shape, *, name: str = "mask") -> np.ndarray:
+    """``mask`` as a boolean image of ``shape``: True where a pixel is used (non-zero, not NaN).
+
+    Any numeric or boolean dtype (a label image, a 0/255 PNG) is accepted; an error names
+    ``name`` in ``param`` for something that is not a 2-D array of numbers, or another shape.
+
+    >>> check_mask([[0, 255], [1, 0]], (2, 2), name="fixed_mask").tolist()
+    [[False, True], [True, False]]
+    """
+    arr = check_image(mask, name=name, allow_nan=True)
+    if arr.shape != tuple(shape):
+        raise InputError(
+            f"{name}: the mask has shape {arr.shape} but its image has shape {tuple(shape)}; "
+            "a mask must have its image's shape",
+            param=name,
+        )
+    out = arr != 0
+    if np.issubdtype(arr.dtype, np.floating):
+        out &= ~np.isnan(arr)
+    return out
 
 
 def check_same_shape(a, b, *, names=("image1", "image2")) -> None:
@@ -110,6 +140,39 @@ def check_same_shape(a, b, *, names=("image1", "image2")) -> None:
             f"{names[0]} and {names[1]} must have the same shape, got {np.shape(a)} "
             f"and {np.shape(b)}"
         )
+
+
+#: The largest ratio between two pixel sizes of a pair (any two of sy, sx of both images).
+MAX_SPACING_RATIO = 100.0
+
+
+def spacing_pair(value, name: str) -> tuple[float, float] | None:
+    """A pixel size ``(sy, sx)`` (along rows, along columns; any unit): two finite numbers
+    > 0, or None.
+
+    >>> spacing_pair((2, 0.5), "moving_spacing")
+    (2.0, 0.5)
+    """
+    if value is None:
+        return None
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = ()
+    if len(items) != 2 or isinstance(value, str):
+        raise InputError(
+            f"{name}: expected (sy, sx), the size of a pixel along rows and along columns, "
+            f"got {_describe(value)}",
+            param=name,
+        )
+    expected = "a pixel size (sy, sx): two finite numbers > 0"
+    sy, sx = (_real(item, name, expected) for item in items)
+    if not (sy > 0 and sx > 0):
+        raise InputError(
+            f"{name}: expected (sy, sx), two finite numbers > 0, got {_describe(value)}",
+            param=name,
+        )
+    return sy, sx
 
 
 def check_callable(value, name: str):
@@ -273,19 +336,33 @@ HIGH_QUANTILE = 0.999
 QUANTILE_SAMPLES = 1 << 14
 
 
-def robust_range(image: np.ndarray) -> tuple[float, float]:
+def robust_range(image: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
     """The intensities :func:`normalize` maps to 0 and 1: the 0.1 % and 99.9 % quantiles of a
     regular subsample (at most :data:`QUANTILE_SAMPLES` pixels), measured in float64; the
     minimum and maximum when those are equal (sparse content: a few bright pixels on a
-    uniform background).
+    uniform background).  With ``mask`` (a boolean image: the pixels in use) only those
+    pixels count.
 
     >>> image = np.zeros((100, 100)); image[:, 50:] = 1.0; image[0, 0] = 100.0
     >>> robust_range(image)
     (0.0, 1.0)
+    >>> ramp = np.tile(np.linspace(0.0, 1.0, 100), (100, 1)); ramp[:, :20] = 1e6  # a label
+    >>> mask = np.ones((100, 100), bool); mask[:, :20] = False
+    >>> [round(v, 3) for v in robust_range(ramp, mask)]
+    [0.202, 1.0]
     """
     arr = np.asarray(image)
-    stride = max(1, math.ceil(math.sqrt(arr.size / QUANTILE_SAMPLES)))
-    sample = np.asarray(arr[::stride, ::stride], dtype=np.float64).ravel()
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        count = int(np.count_nonzero(mask))
+        stride = max(1, math.ceil(math.sqrt(count / QUANTILE_SAMPLES)))
+        sample = np.asarray(arr[::stride, ::stride][mask[::stride, ::stride]], np.float64)
+        if sample.size < min(count, QUANTILE_SAMPLES // 4):  # a thin mask the stride misses
+            sample = np.asarray(arr[mask], dtype=np.float64)
+        arr = sample
+    else:
+        stride = max(1, math.ceil(math.sqrt(arr.size / QUANTILE_SAMPLES)))
+        sample = np.asarray(arr[::stride, ::stride], dtype=np.float64).ravel()
     last = sample.size - 1
     ranks = (math.floor(LOW_QUANTILE * last), math.ceil(HIGH_QUANTILE * last))
     ordered = np.partition(sample, ranks)
@@ -310,17 +387,23 @@ def same_units(a: np.ndarray, b: np.ndarray, range_a, range_b) -> bool:
 
 
 def normalize_pair(
-    fixed: np.ndarray, moving: np.ndarray, *, joint: bool, min_side: int = MIN_REGISTER_SIDE
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    *,
+    joint: bool,
+    min_side: int = MIN_REGISTER_SIDE,
+    masks: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both images scaled to [0, 1] (:func:`normalize`): each by its own robust range, or, when
     ``joint`` and the two are on one intensity scale (:func:`same_units`), both by the union
-    of their ranges, so that equal intensities stay equal (what SSD compares).
+    of their ranges, so that equal intensities stay equal (what SSD compares).  ``masks``
+    (boolean images or None) restrict the ranges to the pixels in use.
 
     >>> a = np.array([[0, 100], [200, 250]], np.uint8); b = np.array([[0, 5], [5, 0]], np.uint8)
     >>> [round(float(normalize_pair(a, b, joint=j, min_side=1)[1].max()), 3) for j in (True, False)]
     [0.02, 1.0]
     """
-    range_f, range_m = robust_range(fixed), robust_range(moving)
+    range_f, range_m = robust_range(fixed, masks[0]), robust_range(moving, masks[1])
     if joint and range_f[1] > range_f[0] and range_m[1] > range_m[0]:
         if same_units(fixed, moving, range_f, range_m):
             common = (min(range_f[0], range_m[0]), max(range_f[1], range_m[1]))
@@ -341,12 +424,12 @@ def normalize(
     """``image`` scaled to [0, 1] by robust bounds (:func:`robust_range`, or ``bounds``), as
     float32, for registering.
 
-    Values beyond the bounds are clipped to 0 and 1.  The offset is removed in float64 before
-    anything is rounded to float32, so images with a large offset (``+1e10``) or a tiny range
-    (``1e-300``) keep their contrast; dtypes that float32 holds exactly are converted
-    directly.  Raises :class:`InputError` (``param=name``) for a constant image, or one with a
-    side shorter than ``min_side`` pixels (too small to register: no gradient, no pyramid, no
-    overlap to measure).
+    Values beyond the bounds are clipped to 0 and 1 (NaN stays NaN).  The offset is removed
+    in float64 before anything is rounded to float32, so images with a large offset
+    (``+1e10``) or a tiny range (``1e-300``) keep their contrast; dtypes that float32 holds
+    exactly are converted directly.  Raises :class:`InputError` (``param=name``) for a
+    constant image, or one with a side shorter than ``min_side`` pixels (too small to
+    register: no gradient, no pyramid, no overlap to measure).
 
     >>> normalize(np.array([[1e10, 1e10 + 1.0], [1e10 + 2.0, 1e10 + 4.0]]), "fixed", min_side=1)
     array([[0.  , 0.25],

@@ -239,12 +239,16 @@ def _identity_start(fixed, moving, transform, metric, metric_options, **search_o
 
 
 def _coarse_pair(
-    fixed, moving, size: int, coarse, domains=None, pyramids=None
+    fixed, moving, size: int, coarse, domains=None, pyramids=None, transform=None
 ) -> search.CoarsePair:
     """The search's coarse pair; ``pyramids`` (register's (fixed, moving) pyramids) give the
-    level of ``size`` when there is one."""
+    level of ``size`` when there is one.  A transform with pixel spacing
+    (:class:`regcli.spacing.PhysicalTransform`) gets a pair of square physical pixels."""
     if size < 8:
         raise InputError(f"size: expected at least 8 pixels, got {size}", param="size")
+    spacings = getattr(transform, "spacings", None)
+    if spacings is not None:
+        return search.physical_coarse_pair(fixed, moving, spacings, size, domains)
     if pyramids is not None:
         level = search_level(fixed.shape, size)
         if level is not None and level < len(pyramids[0]):
@@ -285,7 +289,7 @@ def search_start(
         )
     if transform.name == "translation" and size == SEARCH_SIZE:
         size = TRANSLATION_SEARCH_SIZE
-    pair = _coarse_pair(fixed, moving, size, coarse, domains, pyramids)
+    pair = _coarse_pair(fixed, moving, size, coarse, domains, pyramids, transform)
     outcome = search.run_search(
         pair,
         transform,
@@ -314,7 +318,7 @@ def moments_start(
     """``"moments"``: centres of mass and principal axes; the metric picks among the four
     axis flips.  The arguments are those of :func:`initial_matrix`."""
     search.ranking_metric(metric)
-    pair = _coarse_pair(fixed, moving, size, coarse, domains, pyramids)
+    pair = _coarse_pair(fixed, moving, size, coarse, domains, pyramids, transform)
     (cf, af, mass_f), (cm, am, mass_m) = _moments(pair.fixed), _moments(pair.moving)
     name = transform.name
     if name == "translation":

@@ -404,7 +404,7 @@ class LevelObjective:
     def refused(self, m: np.ndarray) -> bool:
         """True where the matrix cannot be an alignment (flip, near-singular, huge scale):
         the cost is infinite there, so no optimiser steps into it."""
-        return self._check_plausible and implausible(m) is not None
+        return self._check_plausible and implausible(self.transform.to_physical(m)) is not None
 
     def _warp(self, m):
         """The moving image sampled at ``M`` of the evaluated pixels, their overlap mask, and

@@ -155,7 +155,7 @@ def _reduce(image: np.ndarray, downscale: float, sigma: float | None) -> np.ndar
     )
 
 
-def downsample(image: np.ndarray, factor: float) -> np.ndarray:
+def downsample(image: np.ndarray, factor) -> np.ndarray:
     """``image`` anti-aliased and sampled at the points ``factor * x + (factor - 1) / 2``.
 
     Whole halvings use the pyramid's one-pass binomial filter (the geometry of
@@ -166,8 +166,9 @@ def downsample(image: np.ndarray, factor: float) -> np.ndarray:
     Parameters
     ----------
     image : (rows, cols) array
-    factor : float
-        Full-resolution pixels per output pixel (1 or less: a float64 copy).
+    factor : float or (fy, fx)
+        Full-resolution pixels per output pixel (1 or less: a float64 copy); a pair reduces
+        the rows by ``fy`` and the columns by ``fx`` (pixels that are not square).
 
     Returns
     -------
@@ -176,7 +177,14 @@ def downsample(image: np.ndarray, factor: float) -> np.ndarray:
 
     >>> downsample(np.ones((256, 200)), 4.6875).shape
     (55, 43)
+    >>> downsample(np.ones((256, 200)), (4.0, 2.0)).shape
+    (64, 100)
     """
+    if np.ndim(factor) == 1:
+        fy, fx = (float(f) for f in factor)
+        if fy != fx:
+            return _downsample_axes(np.asarray(image), [fy, fx])
+        factor = fy
     img = np.asarray(image)
     if factor <= 1.0:
         return img.astype(np.float64)
@@ -199,6 +207,29 @@ def downsample(image: np.ndarray, factor: float) -> np.ndarray:
         smoothed,
         [factor, factor],
         offset=[offset, offset],
+        output_shape=shape,
+        order=1,
+        mode="nearest",
+    )
+
+
+def _downsample_axes(img: np.ndarray, factors: list[float]) -> np.ndarray:
+    """:func:`downsample` by a different factor along each axis (float64)."""
+    img = img.astype(np.float64)
+    for axis in (0, 1):
+        while factors[axis] >= 2.0 - 1e-9 and img.shape[axis] >= 2:
+            img = _halve_axis(img, axis)
+            factors[axis] /= 2.0
+    rest = list(factors)  # (< 1: finer sampling along that axis)
+    if all(abs(f - 1.0) <= 1e-9 for f in rest):
+        return img
+    sigma = [0.5 * f if f > 1.0 + 1e-9 else 0.0 for f in rest]
+    smoothed = ndimage.gaussian_filter(img, sigma=sigma, mode="nearest")
+    shape = tuple(max(1, round(n / f)) for n, f in zip(img.shape, rest, strict=True))
+    return ndimage.affine_transform(
+        smoothed,
+        rest,
+        offset=[(f - 1.0) / 2.0 for f in rest],
         output_shape=shape,
         order=1,
         mode="nearest",

@@ -9,7 +9,10 @@ The measures:
     of the fixed image and the aligned moving image over their overlap: similarities on the
     same scale whatever the metric that was optimised.
 ``overlap``
-    The fraction of the fixed image's pixels that the aligned moving image covers.
+    The fraction of the fixed image's pixels that the aligned moving image covers (with
+    masks: of the fixed mask's pixels that the moving mask's, carried through the transform,
+    covers).  Every measure is taken on the pixels inside both images' domains (masks and
+    non-NaN pixels, :mod:`regcli.domain`) alone.
 ``significance``
     How far the solution stands above chance, in units of the spread of displaced
     alignments: the correlation at the solution against the correlation at every other shift
@@ -99,6 +102,9 @@ MIN_GAP = 0.1
 #: A solution no better than chance but correlating this well is a repeating pattern.
 PERIODIC_CORRELATION = 0.95
 MIN_OVERLAP = 0.1
+#: With masks, the fewest overlapping pixels (in use in both images) at the quality level: a
+#: mask that leaves a sliver of the image cannot be judged.
+MIN_MASKED_OVERLAP_PIXELS = 100
 #: Residual limit, in pixels of the level it is measured on.
 MAX_RESIDUAL = 0.4
 MAX_ANISOTROPY = 4.0
@@ -363,7 +369,13 @@ def _turn_search(evidence: Evidence):
     coarse = None
     if level is not None and level < len(evidence.fixed_levels):
         coarse = (evidence.fixed_levels[level], evidence.moving_levels[level])
-    pair = search.coarse_pair(fixed, moving, search.SEARCH_SIZE, coarse, evidence.domains)
+    spacings = getattr(evidence.family, "spacings", None)
+    if spacings is not None:  # square physical pixels: quarter turns are quarter turns
+        pair = search.physical_coarse_pair(
+            fixed, moving, spacings, search.SEARCH_SIZE, evidence.domains
+        )
+    else:
+        pair = search.coarse_pair(fixed, moving, search.SEARCH_SIZE, coarse, evidence.domains)
     solution = pair.to_coarse(evidence.matrix)
     linear = solution[:2, :2]
     quarter = np.array([[0.0, -1.0], [1.0, 0.0]])
@@ -455,14 +467,27 @@ def _reasons(evidence: Evidence, measures: dict) -> list[str]:
     reasons = []
     if not evidence.converged:
         reasons.append(f"the optimisation did not converge: {evidence.message}")
-    why = implausible(evidence.matrix, max_scale=MAX_SCALE, max_anisotropy=MAX_ANISOTROPY)
+    why = implausible(
+        evidence.family.to_physical(evidence.matrix),
+        max_scale=MAX_SCALE,
+        max_anisotropy=MAX_ANISOTROPY,
+    )
     if why is not None:
         reasons.append(
             f"the transform cannot be an alignment: {why}; try a transform with fewer "
             "degrees of freedom (rigid or similarity)"
         )
     overlap_fraction = measures["overlap"]
-    if not overlap_fraction >= MIN_OVERLAP:
+    masked = not (evidence.domains[0].full and evidence.domains[1].full)
+    if masked and not (
+        overlap_fraction >= MIN_OVERLAP and measures["n0"] >= MIN_MASKED_OVERLAP_PIXELS
+    ):
+        reasons.append(
+            f"too little of the masked images overlaps ({100 * overlap_fraction:.1f}% of the "
+            f"fixed image's pixels in use, {measures['n0']} pixels at the {QUALITY_SIZE}-pixel "
+            "level) to trust the result; check the masks and the overlay, or mask less"
+        )
+    elif not overlap_fraction >= MIN_OVERLAP:
         reasons.append(
             f"only {100 * overlap_fraction:.1f}% of the fixed image is covered by the aligned "
             "moving image: too little to trust; check the overlay, or crop both images to "
@@ -518,13 +543,16 @@ def evaluate(
     transform: str = "affine",
     metric: str = "ssd",
     bins: int | None = None,
+    fixed_mask=None,
+    moving_mask=None,
 ) -> Quality:
     """The quality of any fixed -> moving ``matrix`` for two images, as :func:`regcli.register`
     would assess its own result (a matrix from another tool, or a guess).
 
     ``transform`` is the family the matrix is judged in (the model-fit residual compares it
     with an affine refinement; ``"affine"`` skips that test), ``metric`` the one the rivals
-    are compared with.
+    are compared with.  The images may have different shapes; ``fixed_mask``, ``moving_mask``
+    and NaN pixels leave pixels out, as in :func:`regcli.register`.
 
     >>> from scipy import ndimage
     >>> from regcli.resample import translate
@@ -535,24 +563,29 @@ def evaluate(
     >>> [evaluate(image, moved, m, transform="translation").verdict for m in (right, wrong)]
     ['ok', 'suspect']
     """
-    from regcli._validate import check_image, check_same_shape, normalize_pair
+    from regcli._validate import check_image, normalize_pair
+    from regcli.masks import masked_pyramid, valid_pixels
     from regcli.metrics import get_metric
     from regcli.transforms import check_matrix
 
-    fixed = check_image(fixed, name="fixed")
-    moving = check_image(moving, name="moving")
-    check_same_shape(fixed, moving, names=("fixed", "moving"))
+    fixed = check_image(fixed, name="fixed", allow_nan=True)
+    moving = check_image(moving, name="moving", allow_nan=True)
     m = check_matrix(matrix)
     metric_obj = get_metric(metric)
     options = metric_obj.prepare_options(metric_obj.check_options(bins=bins), moving_range=(0, 1))
-    fixed_n, moving_n = normalize_pair(fixed, moving, joint=metric_obj.same_modality)
-    levels = pyramid.auto_levels(fixed.shape)
+    valid = (
+        valid_pixels(fixed, fixed_mask, name="fixed", mask_name="fixed_mask"),
+        valid_pixels(moving, moving_mask, name="moving", mask_name="moving_mask"),
+    )
+    fixed_n, moving_n = normalize_pair(fixed, moving, joint=metric_obj.same_modality, masks=valid)
+    shape = tuple(min(a, b) for a, b in zip(fixed.shape, moving.shape, strict=True))
+    levels = pyramid.auto_levels(shape)
     family = make_transform(transform, shape=fixed.shape)
     return assess(
         Evidence(
-            fixed_levels=pyramid.gaussian_pyramid(fixed_n, levels),
-            moving_levels=pyramid.gaussian_pyramid(moving_n, levels),
-            domains=(Domain.of(fixed), Domain.of(moving)),
+            fixed_levels=masked_pyramid(fixed_n, valid[0], levels),
+            moving_levels=masked_pyramid(moving_n, valid[1], levels),
+            domains=(Domain.of(fixed, valid[0]), Domain.of(moving, valid[1])),
             matrix=m,
             family=family,
             metric=metric_obj,

@@ -2,12 +2,14 @@
 
 Data flow::
 
-    fixed, moving ─ check (2-D, same shape) ─ every other argument checked once (_Settings;
-      the metric's options prepared for images in [0, 1]: Metric.prepare_options)
-      ─ intensities to [0, 1] by robust bounds (_validate.normalize_pair: each its own, or
-        both the same for a metric that compares intensities as they are)
-      ─ domains (domain.py): where each image has data, the one place masks would join
-      ─ Gaussian pyramids (pyramid.py)
+    fixed, moving ─ check (2-D, any two shapes) ─ every other argument checked once
+      (settings.py; the metric's options prepared for images in [0, 1]:
+      Metric.prepare_options; with pixel spacing the family made physical: spacing.py)
+      ─ the pixels in use (masks.valid_pixels: the user's masks AND the non-NaN pixels)
+      ─ intensities to [0, 1] by robust bounds of those pixels (_validate.normalize_pair: each
+        its own, or both the same for a metric that compares intensities as they are)
+      ─ domains (domain.py): where each image has data, the one place masks join
+      ─ Gaussian pyramids of the pixels in use (masks.masked_pyramid)
       ─ global start (initialize.py): initial_matrix, the identity, or the search (search.py,
         on a pyramid level: every transform), which keeps its candidates for the quality
       ─ per level, coarsest first (_coarse_to_fine, a driver that knows no metric or optimiser):
@@ -38,37 +40,24 @@ import numpy as np
 
 from regcli import convergence, initialize
 from regcli import pyramid as _pyramid
-from regcli._validate import (
-    check_image,
-    check_same_shape,
-    integer,
-    normalize_pair,
-)
+from regcli._validate import check_image, normalize_pair
 from regcli.domain import Domain
 from regcli.errors import InputError
-from regcli.initialize import InitMethod
-from regcli.metrics import Metric, get_metric
+from regcli.masks import masked_pyramid, valid_pixels
+from regcli.metrics import Metric
 from regcli.objective import MIN_PIXELS, LevelObjective
-from regcli.optimizers import (
-    DEFAULT_GRADIENT_OPTIMIZER,
-    OPTIMIZERS,
-    Optimizer,
-    get_optimizer,
-)
+from regcli.optimizers import Optimizer
 from regcli.quality import Evidence, assess
 from regcli.resample import warp
 from regcli.result import RegistrationResult
-from regcli.transforms import Transform, check_matrix, make_transform
+from regcli.settings import Settings, settings
+from regcli.spacing import level_transform
+from regcli.transforms import Transform, check_matrix
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 __all__ = ["LevelObjective", "RegistrationResult", "check_options", "register"]
-
-#: The optimiser for metrics without an analytic gradient when none is named.
-DERIVATIVE_FREE_OPTIMIZER = "powell"
-#: Levels given by ``levels=`` never shrink an image below this many pixels a side.
-MIN_LEVEL_SIDE = 8
 
 
 def register(
@@ -90,14 +79,20 @@ def register(
     bins: int | None = None,
     sigma: float | None = None,
     tolerance: float | None = None,
+    fixed_mask: ArrayLike | None = None,
+    moving_mask: ArrayLike | None = None,
+    fixed_spacing: Sequence[float] | None = None,
+    moving_spacing: Sequence[float] | None = None,
 ) -> RegistrationResult:
     """Find the transform that aligns ``moving`` onto ``fixed`` by minimising a cost.
 
     Parameters
     ----------
     fixed, moving : (rows, cols) arrays
-        Grey images of the same shape, any numeric dtype.  Each is scaled to [0, 1] by its own
-        range before registering, so costs and learning rates do not depend on bit depth.
+        Grey images, any numeric dtype, of any shapes (the result is on the fixed image's
+        grid).  Each is scaled to [0, 1] by its own range before registering, so costs and
+        learning rates do not depend on bit depth.  NaN pixels are left out, as if outside a
+        mask.
     transform : {"translation", "rotation", "rigid", "similarity", "affine"}
         Transform family (:data:`regcli.transforms.TRANSFORMS`).
     metric : str
@@ -140,6 +135,19 @@ def register(
     tolerance : float, optional
         Stop when steps stay below this many pixels of the current level (default: the
         optimiser's own, 1e-3 for the step rules and scipy methods, 1e-2 for ``lm``).
+    fixed_mask, moving_mask : (rows, cols) arrays, optional
+        The pixels of each image to use (non-zero = use; any dtype), of its image's shape: a
+        region of interest, or everything but a label, a corrupted region or a static
+        pattern.  The search, the cost and its gradient and the quality measures compare only
+        pixels inside both masks (the fixed mask and the moving mask carried through the
+        transform), and the intensity scaling looks at those pixels only.
+    fixed_spacing, moving_spacing : (sy, sx), optional
+        Pixel sizes along rows and columns, in one unit for both images (default 1 x 1).
+        ``rotation``, ``rigid`` and ``similarity`` are then rigid (similar) in physical units;
+        the matrix stays in pixels (fixed pixel -> moving pixel:
+        ``inv(S_moving) @ M_physical @ S_fixed`` with ``S = diag(sx, sy, 1)``), while
+        ``result.params`` are physical: ``angle_deg``, ``tx``, ``ty`` and the ``center`` in
+        the spacing's unit.
 
     Returns
     -------
@@ -148,7 +156,8 @@ def register(
     Raises
     ------
     InputError
-        Bad images (not 2-D, different shapes, constant) or option values; unknown names.
+        Bad images (not 2-D, constant, infinite pixels), masks (another shape than their image,
+        or fewer than 64 pixels left) or option values; unknown names.
         An error about an argument names it in :attr:`InputError.param` (``"learning_rate"``,
         ``"bins"``...), and every argument is checked before any work is done.  A run that
         diverges does not raise: it returns ``converged=False`` and a message.
@@ -166,13 +175,11 @@ def register(
     (True, 3.0, -2.0)
     """
     started = time.perf_counter()
-    fixed_arr = check_image(fixed, name="fixed")
-    moving_arr = check_image(moving, name="moving")
-    # (Different shapes would need only this check lifted: every stage below takes the
-    # moving image's shape from the moving image and its domain.)
-    check_same_shape(fixed_arr, moving_arr, names=("fixed", "moving"))
-    settings = _settings(
+    fixed_arr = check_image(fixed, name="fixed", allow_nan=True)
+    moving_arr = check_image(moving, name="moving", allow_nan=True)
+    run_settings = settings(
         fixed_arr.shape,
+        moving_arr.shape,
         transform=transform,
         metric=metric,
         optimizer=optimizer,
@@ -188,23 +195,31 @@ def register(
         bins=bins,
         sigma=sigma,
         tolerance=tolerance,
+        fixed_spacing=fixed_spacing,
+        moving_spacing=moving_spacing,
     )
-    fixed_n, moving_n = normalize_pair(fixed_arr, moving_arr, joint=settings.metric.same_modality)
-    # Where each image has data: its rectangle.  The one place where user masks (or NaN
-    # pixels) would be AND-ed in; every stage below restricts itself to these domains.
-    domains = (Domain.of(fixed_arr), Domain.of(moving_arr))
-    fixed_levels = _pyramid.gaussian_pyramid(fixed_n, settings.levels)
-    moving_levels = _pyramid.gaussian_pyramid(moving_n, settings.levels)
-    start = _start(settings, fixed_levels, moving_levels, domains)
-    family = settings.family
+    # Where each image has data: the user's mask AND its non-NaN pixels (None: everywhere).
+    # Every stage below restricts itself to these domains.
+    valid = (
+        valid_pixels(fixed_arr, fixed_mask, name="fixed", mask_name="fixed_mask"),
+        valid_pixels(moving_arr, moving_mask, name="moving", mask_name="moving_mask"),
+    )
+    fixed_n, moving_n = normalize_pair(
+        fixed_arr, moving_arr, joint=run_settings.metric.same_modality, masks=valid
+    )
+    domains = (Domain.of(fixed_arr, valid[0]), Domain.of(moving_arr, valid[1]))
+    fixed_levels = masked_pyramid(fixed_n, valid[0], run_settings.levels)
+    moving_levels = masked_pyramid(moving_n, valid[1], run_settings.levels)
+    start = _start(run_settings, fixed_levels, moving_levels, domains)
+    family = run_settings.family
     solve_level = functools.partial(
         _solve_level,
         family=family,
-        metric=settings.metric,
-        options=settings.metric_options,
-        optimizer=settings.optimizer,
-        run_options=settings.run_options,
-        callback=settings.callback,
+        metric=run_settings.metric,
+        options=run_settings.metric_options,
+        optimizer=run_settings.optimizer,
+        run_options=run_settings.run_options,
+        callback=run_settings.callback,
         domains=domains,
     )
     run = _coarse_to_fine(
@@ -213,8 +228,8 @@ def register(
         family.matrix(family.params_from_matrix(start.matrix)),  # in the family
         solve_level,
     )
-    quality = assess(_evidence(settings, fixed_levels, moving_levels, domains, start, run))
-    return _result(settings, run, moving_arr, started, quality)
+    quality = assess(_evidence(run_settings, fixed_levels, moving_levels, domains, start, run))
+    return _result(run_settings, run, (fixed_arr, moving_arr), started, quality)
 
 
 #: ``register``'s signature, read once (``check_options`` binds options to it).
@@ -259,137 +274,17 @@ def check_options(**options) -> None:
     bound.apply_defaults()
     arguments = dict(bound.arguments)
     del arguments["fixed"], arguments["moving"]
-    _settings(_CHECK_SHAPE, **arguments)
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """``register``'s arguments, checked once, in the form the stages use."""
-
-    #: The transform at full resolution (its centre resolved for the images).
-    family: Transform
-    metric: Metric
-    #: The metric's cost options for images scaled to [0, 1] (Metric.prepare_options).
-    metric_options: dict
-    optimizer: Optimizer
-    #: Keyword options of ``optimizer.run`` (learning_rate, iterations, tolerance, ...).
-    run_options: dict
-    #: Pyramid levels to build.
-    levels: int
-    #: How the start is found; None when ``initial_matrix`` gives it.
-    init: InitMethod | None
-    initial_matrix: np.ndarray | None
-    callback: Callable[[int, float, np.ndarray], None] | None
-
-
-def _settings(
-    shape: tuple[int, int],
-    *,
-    transform,
-    metric,
-    optimizer,
-    learning_rate,
-    iterations,
-    levels,
-    center,
-    init,
-    initial_matrix,
-    callback,
-    gamma,
-    beta,
-    bins,
-    sigma,
-    tolerance,
-) -> _Settings:
-    """Check every argument of :func:`register` but the images (each ``InputError`` names
-    its argument in ``param``)."""
-    family = make_transform(transform, center=center, shape=shape)
-    metric_obj = get_metric(metric)
-    opt = _choose_optimizer(metric_obj, optimizer)
-    run_options = opt.run_options(
-        learning_rate=learning_rate,
-        iterations=iterations,
-        tolerance=tolerance,
-        gamma=gamma,
-        beta=beta,
-    )
-    metric_options = metric_obj.prepare_options(
-        metric_obj.check_options(bins=bins, sigma=sigma),
-        moving_range=(0.0, 1.0),  # register() scales intensities to [0, 1]
-    )
-    method, start = _check_start(family, init, initial_matrix)
-    if callback is not None and not callable(callback):
-        raise InputError(
-            f"callback: expected a function callback(iteration, cost, params), got {callback!r}",
-            param="callback",
-        )
-    return _Settings(
-        family=family,
-        metric=metric_obj,
-        metric_options=metric_options,
-        optimizer=opt,
-        run_options=run_options,
-        levels=_level_count(shape, levels, method),
-        init=method,
-        initial_matrix=start,
-        callback=callback,
-    )
-
-
-def _choose_optimizer(metric: Metric, optimizer: str | None) -> Optimizer:
-    """The optimiser to use: the one named (checked), or the default for ``metric``."""
-    if optimizer is None:
-        if metric.cost_gradient is not None:
-            return OPTIMIZERS[DEFAULT_GRADIENT_OPTIMIZER]
-        if DERIVATIVE_FREE_OPTIMIZER in OPTIMIZERS:
-            return OPTIMIZERS[DERIVATIVE_FREE_OPTIMIZER]
-        raise InputError(
-            f"metric: {metric.name!r} has no analytic gradient and no derivative-free "
-            f"optimizer is available; choose one of {', '.join(OPTIMIZERS)} explicitly",
-            param="metric",
-        )
-    opt = get_optimizer(optimizer)
-    if opt.needs_gradient and metric.cost_gradient is None:
-        raise InputError(
-            f"optimizer: {optimizer!r} needs the gradient of the cost, which metric "
-            f"{metric.name!r} does not provide; choose a derivative-free optimizer "
-            f"({', '.join(n for n, o in OPTIMIZERS.items() if not o.needs_gradient) or 'none'})"
-            " or a metric with a gradient",
-            param="optimizer",
-        )
-    return opt
-
-
-def _check_start(
-    family: Transform, init, initial_matrix
-) -> tuple[InitMethod | None, np.ndarray | None]:
-    """The init method (None when ``initial_matrix`` gives the start) and the start matrix."""
-    if initial_matrix is not None:
-        if init not in (None, "none"):
-            raise InputError(
-                f"init: give either an initial matrix or init={init!r}, not both", param="init"
-            )
-        return None, check_matrix(initial_matrix, name="initial_matrix", param="initial_matrix")
-    method = initialize.default_method(family) if init is None else init
-    return initialize.get_init_method(method), None
-
-
-def _level_count(shape: tuple[int, int], levels, init: InitMethod | None) -> int:
-    """Pyramid levels: ``levels`` (checked, at most as many as leave :data:`MIN_LEVEL_SIDE`
-    pixels a side), or automatic down to the coarsest side the init method leaves work for."""
-    if levels is None:
-        count = _pyramid.auto_levels(shape)
-        if init is not None and init.coarsest_side is not None:
-            count = min(count, _pyramid.auto_levels(shape, min_side=init.coarsest_side))
-        return count
-    count = integer(levels, "levels", 1)
-    return min(count, max(1, _pyramid.auto_levels(shape, min_side=MIN_LEVEL_SIDE)))
+    for name in ("fixed_mask", "moving_mask"):  # their shapes are checked with the images
+        mask = arguments.pop(name)
+        if mask is not None:
+            check_image(mask, name=name, allow_nan=True)
+    settings(_CHECK_SHAPE, **arguments)
 
 
 # --------------------------------------------------------------------------- start
 
 
-def _start(settings: _Settings, fixed_levels, moving_levels, domains) -> initialize.Start:
+def _start(settings: Settings, fixed_levels, moving_levels, domains) -> initialize.Start:
     """The full-resolution start: ``initial_matrix``, or the init method's (the search is
     handed the pyramids, whose levels it reuses)."""
     if settings.initial_matrix is not None:
@@ -493,8 +388,7 @@ def _solve_level(
 ) -> _LevelOutcome:
     """One level: the objective of the level's images, optimised from ``start``; at the
     finest level a reported convergence is checked (:func:`regcli.convergence.check`)."""
-    center = _pyramid.level_scaling(level) @ np.array([family.center[0], family.center[1], 1.0])
-    transform = make_transform(family.name, center=center[:2])
+    transform = level_transform(family, level)
     level_domains = (domains[0].level(level), domains[1].level(level))
     objective = LevelObjective(fixed, moving, transform, metric, options, domains=level_domains)
     x0 = transform.params_from_matrix(start) * objective.scales
@@ -536,7 +430,7 @@ def _level_callback(callback, objective, level: int, offset: int, family: Transf
 # --------------------------------------------------------------------------- result
 
 
-def _evidence(settings: _Settings, fixed_levels, moving_levels, domains, start, run) -> Evidence:
+def _evidence(settings: Settings, fixed_levels, moving_levels, domains, start, run) -> Evidence:
     """What the quality assessment looks at."""
     family = settings.family
     return Evidence(
@@ -554,8 +448,9 @@ def _evidence(settings: _Settings, fixed_levels, moving_levels, domains, start, 
 
 
 def _result(
-    settings: _Settings, run: _CoarseToFine, moving: np.ndarray, started: float, quality
+    settings: Settings, run: _CoarseToFine, images, started: float, quality
 ) -> RegistrationResult:
+    fixed, moving = images
     family = settings.family
     params = family.params_from_matrix(run.matrix)
     matrix = family.matrix(params)
@@ -577,10 +472,21 @@ def _result(
         quality=quality,
         seconds=time.perf_counter() - started,
         # Made on first access; a partial of a module function keeps the result picklable.
-        warped=functools.partial(_resample_moving, moving, matrix),
+        warped=functools.partial(_resample_moving, moving, matrix, fixed.shape),
+        fixed_spacing=None if settings.spacings is None else settings.spacings[0],
+        moving_spacing=None if settings.spacings is None else settings.spacings[1],
     )
 
 
-def _resample_moving(moving: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """The moving image on the fixed grid (cubic), float64: ``RegistrationResult.warped``."""
-    return warp(np.asarray(moving, dtype=np.float64), matrix, order=3)
+def _resample_moving(moving: np.ndarray, matrix: np.ndarray, shape) -> np.ndarray:
+    """The moving image on the fixed grid (cubic), float64: ``RegistrationResult.warped``.
+
+    Pixels whose value comes from a NaN pixel of the moving image are NaN (the NaN pixels are
+    filled for the interpolation, so that they spread no further than that)."""
+    values = np.asarray(moving, dtype=np.float64)
+    nan = np.isnan(values)
+    if not nan.any():
+        return warp(values, matrix, order=3, output_shape=shape)
+    out = warp(np.where(nan, np.nanmean(values), values), matrix, order=3, output_shape=shape)
+    out[warp(nan.astype(np.float64), matrix, order=1, output_shape=shape) > 0.5] = np.nan
+    return out

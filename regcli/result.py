@@ -66,6 +66,11 @@ class RegistrationResult:
         :func:`regcli.register` hands over a function that makes it, called on first access
         (a cubic resampling costs as much as the whole registration of a 256^2 pair, and
         callers that only need the matrix never pay for it); an array is kept as given.
+        Pixels that come from NaN pixels of the moving image are NaN.
+    fixed_spacing, moving_spacing : (sy, sx) or None
+        The pixel sizes the registration was physical in (None: pixels were the unit).  The
+        matrix is in pixels either way; with spacing, ``params`` are physical (``tx``,
+        ``ty`` and ``center`` in the spacing's unit).
     """
 
     matrix: np.ndarray
@@ -84,6 +89,8 @@ class RegistrationResult:
     quality: Quality
     seconds: float
     warped: np.ndarray = field(repr=False)
+    fixed_spacing: tuple[float, float] | None = None
+    moving_spacing: tuple[float, float] | None = None
 
     @property
     def trustworthy(self) -> bool:
@@ -139,7 +146,8 @@ class RegistrationResult:
         ``optimizer``, ``learning_rate``, ``cost_history``, ``level_starts``,
         ``level_shapes``, ``iterations``, ``converged``, ``message``, ``quality`` (a dict:
         ``verdict``, ``reasons`` and the measures), ``seconds``, ``initial_cost``,
-        ``final_cost``, ``level_costs``.
+        ``final_cost``, ``level_costs``, ``fixed_spacing`` and ``moving_spacing`` (null
+        without spacing), ``units`` (what the matrix and the parameters are measured in).
         """
         fields = {
             f.name: getattr(self, f.name)
@@ -150,6 +158,13 @@ class RegistrationResult:
         fields["initial_cost"] = self.initial_cost
         fields["final_cost"] = self.final_cost
         fields["level_costs"] = [list(pair) for pair in self.level_costs]
+        physical = self.fixed_spacing is not None or self.moving_spacing is not None
+        fields["units"] = {
+            "matrix": "pixels (fixed pixel x, y -> moving pixel x, y)",
+            "params": "physical (the unit of the pixel spacing; angles in degrees)"
+            if physical
+            else "pixels (angles in degrees)",
+        }
         return jsonable(fields)
 
 

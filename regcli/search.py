@@ -36,7 +36,13 @@ import numpy as np
 from scipy import fft as _fft
 
 from regcli import spectra
-from regcli.coarse import SEARCH_SIZE, CoarsePair, coarse_pair, whole_halvings
+from regcli.coarse import (
+    SEARCH_SIZE,
+    CoarsePair,
+    coarse_pair,
+    physical_coarse_pair,
+    whole_halvings,
+)
 from regcli.domain import overlap
 from regcli.errors import InputError
 from regcli.metrics import Metric, get_metric
@@ -57,6 +63,7 @@ __all__ = [
     "best",
     "coarse_pair",
     "fourier_angles",
+    "physical_coarse_pair",
     "ranking",
     "ranking_metric",
     "run_search",

@@ -362,6 +362,17 @@ class Transform(abc.ABC):
         dm = self.matrix_derivatives(params)[:, :2, :]  # (k, 2, 3)
         return np.einsum("kij,nj->nik", dm, homo)
 
+    @property
+    def pixel_center(self) -> np.ndarray:
+        """The centre in fixed-image pixels (:attr:`center`; a transform with pixel spacing,
+        :class:`regcli.spacing.PhysicalTransform`, keeps its centre in physical units)."""
+        return self.center
+
+    def to_physical(self, matrix: ArrayLike) -> np.ndarray:
+        """A fixed -> moving pixel ``matrix`` in the coordinates the parameters describe:
+        pixels here (physical units for :class:`regcli.spacing.PhysicalTransform`)."""
+        return np.asarray(matrix, dtype=float)
+
     def params_from_matrix(self, matrix: ArrayLike) -> np.ndarray:
         """Parameters whose matrix is closest to ``matrix`` (exact when it is of this family)."""
         m = np.asarray(matrix, dtype=float)

@@ -122,7 +122,7 @@ def check_input_path(path, name: str | None = None) -> Path:
     return p
 
 
-def read_image(path) -> np.ndarray:
+def read_image(path, *, allow_nan: bool = False) -> np.ndarray:
     """Read a 2-D grey image from ``path`` in the file's own dtype.
 
     Formats (told by the ending): PNG and JPEG (through Pillow), TIFF (through tifffile) and
@@ -133,7 +133,8 @@ def read_image(path) -> np.ndarray:
     its palette indices (it is a label map), noted at INFO level; 1-bit images and bool
     ``.npy`` arrays come back as bool.  Raises :class:`InputError` for a missing, unreadable
     or non-image file, a TIFF with several images, a stack where a 2-D image is needed, an
-    empty image, or NaN/inf pixels.
+    empty image, or NaN/inf pixels (NaN is read with ``allow_nan``: for the commands that
+    treat NaN pixels as outside a mask).
     """
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise InputError(f"path: expected a file name, got {path!r}", param="path")
@@ -165,7 +166,7 @@ def read_image(path) -> np.ndarray:
         arr = arr[0]
     if arr.ndim == 3 and arr.shape[2] <= 4:
         arr = _to_gray(arr, name)
-    checked = check_image(arr, name=name)
+    checked = check_image(arr, name=name, allow_nan=allow_nan)
     return arr if arr.dtype == bool else checked
 
 
@@ -324,14 +325,20 @@ def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
     and float dtype up to float64, and bool; ``.npy`` any numeric dtype.  Read back with
     :func:`read_image`, every dtype a format holds comes back as itself.  Raises
     :class:`InputError` for an unknown ending, a dtype the format cannot store, or an image
-    that is not 2-D, empty, or has NaN/inf pixels.
+    that is not 2-D, empty, or has infinite pixels, or NaN pixels where the dtype written is
+    not a float (a float image keeps its NaN: no data there).
     """
     p = Path(path)
     suffix = check_output_format(p)
     if not overwrite:
         check_output_path(p, overwrite=False)
     source = np.asarray(image) if not np.ma.isMaskedArray(image) else image
-    arr = check_image(source, name=str(path))
+    try:
+        target = np.asarray(source).dtype if dtype is None else np.dtype(dtype)
+        floating = np.issubdtype(target, np.floating)
+    except (TypeError, ValueError):
+        floating = False
+    arr = check_image(source, name=str(path), allow_nan=floating)
     if np.asarray(source).dtype == bool:
         arr = np.asarray(source)
     arr = to_dtype(arr, arr.dtype if dtype is None else dtype)

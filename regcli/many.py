@@ -96,6 +96,8 @@ class _Job:
     finish: Callable | None = None
     reuse_fixed: bool = False
     data: Any = None
+    #: The pair's own masks (paths or arrays; None: the options' masks, if any).
+    masks: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -194,20 +196,20 @@ def _read(value, role: str, *, reuse: bool) -> np.ndarray:
     from regcli.io import check_image, read_image
 
     if not isinstance(value, (str, os.PathLike)):
-        return check_image(value, name=role)
+        return check_image(value, name=role, allow_nan=True)
     if not reuse:
-        return read_image(value)
+        return read_image(value, allow_nan=True)
     try:
         stat = os.stat(value)
         key = (os.fspath(value), stat.st_mtime_ns, stat.st_size)
     except OSError:
-        return read_image(value)  # raises the reader's own message
+        return read_image(value, allow_nan=True)  # raises the reader's own message
     with _cache_lock:
         image = _cache.get(key)
         if image is not None:
             _cache.move_to_end(key)
             return image
-    image = read_image(value)
+    image = read_image(value, allow_nan=True)
     image.flags.writeable = False  # shared between pairs: nobody may change it
     with _cache_lock:
         _cache[key] = image
@@ -225,13 +227,17 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _label(value, role: str) -> str:
-    return os.fspath(value) if isinstance(value, (str, os.PathLike)) else role
+def _named(message: str, job: _Job) -> str:
+    """A core message about the ``fixed:``/``moving:`` array with the pair's file name."""
+    for role in ("fixed", "moving"):
+        value = getattr(job, role)
+        if message.startswith(f"{role}:") and isinstance(value, (str, os.PathLike)):
+            return f"{os.fspath(value)} ({role} image):{message[len(role) + 1 :]}"
+    return message
 
 
 def _run_job(job: _Job) -> _Outcome:
     """Read, register and finish one pair; every failure becomes the outcome's ``error``."""
-    from regcli.io import check_same_shape
     from regcli.registration import register
 
     started = time.perf_counter()
@@ -239,10 +245,12 @@ def _run_job(job: _Job) -> _Outcome:
     try:
         fixed = _read(job.fixed, "fixed", reuse=job.reuse_fixed)
         moving = _read(job.moving, "moving", reuse=False)
-        check_same_shape(
-            fixed, moving, names=(_label(job.fixed, "fixed"), _label(job.moving, "moving"))
-        )
-        outcome.result = register(fixed, moving, **job.options)
+        masks = {
+            name: _read(value, name, reuse=True)
+            for name, value in job.masks.items()
+            if value is not None
+        }
+        outcome.result = register(fixed, moving, **{**job.options, **masks})
         if job.finish is not None:
             record = PairResult(
                 job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data
@@ -250,7 +258,7 @@ def _run_job(job: _Job) -> _Outcome:
             outcome.output = job.finish(record, fixed, moving)
     except Exception as exc:  # a bad pair is a row with its error, not a crash of the batch
         log.debug("pair %s failed", job.name, exc_info=True)
-        outcome.error = _describe(exc)
+        outcome.error = _named(_describe(exc), job)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -370,14 +378,15 @@ def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:
 
 
 def _as_pair(item, index: int) -> tuple:
-    """``(fixed, moving, name, data)`` of one item of ``pairs``."""
+    """``(fixed, moving, name, data, masks)`` of one item of ``pairs``."""
     if isinstance(item, dict):
+        masks = {k: item.get(k) for k in ("fixed_mask", "moving_mask") if item.get(k) is not None}
         try:
-            return item["fixed"], item["moving"], item.get("name"), item.get("data")
+            return item["fixed"], item["moving"], item.get("name"), item.get("data"), masks
         except KeyError as exc:
             raise InputError(f"pairs: item {index} has no {exc.args[0]!r}", param="pairs") from None
     if isinstance(item, (tuple, list)) and len(item) in (2, 3):
-        return (*item, None, None) if len(item) == 2 else (*item, None)
+        return (*item, None, None, {}) if len(item) == 2 else (*item, None, {})
     raise InputError(
         f"pairs: item {index}: expected (fixed, moving), (fixed, moving, name) or a dict with "
         f"'fixed' and 'moving', got {type(item).__name__}",
@@ -422,9 +431,11 @@ def register_many(
     ----------
     pairs : iterable
         Items ``(fixed, moving)``, ``(fixed, moving, name)`` or dicts with ``"fixed"``,
-        ``"moving"`` and optionally ``"name"`` and ``"data"`` (handed back in
-        :attr:`PairResult.data`); images are paths (read by :func:`regcli.read_image`) or 2-D
-        arrays.
+        ``"moving"`` and optionally ``"name"``, ``"data"`` (handed back in
+        :attr:`PairResult.data`) and the pair's own ``"fixed_mask"`` / ``"moving_mask"``
+        (over those of ``register_options``); images and masks are paths (read by
+        :func:`regcli.read_image`; NaN pixels count as masked) or 2-D arrays of any two
+        shapes.
     workers : int, optional
         ``1`` runs the pairs one by one in this process; ``N > 1`` on a local pool of ``N``
         processes.  Default: the number of CPUs (:func:`default_workers`).
@@ -484,8 +495,9 @@ def register_many(
             finish,
             reuse_fixed=isinstance(fixed, (str, os.PathLike)) and fixed_uses[os.fspath(fixed)] > 1,
             data=data,
+            masks=masks,
         )
-        for i, ((fixed, moving, _, data), name) in enumerate(zip(items, names, strict=True))
+        for i, ((fixed, moving, _, data, masks), name) in enumerate(zip(items, names, strict=True))
     ]
     if client is not None and jobs:
         return _dask(jobs, client)

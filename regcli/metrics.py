@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from regcli import costs
-from regcli._validate import check_image, check_same_shape, smoothing_scale
+from regcli._validate import check_image, check_mask, check_same_shape, smoothing_scale
 from regcli.costs import (
     DEFAULT_COST_BINS,
     DEFAULT_SIGMA,
@@ -71,23 +71,36 @@ __all__ = [
 ]
 
 
-def _pair(image1, image2) -> tuple[np.ndarray, np.ndarray]:
+def _pair(image1, image2, mask=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The two images checked, and ``mask`` as a boolean image (None: every pixel)."""
     a = check_image(image1, name="image1")
     b = check_image(image2, name="image2")
     check_same_shape(a, b)
-    return a, b
+    if mask is None:
+        return a, b, None
+    keep = check_mask(mask, a.shape, name="mask")
+    if not keep.any():
+        raise InputError("mask: no pixel is in use (the mask is all zero)", param="mask")
+    return a, b, keep
+
+
+def _selected(image1, image2, mask=None) -> tuple[np.ndarray, np.ndarray]:
+    """The two images' pixels in ``mask`` (as one-row images), or the images themselves."""
+    a, b, keep = _pair(image1, image2, mask)
+    return (a, b) if keep is None else (a[keep][None, :], b[keep][None, :])
 
 
 # --------------------------------------------------------------------------- SSD
 
 
-def ssd(image1, image2) -> float:
-    """Sum of squared differences, accumulated in float64 (no integer wrap-around).
+def ssd(image1, image2, *, mask=None) -> float:
+    """Sum of squared differences, accumulated in float64 (no integer wrap-around); with
+    ``mask`` (non-zero = use) over those pixels only, as every function here.
 
-    >>> ssd(np.zeros((2, 2)), np.ones((2, 2)))
-    4.0
+    >>> ssd(np.zeros((2, 2)), np.ones((2, 2))), ssd(np.zeros((2, 2)), np.eye(2), mask=np.eye(2))
+    (4.0, 2.0)
     """
-    a, b = _pair(image1, image2)
+    a, b = _selected(image1, image2, mask)
     d = a.astype(np.float64) - b.astype(np.float64)
     return dot(d.ravel(), d.ravel())
 
@@ -103,7 +116,7 @@ def _check_not_constant(values: np.ndarray, name: str, what: str) -> None:
         )
 
 
-def correlation(image1, image2) -> float:
+def correlation(image1, image2, *, mask=None) -> float:
     """Pearson correlation coefficient of the pixel values of two images, in [-1, 1].
 
     ``r = sum(a b) / sqrt(sum(a^2) sum(b^2))`` with ``a``, ``b`` the images minus their means.
@@ -118,7 +131,7 @@ def correlation(image1, image2) -> float:
     >>> round(correlation(image, 2 * image + 1), 12), round(correlation(image, -image), 12)
     (1.0, -1.0)
     """
-    a, b = _pair(image1, image2)
+    a, b = _selected(image1, image2, mask)
     _check_not_constant(a, "image1", "the correlation")
     _check_not_constant(b, "image2", "the correlation")
     a = a.ravel().astype(np.float64)
@@ -133,13 +146,13 @@ def correlation(image1, image2) -> float:
 # --------------------------------------------------------------------------- mutual information
 
 
-def _entropies(image1, image2, bins):
-    hist, _, _ = joint_histogram(image1, image2, bins=bins)
+def _entropies(image1, image2, bins, mask=None):
+    hist, _, _ = joint_histogram(*_selected(image1, image2, mask), bins=bins)
     entropy1, entropy2 = marginal_entropies(hist)
     return entropy1, entropy2, joint_entropy(hist)
 
 
-def mutual_information(image1, image2, *, bins=None) -> float:
+def mutual_information(image1, image2, *, bins=None, mask=None) -> float:
     """Mutual information ``H(A) + H(B) - H(A, B)`` in nats, from the joint histogram.
 
     Parameters
@@ -160,11 +173,11 @@ def mutual_information(image1, image2, *, bins=None) -> float:
     Pluim, Maintz, Viergever, "Mutual-information-based registration of medical images: a
     survey", IEEE TMI 22(8), 2003. :doi:`10.1109/TMI.2003.815867`
     """
-    entropy1, entropy2, joint = _entropies(image1, image2, bins)
+    entropy1, entropy2, joint = _entropies(image1, image2, bins, mask)
     return max(entropy1 + entropy2 - joint, 0.0)
 
 
-def normalized_mutual_information(image1, image2, *, bins=None) -> float:
+def normalized_mutual_information(image1, image2, *, bins=None, mask=None) -> float:
     """Studholme's normalised mutual information ``(H(A) + H(B)) / H(A, B)``, in [1, 2].
 
     1 for independent images, 2 for images that determine each other (``NMI(I, I) = 2``).
@@ -176,7 +189,7 @@ def normalized_mutual_information(image1, image2, *, bins=None) -> float:
     Studholme, Hill, Hawkes, "An overlap invariant entropy measure of 3D medical image
     alignment", Pattern Recognition 32(1), 1999. :doi:`10.1016/S0031-3203(98)00091-0`
     """
-    entropy1, entropy2, joint = _entropies(image1, image2, bins)
+    entropy1, entropy2, joint = _entropies(image1, image2, bins, mask)
     if joint <= 0:
         return 2.0
     return min(max((entropy1 + entropy2) / joint, 1.0), 2.0)
@@ -185,7 +198,7 @@ def normalized_mutual_information(image1, image2, *, bins=None) -> float:
 # --------------------------------------------------------------------------- gradient similarity
 
 
-def gradient_similarity(image1, image2, *, sigma: float = DEFAULT_SIGMA) -> float:
+def gradient_similarity(image1, image2, *, sigma: float = DEFAULT_SIGMA, mask=None) -> float:
     """Pluim's gradient term: edges present in both images, with the same orientation.
 
     ``G = sum over pixels of w(a) * min(|grad A|, |grad B|)``, where ``a`` is the angle between
@@ -207,11 +220,14 @@ def gradient_similarity(image1, image2, *, sigma: float = DEFAULT_SIGMA) -> floa
     Pluim, Maintz, Viergever, "Image registration by maximization of combined mutual
     information and gradient information", IEEE TMI 19(8), 2000. :doi:`10.1109/42.876307`
     """
-    a, b = _pair(image1, image2)
-    return float(gradient_similarity_map(a, b, check_sigma(sigma)).sum())
+    a, b, keep = _pair(image1, image2, mask)
+    similarity_map = gradient_similarity_map(a, b, check_sigma(sigma))
+    return float(similarity_map.sum() if keep is None else similarity_map[keep].sum())
 
 
-def pluim(image1, image2, *, bins=None, sigma: float = DEFAULT_SIGMA, normalized=True) -> float:
+def pluim(
+    image1, image2, *, bins=None, sigma: float = DEFAULT_SIGMA, normalized=True, mask=None
+) -> float:
     """The chapter's combined measure: mutual information times the gradient term.
 
     ``NMI(A, B) * G(A, B)`` (``normalized=True``, the chapter's default and Pluim et al.'s
@@ -222,11 +238,11 @@ def pluim(image1, image2, *, bins=None, sigma: float = DEFAULT_SIGMA, normalized
     ----------
     Pluim, Maintz, Viergever, IEEE TMI 19(8), 2000. :doi:`10.1109/42.876307`
     """
-    a, b = _pair(image1, image2)
+    a, b, _ = _pair(image1, image2)
     information = (normalized_mutual_information if normalized else mutual_information)(
-        a, b, bins=bins
+        a, b, bins=bins, mask=mask
     )
-    return information * gradient_similarity(a, b, sigma=sigma)
+    return information * gradient_similarity(a, b, sigma=sigma, mask=mask)
 
 
 # --------------------------------------------------------------------------- the contract

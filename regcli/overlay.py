@@ -60,8 +60,12 @@ _GREEN = (0, 140, 0)
 
 
 def display_range(image) -> tuple[float, float]:
-    """Robust grey range (1st-99th percentile) so one bright pixel does not darken the rest."""
+    """Robust grey range (1st-99th percentile) so one bright pixel does not darken the rest
+    (NaN pixels, no data, are left out)."""
     arr = np.asarray(image, dtype=float)
+    arr = arr[np.isfinite(arr)] if np.isnan(arr).any() else arr
+    if arr.size == 0:
+        return 0.0, 1.0
     low, high = np.percentile(arr, [1.0, 99.0])
     if high <= low:
         low, high = float(arr.min()), float(arr.max())
@@ -71,8 +75,22 @@ def display_range(image) -> tuple[float, float]:
 
 
 def _scaled(image, value_range) -> np.ndarray:
+    """``image`` scaled to [0, 1] by ``value_range``; NaN (no data) shows black."""
     low, high = value_range
-    return np.clip((np.asarray(image, dtype=float) - low) / (high - low), 0.0, 1.0)
+    scaled = np.clip((np.asarray(image, dtype=float) - low) / (high - low), 0.0, 1.0)
+    return np.nan_to_num(scaled, nan=0.0)
+
+
+def on_grid(image, shape) -> np.ndarray:
+    """``image`` as it lies on a grid of ``shape`` with no transform: cropped, or padded with
+    NaN (no data); ``image`` itself when the shapes agree."""
+    arr = np.asarray(image, dtype=float)
+    if arr.shape == tuple(shape):
+        return arr
+    out = np.full(tuple(shape), np.nan)
+    rows, cols = min(arr.shape[0], shape[0]), min(arr.shape[1], shape[1])
+    out[:rows, :cols] = arr[:rows, :cols]
+    return out
 
 
 def magenta_green(fixed, moving, *, fixed_range=None, moving_range=None) -> np.ndarray:
@@ -159,14 +177,16 @@ def overlay_panels(
 ) -> list[np.ndarray]:
     """The four panels of :func:`overlay_image` as float RGB arrays in [0, 1], at most
     ``max_side`` pixels a side: composite before, composite after, checkerboard before,
-    checkerboard after.  Raises :class:`~regcli.errors.InputError` unless the three are 2-D
-    arrays of finite numbers of one shape."""
+    checkerboard after.  A ``moving`` image of another shape is shown as it lies on the fixed
+    grid (:func:`on_grid`); NaN pixels (no data) show black.  Raises
+    :class:`~regcli.errors.InputError` unless the three are 2-D arrays of numbers and
+    ``aligned`` has the fixed image's shape."""
     from regcli._validate import check_image, check_same_shape
 
     images = {"fixed": fixed, "moving": moving, "aligned": aligned}
-    images = {name: check_image(image, name=name) for name, image in images.items()}
-    check_same_shape(images["fixed"], images["moving"], names=("fixed", "moving"))
+    images = {name: check_image(image, name=name, allow_nan=True) for name, image in images.items()}
     check_same_shape(images["fixed"], images["aligned"], names=("fixed", "aligned"))
+    images["moving"] = on_grid(images["moving"], images["fixed"].shape)
     fixed, moving, aligned = (reduce_for_display(image, max_side) for image in images.values())
     fixed_range, moving_range = display_range(fixed), display_range(moving)
     fixed01 = _scaled(fixed, fixed_range)

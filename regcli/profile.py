@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from regcli._validate import check_image, check_same_shape, normalize_pair, smoothing_scale
+from regcli._validate import check_image, normalize_pair, smoothing_scale
 from regcli.errors import InputError
 
 __all__ = ["PROFILE_PARAMS", "CostProfile", "cost_profile", "default_values", "local_minima"]
@@ -159,6 +159,28 @@ def default_values(param: str, center_value: float) -> np.ndarray:
     return _from_display(param, middle + step * (np.arange(count + 1) - count / 2))
 
 
+def _domains(fixed, moving, fixed_mask, moving_mask):
+    """The pixels in use of both images (:func:`regcli.masks.valid_pixels`) and their
+    domains."""
+    from regcli.domain import Domain
+    from regcli.masks import valid_pixels
+
+    valid = (
+        valid_pixels(fixed, fixed_mask, name="fixed", mask_name="fixed_mask"),
+        valid_pixels(moving, moving_mask, name="moving", mask_name="moving_mask"),
+    )
+    return valid, (Domain.of(fixed, valid[0]), Domain.of(moving, valid[1]))
+
+
+def _scaled(fixed, moving, valid, metric) -> tuple[np.ndarray, np.ndarray]:
+    """Both images scaled to [0, 1] as register() scales them (by their pixels in use, the
+    others filled)."""
+    from regcli.masks import filled
+
+    pair = normalize_pair(fixed, moving, joint=metric.same_modality, masks=valid)
+    return filled(pair[0], valid[0]), filled(pair[1], valid[1])
+
+
 def cost_profile(
     fixed: np.ndarray,
     moving: np.ndarray,
@@ -172,12 +194,14 @@ def cost_profile(
     sigma: float | None = None,
     bins: int | None = None,
     true_value: float | None = None,
+    fixed_mask=None,
+    moving_mask=None,
 ) -> CostProfile:
     """The registration cost as one parameter sweeps ``values``, the others held at ``at``.
 
     Parameters
     ----------
-    fixed, moving : (rows, cols) arrays of the same shape
+    fixed, moving : (rows, cols) arrays (of any two shapes; NaN pixels are left out)
     param : {"angle", "tx", "ty", "scale"}
         Must be a parameter of ``transform`` (``scale``: ``similarity`` only).
     values : sequence of float, optional
@@ -197,6 +221,8 @@ def cost_profile(
         Histogram bins of MI-like metrics.
     true_value : float, optional
         Known true value (core units), kept for the plot and JSON.
+    fixed_mask, moving_mask : (rows, cols) arrays, optional
+        The pixels of each image to compare (non-zero = use), as in :func:`regcli.register`.
 
     Returns
     -------
@@ -208,9 +234,9 @@ def cost_profile(
     from regcli.objective import LevelObjective
     from regcli.transforms import check_matrix, make_transform
 
-    fixed_arr = check_image(fixed, name="fixed")
-    moving_arr = check_image(moving, name="moving")
-    check_same_shape(fixed_arr, moving_arr, names=("fixed", "moving"))
+    fixed_arr = check_image(fixed, name="fixed", allow_nan=True)
+    moving_arr = check_image(moving, name="moving", allow_nan=True)
+    valid, domains = _domains(fixed_arr, moving_arr, fixed_mask, moving_mask)
     metric_obj = get_metric(metric)
     shape = fixed_arr.shape
     family = make_transform(transform, center=center, shape=shape)
@@ -237,12 +263,12 @@ def cost_profile(
     # The images are scaled to [0, 1], as register() scales them.
     options = metric_obj.prepare_options(metric_obj.check_options(bins=bins), moving_range=(0, 1))
 
-    fixed_n, moving_n = normalize_pair(fixed_arr, moving_arr, joint=metric_obj.same_modality)
+    fixed_n, moving_n = _scaled(fixed_arr, moving_arr, valid, metric_obj)
     params = np.repeat(base[None], values.size, axis=0)
     params[:, index] = values
 
     def sweep(f, m):
-        objective = LevelObjective(f, m, family, metric_obj, options)
+        objective = LevelObjective(f, m, family, metric_obj, options, domains=domains)
         return np.array([objective.cost(p * objective.scales) for p in params], dtype=float)
 
     costs = sweep(fixed_n, moving_n)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from regcli.io import atomic_output
-from regcli.overlay import draw_text, magenta_green, reduce_for_display, save_png
+from regcli.overlay import draw_text, magenta_green, on_grid, reduce_for_display, save_png
 
 __all__ = ["contact_sheet", "overlay_thumbnail", "plot_drift", "save_png", "verdict_colour"]
 
@@ -32,6 +32,7 @@ def overlay_thumbnail(fixed, moving, aligned, *, size: int = 96) -> np.ndarray:
     """A small RGB picture: the before overlay (fixed in magenta, moving in green) next to the
     after overlay (fixed and aligned), each at most ``size`` pixels a side.  Where the images
     agree the overlay is grey; misalignment shows as coloured fringes."""
+    moving = on_grid(moving, np.shape(fixed))  # (another shape: as it lies on the fixed grid)
     fixed, moving, aligned = (reduce_for_display(image, size) for image in (fixed, moving, aligned))
     before = _thumbnail_overlay(fixed, moving)
     after = _thumbnail_overlay(fixed, aligned)

@@ -145,7 +145,7 @@ def test_bad_pairs_are_error_rows_and_the_others_finish(runner, data, tmp_path):
     rows = _rows(out)
     assert [r["status"] for r in rows] == ["registered", "failed", "failed", "registered"]
     assert "broken.png: not a readable image" in rows[1]["error"]
-    assert "must have the same shape" in rows[2]["error"]
+    assert "small.npy (moving image): the image is constant" in rows[2]["error"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["m00", "m01"]
     assert (out / "contact_sheet.png").is_file()
 

@@ -187,12 +187,18 @@ def assert_clean_failure(result, code: int, *needles: str, workdir=None):
         assert not list(workdir.glob("regcli-*")) and not (workdir / "out").exists()
 
 
-def test_different_shapes_name_both_files_and_shapes(runner, workdir):
-    write_image(workdir / "small.png", np.tile(np.arange(120, dtype=np.uint8), (100, 1)))
-    result = runner.invoke(cli, ["register", "BrainMRI_1.png", "small.png"])
-    assert_clean_failure(
-        result, 1, "BrainMRI_1.png", "small.png", "(256, 256)", "(100, 120)", workdir=workdir
+def test_a_moving_image_of_another_shape_is_aligned_onto_the_fixed_grid(runner, workdir):
+    crop = read_image(workdir / "BrainMRI_1.png")[30:230, 10:250]  # 200 x 240
+    write_image(workdir / "crop.png", crop)
+    result = runner.invoke(
+        cli, ["register", "BrainMRI_1.png", "crop.png", "-o", "out", "--json", "-q"]
     )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert np.allclose(report["matrix"], [[1, 0, -10], [0, 1, -30], [0, 0, 1]], atol=0.02)
+    saved = json.loads((workdir / "out" / "transform.json").read_text())
+    assert saved["fixed_shape"] == [256, 256] and saved["moving_shape"] == [200, 240]
+    assert read_image(workdir / "out" / "crop_aligned.png").shape == (256, 256)
 
 
 def test_constant_image_is_refused_by_name(runner, workdir):

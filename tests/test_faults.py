@@ -462,6 +462,9 @@ def test_an_unexpected_exception_is_one_error_line_and_leaves_nothing(
         raise RuntimeError("a bug\nover two lines")
 
     monkeypatch.setattr(regcli.io, "check_same_shape", broken)  # every pair reader
+    # register and profile take two shapes: the bug is in what they look at first
+    monkeypatch.setattr("regcli.registration.valid_pixels", broken)
+    monkeypatch.setattr("regcli.masks.valid_pixels", broken)
     monkeypatch.setattr("regcli.resample.warp", broken)  # translate, rotate, apply
     template = COMMANDS[command][0] if command in COMMANDS else READS_ONLY[command]
     before = tree(work)

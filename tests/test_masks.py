@@ -214,3 +214,19 @@ def test_check_options_checks_masks_without_images():
     with pytest.raises(InputError) as info:
         check_options(moving_mask=[[1, 2], [3]])
     assert info.value.param == "moving_mask"
+
+
+def test_cost_profile_ignores_what_lies_under_a_mask(brain):
+    from regcli.profile import cost_profile
+
+    case = input_cases.static_pattern(brain)
+    mask = case.given["moving_mask"]
+    other = np.where(mask, case.moving, 0.0)
+    values = np.linspace(-14.4, -10.4, 9)
+    first, second, plain = (
+        cost_profile(case.fixed, moving, param="tx", values=values, at=case.truth, moving_mask=m)
+        for moving, m in ((case.moving, mask), (other, mask), (case.moving, None))
+    )
+    assert np.array_equal(first.costs, second.costs)
+    assert not np.allclose(first.costs, plain.costs)
+    assert first.minimum() == pytest.approx(-12.4, abs=0.01)

@@ -105,8 +105,9 @@ def test_bad_inputs_named(blobs):
     with pytest.raises(InputError, match="sigma: expected a finite number > 0") as info:
         cost_profile(blobs, blobs, param="tx", values=[0.0, 1.0], sigma=-1.0)
     assert info.value.param == "sigma"
-    with pytest.raises(InputError, match="fixed and moving must have the same shape"):
-        cost_profile(blobs, blobs[:50], param="tx")
+    with pytest.raises(InputError, match="moving_mask: the mask has shape") as info:
+        cost_profile(blobs, blobs[:50], param="tx", moving_mask=np.ones(blobs.shape))
+    assert info.value.param == "moving_mask"
     with pytest.raises(InputError, match="bins: metric 'ssd'"):
         cost_profile(blobs, blobs, param="tx", values=[0.0, 1.0], bins=16)
 

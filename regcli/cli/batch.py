@@ -28,8 +28,8 @@ class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exceptio
     "pairs_file",
     type=click.Path(path_type=Path, dir_okay=False),
     metavar="PAIRS.csv",
-    help="CSV with columns fixed,moving and optionally name (paths relative to the CSV's "
-    "folder), instead of FIXED MOVING...",
+    help="CSV with columns fixed,moving and optionally name, fixed_mask, moving_mask (paths "
+    "relative to the CSV's folder), instead of FIXED MOVING...",
 )
 @options.output_opt(
     "Folder for the results, created if needed.",
@@ -39,6 +39,8 @@ class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exceptio
     file_okay=False,
 )
 @options.registration_opts
+@options.mask_opts
+@options.spacing_opts
 @options.plots_opt(
     "qc",
     extra=("qc",),
@@ -71,7 +73,9 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
       regcli batch FIXED MOVING... -o OUTDIR
       regcli batch --pairs PAIRS.csv -o OUTDIR
 
-    Every registration option of `regcli register` applies to every pair. Each pair gets a
+    Every registration option of `regcli register` applies to every pair (--fixed-mask and
+    --moving-mask too, or a pair's own masks from the CSV's fixed_mask and moving_mask
+    columns; fixed and moving may differ in size). Each pair gets a
     folder in OUTDIR named after its moving image (folder names are added when two moving
     images share a name; a CSV's name column is made a safe file name) holding the aligned
     image and transform.json, as `register` writes them. OUTDIR also holds:
@@ -97,8 +101,15 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     as_json = kwargs.pop("as_json")
     allow_suspect = kwargs.pop("allow_suspect")
     register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
+    for name in ("fixed_spacing", "moving_spacing"):  # (only when given: kept folders match)
+        if kwargs[name] is not None:
+            register_options[name] = kwargs[name]
     helpers.check_register_options(**register_options)
     pairs = _read_pairs(images, pairs_file)
+    for pair in pairs:  # the masks of every pair, unless the CSV gives the pair its own
+        for name in ("fixed_mask", "moving_mask"):
+            if pair.get(name) is None and kwargs[name] is not None:
+                pair[name], pair[f"read_{name}"] = str(kwargs[name]), kwargs[name]
     if scheduler is not None and workers is not None:
         raise click.UsageError("give either --workers or --scheduler, not both")
     client = _connect(scheduler) if scheduler is not None else None
@@ -172,6 +183,10 @@ def _pairs_csv(path: Path) -> list[dict]:
     pairs = []
     for line, row in enumerate(rows, start=2):
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        masks = {}
+        for name in ("fixed_mask", "moving_mask"):
+            if row.get(name):
+                masks.update({name: row[name], f"read_{name}": base / row[name]})
         if not row["fixed"] and not row["moving"]:
             continue  # a blank line
         if not row["fixed"] or not row["moving"]:
@@ -183,6 +198,7 @@ def _pairs_csv(path: Path) -> list[dict]:
                 "read_fixed": base / row["fixed"],
                 "read_moving": base / row["moving"],
                 "name": row.get("name") or None,
+                **masks,
             }
         )
     if not pairs:
@@ -238,6 +254,9 @@ def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_opti
     for index, (pair, name) in enumerate(zip(pairs, names, strict=True)):
         pair.update(index=index, name=name)
         jobs[name] = {"fixed": pair["fixed"], "moving": pair["moving"], "options": register_options}
+        for mask in ("fixed_mask", "moving_mask"):  # (only when given: kept folders match)
+            if pair.get(mask) is not None:
+                jobs[name][mask] = pair[mask]
     jobs = _jsonable(jobs)
     rows, thumbnails, todo = {}, {}, []
     for pair in pairs:
@@ -254,6 +273,8 @@ def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_opti
                 "moving": p["read_moving"],
                 "name": p["name"],
                 "data": jobs[p["name"]],
+                "fixed_mask": p.get("read_fixed_mask"),
+                "moving_mask": p.get("read_moving_mask"),
             }
             for p in todo
         ],

@@ -165,15 +165,29 @@ def display_name(path) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def read_pair(fixed: Path, moving: Path):
-    """Read two images that must have the same shape; errors name both files."""
+def read_pair(fixed: Path, moving: Path, *, same_shape: bool = True, allow_nan: bool = False):
+    """Read two images (of the same shape, unless ``same_shape`` is false; with NaN pixels
+    when ``allow_nan``, for the commands that treat them as masked); errors name both
+    files."""
     from regcli.io import check_same_shape, read_image
 
-    fixed_image = read_image(fixed)
+    fixed_image = read_image(fixed, allow_nan=allow_nan)
     interrupts.pause("read")
-    moving_image = read_image(moving)
-    check_same_shape(fixed_image, moving_image, names=(str(fixed), str(moving)))
+    moving_image = read_image(moving, allow_nan=allow_nan)
+    if same_shape:
+        check_same_shape(fixed_image, moving_image, names=(str(fixed), str(moving)))
     return fixed_image, moving_image
+
+
+def read_masks(fixed_mask: Path | None, moving_mask: Path | None) -> dict:
+    """``{"fixed_mask": array or None, "moving_mask": ...}`` read from the mask files (any
+    format the readers know, any dtype; the core checks their shapes and counts)."""
+    from regcli.io import read_image
+
+    return {
+        name: None if path is None else read_image(path, allow_nan=True)
+        for name, path in (("fixed_mask", fixed_mask), ("moving_mask", moving_mask))
+    }
 
 
 def name_inputs(message: str, *, fixed: Path, moving: Path) -> str:

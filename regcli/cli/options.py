@@ -61,6 +61,14 @@ gamma_opt            --gamma         0 <= x < 1               the optimiser's   
 beta_opt             --beta          0 < x < 1                the optimiser's    register
 registration_opts    every option of register's registration (transform ...  batch,
                      init), in register's order                                  stack
+mask_opts            --fixed-mask,   image file (non-zero =   every pixel        register,
+                     --moving-mask   use; any format, dtype)                     batch,
+                                                                                 similarity,
+                                                                                 profile
+reference_mask_opt   --reference-    image file (as above)    every pixel        stack
+                     mask
+spacing_opts         --fixed-spacing SY,SX (numbers > 0)      1,1 (pixels)       register,
+                     --moving-spacing                                            batch
 plots_opt(...)       --plots         none|all (+ a command's  all; batch: qc     register,
                                      own: batch's qc)                            batch
 ==================== =============== ======================== ================== ==========
@@ -77,13 +85,20 @@ smoothing before gradients.
 
 from __future__ import annotations
 
-import importlib
 import math
 from pathlib import Path
 
 import click
 
 from regcli._limits import MAX_CENTER, MAX_HISTOGRAM_BINS, MAX_SIGMA
+from regcli.cli.types import (  # noqa: F401 (the types are used as options.FINITE_FLOAT...)
+    FINITE_FLOAT,
+    POSITIVE_FLOAT,
+    BinsPair,
+    FiniteFloat,
+    FiniteFloatRange,
+    RegistryChoice,
+)
 
 #: Histogram bins of the MI-family *costs* (register, compare, profile).
 #: The numbers of regcli.metrics.MIN_COST_BINS / MAX_COST_BINS, written out because reading
@@ -92,107 +107,6 @@ COST_BINS_MIN, COST_BINS_MAX = 4, 1024
 #: Largest number of bins per axis of a plain joint histogram (4096 x 4096 float64 = 128 MB):
 #: the core's own bound, :data:`regcli._limits.MAX_HISTOGRAM_BINS`.
 HIST_BINS_MAX = MAX_HISTOGRAM_BINS
-
-# --------------------------------------------------------------------------- types
-
-
-class FiniteFloat(click.ParamType):
-    """A finite float: click's FLOAT accepts 'nan' and 'inf', which no option of regcli can
-    use."""
-
-    name = "number"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, float) and math.isfinite(value):
-            return value
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"expected a number, got {value!r}", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"expected a finite number, got {value!r}", param, ctx)
-        return number
-
-
-#: Shared instance of :class:`FiniteFloat` for ``type=``.
-FINITE_FLOAT = FiniteFloat()
-
-
-class FiniteFloatRange(click.FloatRange):
-    """A finite float within a range (click's FloatRange lets NaN through every bound).
-
-    The message quotes the text as typed: ``--lr 1e-400`` is reported as ``'1e-400'``, not as
-    the 0.0 it rounds to.
-    """
-
-    name = "number"
-
-    def convert(self, value, param, ctx):
-        number = FINITE_FLOAT.convert(value, param, ctx)
-        try:
-            return super().convert(number, param, ctx)
-        except click.BadParameter:
-            self.fail(f"expected a number {self._describe_range()}, got {value!r}", param, ctx)
-
-    def _describe_range(self) -> str:
-        """click's ``0<=x<1``, with the bounds written as typed (``x>0``, not ``x>0.0``)."""
-        low = "" if self.min is None else f"{self.min:g}{'<' if self.min_open else '<='}"
-        high = "" if self.max is None else f"{'<' if self.max_open else '<='}{self.max:g}"
-        if self.max is None and self.min is not None:  # x>0 rather than 0<x
-            return f"x{'>' if self.min_open else '>='}{self.min:g}"
-        return f"{low}x{high}"
-
-
-#: A finite number > 0 (learning rates, smoothing scales).
-POSITIVE_FLOAT = FiniteFloatRange(min=0.0, min_open=True)
-
-
-class RegistryChoice(click.Choice):
-    """A ``click.Choice`` whose names are the keys of a core registry dict, read on first use.
-
-    The registries live in modules that import numpy; reading them only when a value is
-    checked or a command's help is shown keeps ``regcli --help`` fast.  ``first`` names are
-    listed first, ``extra`` names (such as ``all``) are appended.
-    """
-
-    def __init__(self, module: str, attribute: str, *, first=(), extra=()):
-        self.module, self.attribute = module, attribute
-        self.first, self.extra = tuple(first), tuple(extra)
-        self.case_sensitive = True
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        registry = getattr(importlib.import_module(self.module), self.attribute)
-        names = list(self.first)
-        names += [str(name) for name in registry if str(name) not in names]
-        return (*names, *self.extra)
-
-
-class BinsPair(click.ParamType):
-    """``N`` (both images) or ``N,M`` (first, second image): whole numbers in a range."""
-
-    name = "bins"
-
-    def __init__(self, minimum: int, maximum: int):
-        self.minimum, self.maximum = minimum, maximum
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int) or (isinstance(value, tuple) and len(value) == 2):
-            return value
-        parts = [part.strip() for part in str(value).split(",")]
-        try:
-            counts = [int(part) for part in parts]
-        except ValueError:
-            counts = []
-        if len(counts) not in (1, 2) or not all(self.minimum <= c <= self.maximum for c in counts):
-            self.fail(
-                f"expected N or N,M: whole numbers of bins from {self.minimum} to "
-                f"{self.maximum}, got {value!r}",
-                param,
-                ctx,
-            )
-        return counts[0] if len(counts) == 1 else (counts[0], counts[1])
-
 
 # --------------------------------------------------------------------------- callbacks
 
@@ -531,3 +445,82 @@ def plots_opt(default: str = "all", *, extra=(), help_text: str | None = None):
         help=help_text
         or "Figures to write: all of them, or none (faster; only the data files are written).",
     )
+
+
+def _mask_option(flag: str, name: str, help_text: str):
+    return click.option(
+        flag,
+        name,
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        metavar="MASK",
+        help=help_text,
+    )
+
+
+#: Help shared by the mask options.
+_MASK_HELP = (
+    " (non-zero = use; any image format and dtype, the image's shape). NaN pixels of a "
+    "float image are left out with or without a mask."
+)
+
+
+def mask_opts(function):
+    """``--fixed-mask`` and ``--moving-mask``: the pixels of each image to compare."""
+    function = _mask_option(
+        "--moving-mask",
+        "moving_mask",
+        "Compare only the pixels of the moving (second) image where MASK is non-zero" + _MASK_HELP,
+    )(function)
+    return _mask_option(
+        "--fixed-mask",
+        "fixed_mask",
+        "Compare only the pixels of the fixed (first) image where MASK is non-zero" + _MASK_HELP,
+    )(function)
+
+
+#: ``--reference-mask``: the pixels of the reference (every registration's fixed image) to
+#: compare; its Python name is register's ``fixed_mask``.
+reference_mask_opt = _mask_option(
+    "--reference-mask",
+    "fixed_mask",
+    "Compare only the pixels of the reference where MASK (one frame's shape) is non-zero"
+    + _MASK_HELP,
+)
+
+
+def _parse_spacing_pair(ctx, param, value):
+    """``SY,SX`` (the size of a pixel along rows and columns) -> ``(sy, sx)``."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        numbers = tuple(float(part) for part in parts)
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 2 or not all(math.isfinite(n) and n > 0 for n in numbers):
+        raise click.BadParameter(
+            f"expected SY,SX: the size of a pixel along rows and along columns, two numbers "
+            f"> 0 in one unit for both images (e.g. 2,1), got {value!r}"
+        )
+    return numbers
+
+
+def spacing_opts(function):
+    """``--fixed-spacing`` and ``--moving-spacing``: pixel sizes, for transforms rigid in
+    physical units."""
+    for flag, name, which in (
+        ("--moving-spacing", "moving_spacing", "moving"),
+        ("--fixed-spacing", "fixed_spacing", "fixed"),
+    ):
+        function = click.option(
+            flag,
+            name,
+            callback=_parse_spacing_pair,
+            default=None,
+            metavar="SY,SX",
+            help=f"Pixel size of the {which} image along rows and columns (one unit for both "
+            "images): rotation, rigid and similarity are then rigid in physical units; the "
+            "matrix stays in pixels, the parameters are physical [default: 1,1].",
+        )(function)
+    return function

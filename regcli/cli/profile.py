@@ -98,6 +98,7 @@ def _parse_range(ctx, param, value):
 )
 @options.cost_bins_opt
 @options.center_opt(None, " [default: topleft for rotation, center otherwise]")
+@options.mask_opts
 @options.output_opt(
     "PNG of the profile [default: <moving name>_profile_<param>.png in the current folder]."
 )
@@ -116,11 +117,16 @@ def profile(
     truth,
     bins,
     center,
+    fixed_mask,
+    moving_mask,
     output,
     as_json,
     overwrite,
 ):
     """Plot the cost as one parameter of the transform sweeps a range of values.
+
+    FIXED and MOVING may differ in size; --fixed-mask/--moving-mask (and NaN pixels) leave
+    pixels out of the cost, as in `regcli register`.
 
     The other parameters are held at their values in the current alignment: the identity,
     the transform in --at TRANSFORM.json, or the one --register finds. The cost is the one
@@ -155,9 +161,13 @@ def profile(
     helpers.check_register_options(metric=metric, bins=bins)
     output = Path(f"{Path(moving).stem}_profile_{param}.png") if output is None else output
     at_inputs = [] if at_path is None else [at_path]
+    at_inputs += [path for path in (fixed_mask, moving_mask) if path is not None]
     with outputs.OutputSet(overwrite=overwrite, inputs=[fixed, moving, *at_inputs]) as out:
         staged = out.stage(output, suffixes=(".png",), kind="figure", option="output")
-        fixed_image, moving_image = helpers.read_pair(fixed, moving)
+        fixed_image, moving_image = helpers.read_pair(
+            fixed, moving, same_shape=False, allow_nan=True
+        )
+        masks = helpers.read_masks(fixed_mask, moving_mask)
         interrupts.pause("work")
         registered, result = _compute(
             fixed,
@@ -174,6 +184,7 @@ def profile(
             bins=bins,
             center=center,
             truth=truth,
+            masks=masks,
         )
 
         from regcli.plots import plot_cost_profile
@@ -213,8 +224,10 @@ def _compute(
     bins,
     center,
     truth,
+    masks,
 ):
-    """The registration (with --register) and the profile: ``(registered or None, profile)``."""
+    """The registration (with --register) and the profile: ``(registered or None, profile)``;
+    ``masks``: ``fixed_mask`` and ``moving_mask`` arrays (or None)."""
     import numpy as np
 
     from regcli.io import read_transform_json
@@ -235,6 +248,7 @@ def _compute(
                 metric=metric,
                 center=center,
                 bins=bins,
+                **masks,
             )
         at_matrix = registered.matrix
     if values is not None:
@@ -255,6 +269,7 @@ def _compute(
             sigma=sigma,
             bins=bins,
             true_value=true_value,
+            **masks,
         )
     return registered, result
 

@@ -32,6 +32,8 @@ TRANSFORM_NAME = "transform.json"
     None,
     "How to find the starting transform before the optimisation [default: the transform's own].",
 )
+@options.mask_opts
+@options.spacing_opts
 @options.output_opt(
     "Folder for the outputs, created if needed [default: regcli-<moving name>/ in the "
     "current folder].",
@@ -64,13 +66,17 @@ def register(
     bins,
     sigma,
     init,
+    fixed_mask,
+    moving_mask,
+    fixed_spacing,
+    moving_spacing,
     outdir,
     plots,
     as_json,
     overwrite,
     allow_suspect,
 ):
-    """Align MOVING onto FIXED (same shape) by minimising a cost over a transform.
+    """Align MOVING onto FIXED (any two sizes) by minimising a cost over a transform.
 
     Writes into OUTDIR (default: regcli-<moving name>/ in the current folder):
 
@@ -81,7 +87,13 @@ def register(
       transform.json               the 3x3 matrix (fixed pixel -> moving pixel) and its
                                    parameters, metric, optimiser, convergence
 
-    --plots none leaves out cost.png and overlay.png.
+    --plots none leaves out cost.png and overlay.png. The aligned image is on FIXED's grid.
+
+    --fixed-mask/--moving-mask MASK compare only the pixels where MASK is non-zero (a region
+    of interest; everything but a label or a corrupted region); NaN pixels of float images
+    are left out too (and stay NaN in the aligned image). --fixed-spacing/--moving-spacing
+    SY,SX make rotation, rigid and similarity rigid in physical units (non-square pixels);
+    the matrix stays in pixels, the parameters are physical.
 
     The matrix M maps a FIXED pixel (x = column, y = row) to the MOVING pixel showing the
     same anatomy: aligned(x) = moving(M @ x). Angles are degrees, positive = clockwise on
@@ -120,8 +132,11 @@ def register(
         "beta": beta,
         "bins": bins,
         "sigma": sigma,
+        "fixed_spacing": fixed_spacing,
+        "moving_spacing": moving_spacing,
     }
     helpers.check_register_options(**options)
+    masks = {"fixed_mask": fixed_mask, "moving_mask": moving_mask}
     outdir = Path(f"regcli-{moving.stem}") if outdir is None else outdir
     if outdir.exists() and not outdir.is_dir():
         raise click.BadParameter(
@@ -135,14 +150,18 @@ def register(
     from regcli.io import IMAGE_SUFFIXES, check_input_path, check_output_format
 
     check_input_path(moving)  # its format is the aligned image's: known before any work
-    with outputs.OutputSet(outdir, overwrite=overwrite, inputs=(fixed, moving), create=True) as out:
+    inputs = (fixed, moving, *(path for path in masks.values() if path is not None))
+    with outputs.OutputSet(outdir, overwrite=overwrite, inputs=inputs, create=True) as out:
         staged = {
             key: out.stage(name, suffixes=IMAGE_SUFFIXES, kind="image")
             if key == "aligned"
             else out.stage(name)
             for key, name in names.items()
         }
-        fixed_image, moving_image = helpers.read_pair(fixed, moving)
+        fixed_image, moving_image = helpers.read_pair(
+            fixed, moving, same_shape=False, allow_nan=True
+        )
+        options.update(helpers.read_masks(**masks))
         check_output_format(paths["aligned"], moving_image.dtype)
         interrupts.pause("work")
 
@@ -156,6 +175,7 @@ def register(
             result = run_registration(fixed_image, moving_image, callback=tick, **options)
         code = verdict.exit_code(result)
         report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
+        report.update({name: str(path) for name, path in masks.items() if path is not None})
         report["exit_code"] = 0 if allow_suspect else code
         write_outputs(result, report, fixed, moving, fixed_image, moving_image, staged)
     report["outputs"] = {"directory": outdir, **paths}
@@ -176,7 +196,7 @@ def aligned_for_output(warped, moving_image):
 
     from regcli.io import to_dtype
 
-    low, high = float(np.min(moving_image)), float(np.max(moving_image))
+    low, high = float(np.nanmin(moving_image)), float(np.nanmax(moving_image))
     return to_dtype(np.clip(warped, low, high), moving_image.dtype)
 
 

@@ -27,9 +27,13 @@ def _with_file_names(message: str, first: Path, second: Path) -> str:
     "level for 8-bit images, 2 x (pixels)^(1/3) (at most 256) for 16-bit and float images.",
 )
 @options.sigma_opt
+@options.mask_opts
 @options.json_opt
-def similarity(image1, image2, metric, bins, sigma, as_json):
+def similarity(image1, image2, metric, bins, sigma, fixed_mask, moving_mask, as_json):
     """Compare IMAGE1 and IMAGE2 (same size) with one similarity measure or all of them.
+
+    With --fixed-mask (IMAGE1's) and/or --moving-mask (IMAGE2's) only the pixels in use in
+    both images are compared; NaN pixels of float images count as masked.
 
     \b
     Measures (names as in `regcli register --metric`):
@@ -53,8 +57,10 @@ def similarity(image1, image2, metric, bins, sigma, as_json):
     from regcli.errors import InputError
     from regcli.metrics import METRICS
 
-    first, second = helpers.read_pair(image1, image2)
+    first, second = helpers.read_pair(image1, image2, allow_nan=True)
+    masks = helpers.read_masks(fixed_mask, moving_mask)
     interrupts.pause("work")
+    first, second, mask = _pixels_in_use(first, second, masks)
     names = list(METRICS) if metric == "all" else [metric]
     given = {"bins": bins, "sigma": sigma}
     values = {}
@@ -62,7 +68,7 @@ def similarity(image1, image2, metric, bins, sigma, as_json):
         entry = METRICS[name]
         chosen = {k: v for k, v in given.items() if k in entry.options and v is not None}
         try:
-            values[name] = entry(first, second, **chosen)
+            values[name] = entry(first, second, mask=mask, **chosen)
         except InputError as exc:
             if exc.param in ("bins", "sigma"):  # a bad option value, whatever the images
                 raise
@@ -85,3 +91,26 @@ def similarity(image1, image2, metric, bins, sigma, as_json):
     for row in rows:
         padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         click.echo("  ".join([*padded, row[3]]))
+
+
+def _pixels_in_use(first, second, masks: dict):
+    """The two images with their NaN pixels filled, and the mask of the pixels in use in both
+    (None: all of them)."""
+    import numpy as np
+
+    from regcli.masks import filled, valid_pixels
+
+    valid = [
+        valid_pixels(image, masks[mask_name], name=name, mask_name=mask_name)
+        for image, name, mask_name in (
+            (first, "image1", "fixed_mask"),
+            (second, "image2", "moving_mask"),
+        )
+    ]
+    if valid[0] is None and valid[1] is None:
+        return first, second, None
+    both = np.ones(first.shape, bool)
+    for keep in valid:
+        if keep is not None:
+            both &= keep
+    return filled(first, valid[0]), filled(second, valid[1]), both

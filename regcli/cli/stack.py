@@ -48,6 +48,7 @@ def _parse_reference(ctx, param, value):
     "or onto frame K (from 0).",
 )
 @options.registration_opts
+@options.reference_mask_opt
 @options.overwrite_opt
 @options.allow_suspect_opt("a frame's result")
 @options.json_opt
@@ -70,6 +71,9 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
                           converged, quality
       drift.png           tx, ty and angle against frame, suspect frames marked
 
+    --reference-mask MASK (a frame's shape, non-zero = use) leaves pixels of the reference
+    out of every registration (a static label, a region that does not move with the rest).
+
     Apply the same transforms to another channel with
     `regcli apply --transforms OUTDIR/transforms.csv OTHER.tif -o OTHER_aligned.tif`
     (--order 0 for labels).
@@ -87,14 +91,18 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
 
     register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
     helpers.check_register_options(**register_options)
+    mask_path = kwargs["fixed_mask"]
     first = Path(stack[0])
     names = {
         "aligned": f"{first.stem if first.suffix else first.name}_aligned.tif",
         "transforms": TRANSFORMS_NAME,
         "drift": DRIFT_NAME,
     }
-    with outputs.OutputSet(outdir, overwrite=overwrite, inputs=stack, create=True) as out:
+    inputs = (*stack, *([] if mask_path is None else [mask_path]))
+    with outputs.OutputSet(outdir, overwrite=overwrite, inputs=inputs, create=True) as out:
         staged = {key: out.stage(name) for key, name in names.items()}
+        if mask_path is not None:
+            register_options["fixed_mask"] = helpers.read_masks(mask_path, None)["fixed_mask"]
         source = open_stack(stack if len(stack) > 1 else stack[0])
         with contextlib.closing(source):
             reference = check_reference(reference, len(source))
@@ -163,6 +171,7 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
         drift([r.matrix for r in records], source.shape[1:]),
         flagged,
         title=f"{source.name}: drift onto {reference} "
-        f"({register_options['transform']}, {register_options['metric']})",
+        f"({register_options['transform']}, {register_options['metric']}"
+        f"{', masked' if register_options.get('fixed_mask') is not None else ''})",
     )
     return records

@@ -129,7 +129,7 @@ def _trust_parts(parts, sizes, args, summary) -> None:
     rows, calibration = [], None
     if "trust" in parts:
         trust.GROUP_BUILDERS["bench"] = lambda: trust.bench_group(sizes)
-        rows = trust.run(("bench", "samples", "issue", "fail"), log=log)
+        rows = trust.run(("bench", "samples", "issue", "fail", "inputs"), log=log)
         (args.out / "trust.json").write_text(json.dumps(rows, indent=1, default=str))
     if "calibration" in parts:
         calibration = trust.run(("calibration",), log=log)

@@ -11,8 +11,9 @@ The measures:
 ``overlap``
     The fraction of the fixed image's pixels that the aligned moving image covers (with
     masks: of the fixed mask's pixels that the moving mask's, carried through the transform,
-    covers).  Every measure is taken on the pixels inside both images' domains (masks and
-    non-NaN pixels, :mod:`regcli.domain`) alone.
+    covers); the verdict also accepts the moving image's share (``moving_overlap`` in the
+    details: a small moving image may lie wholly inside a large fixed one).  Every measure
+    is taken on the pixels inside both images' domains (masks, non-NaN pixels) alone.
 ``significance``
     How far the solution stands above chance, in units of the spread of displaced
     alignments: the correlation at the solution against the correlation at every other shift
@@ -272,8 +273,11 @@ def _shift_evidence(evidence: Evidence, level: int) -> dict:
     m = pyramid.to_level(evidence.matrix, level)
     mask = overlap(fixed_domain, moving_domain, m)
     n0 = int(np.count_nonzero(mask))
-    full = overlap(*evidence.domains, evidence.matrix)  # the fraction at full resolution
-    out = {"overlap": np.count_nonzero(full) / max(evidence.domains[0].count(), 1), "n0": n0}
+    covered = np.count_nonzero(overlap(*evidence.domains, evidence.matrix))  # full resolution
+    out = {"overlap": covered / max(evidence.domains[0].count(), 1), "n0": n0}
+    # The moving image's share (a fixed pixel covers |det A| moving pixels).
+    area = abs(float(np.linalg.det(evidence.matrix[:2, :2])))
+    out["moving_overlap"] = min(1.0, covered * area / max(evidence.domains[1].count(), 1))
     warped = warp_linear(moving, m, fixed.shape)
     out["correlation"] = masked_correlation(fixed, warped, mask)
     out["nmi"] = masked_nmi(fixed, warped, mask)
@@ -467,31 +471,28 @@ def _reasons(evidence: Evidence, measures: dict) -> list[str]:
     reasons = []
     if not evidence.converged:
         reasons.append(f"the optimisation did not converge: {evidence.message}")
-    why = implausible(
-        evidence.family.to_physical(evidence.matrix),
-        max_scale=MAX_SCALE,
-        max_anisotropy=MAX_ANISOTROPY,
-    )
+    physical = evidence.family.to_physical(evidence.matrix)
+    why = implausible(physical, max_scale=MAX_SCALE, max_anisotropy=MAX_ANISOTROPY)
     if why is not None:
         reasons.append(
             f"the transform cannot be an alignment: {why}; try a transform with fewer "
             "degrees of freedom (rigid or similarity)"
         )
-    overlap_fraction = measures["overlap"]
+    overlap_fraction = max(measures["overlap"], measures["moving_overlap"])
     masked = not (evidence.domains[0].full and evidence.domains[1].full)
     if masked and not (
         overlap_fraction >= MIN_OVERLAP and measures["n0"] >= MIN_MASKED_OVERLAP_PIXELS
     ):
         reasons.append(
             f"too little of the masked images overlaps ({100 * overlap_fraction:.1f}% of the "
-            f"fixed image's pixels in use, {measures['n0']} pixels at the {QUALITY_SIZE}-pixel "
-            "level) to trust the result; check the masks and the overlay, or mask less"
+            f"pixels in use, {measures['n0']} pixels at the {QUALITY_SIZE}-pixel level) to "
+            "trust the result; check the masks and the overlay, or mask less"
         )
     elif not overlap_fraction >= MIN_OVERLAP:
         reasons.append(
             f"only {100 * overlap_fraction:.1f}% of the fixed image is covered by the aligned "
-            "moving image: too little to trust; check the overlay, or crop both images to "
-            "their common part"
+            "moving image (and of the moving image used): too little to trust; check the "
+            "overlay, or crop both images to their common part"
         )
     significance = measures["significance"]
     distinct = measures.get("shift_distinctness", math.nan)

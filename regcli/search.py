@@ -78,6 +78,10 @@ __all__ = [
 #: when the estimate is right (multimodal pairs included), below 0.3 when it is wrong (content
 #: shifted far relative to the window, rescaled content); below it the full circle is tried.
 FOURIER_CONFIDENCE = 0.45
+#: The Fourier signatures are used when the two coarse images' sides (sorted: a quarter turn
+#: of a non-square image has the same view) differ at most this much; otherwise the search
+#: tries the whole circle.
+MAX_VIEW_RATIO = 1.25
 #: Signature peaks above :data:`FOURIER_CONFIDENCE` verified by the metric (each with its
 #: half-turn twin): a symmetric object (two strong peaks) gets both.
 FOURIER_PEAKS = 2
@@ -341,8 +345,10 @@ def _canvases(pair: CoarsePair, linears: np.ndarray) -> tuple[tuple[int, int], l
     for a in linears:
         extent = np.abs(np.linalg.solve(a, corners.T)).max(axis=1)
         half = np.maximum(half, extent)
-    # At most the fixed image's size: shifts up to a full image width are still covered.
-    limit = np.floor(np.array(pair.fixed.shape[::-1], dtype=float) / 2.0)
+    # At most the larger image's size: shifts up to a full image width are still covered (a
+    # moving image larger than the fixed one is searched whole).
+    largest = np.maximum(pair.fixed.shape, pair.moving.shape)
+    limit = np.floor(np.array(largest[::-1], dtype=float) / 2.0)
     half = np.minimum(np.ceil(half), limit)
     shape = (int(2 * half[1]) + 1, int(2 * half[0]) + 1)
     maps = []
@@ -457,7 +463,12 @@ def run_search(
 
 
 def _trusted_angles(pair: CoarsePair) -> np.ndarray:
-    """Fourier angles above the confidence, each with its half-turn twin (maybe none)."""
+    """Fourier angles above the confidence, each with its half-turn twin (maybe none); none
+    when the two images' fields of view differ in size (:data:`MAX_VIEW_RATIO`): their
+    centred windows then show different content, and a chance agreement would mislead."""
+    sides = np.sort(pair.fixed.shape), np.sort(pair.moving.shape)
+    if np.max(np.maximum(sides[0], sides[1]) / np.minimum(sides[0], sides[1])) > MAX_VIEW_RATIO:
+        return np.zeros(0)
     angles, agreements = fourier_angles(pair, FOURIER_PEAKS)
     angles = angles[agreements >= FOURIER_CONFIDENCE]
     return np.concatenate([angles, angles + math.pi])

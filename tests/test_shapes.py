@@ -87,3 +87,16 @@ def test_a_moving_image_much_smaller_than_the_fixed_one(camera):
     region[152:244, 122:214] = True  # where the small image lies on the fixed grid (inside)
     assert np.allclose(result.matrix, truth, atol=0.05), result.matrix
     assert np.abs(result.warped - big)[region].max() < 1.0
+    # 9 % of the fixed image is covered, but all of the moving one: not "too little overlap".
+    assert result.trustworthy, result.problems()
+
+
+def test_a_fixed_image_inside_a_larger_moving_one(camera):
+    """The other way round, under rigid: the Fourier signatures of two views of different
+    sizes are not trusted (their windows show different content); the whole circle is."""
+    big = np.asarray(camera, float)[100:420, 80:400]
+    small = big[150:246, 120:216].copy()
+    result = register(small, big)
+    truth = make_transform("translation", shape=small.shape).matrix([120.0, 150.0])
+    assert mean_displacement(result.matrix, truth, small.shape) < ACCURATE_PX
+    assert result.trustworthy, result.problems()

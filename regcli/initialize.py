@@ -319,7 +319,8 @@ def moments_start(
     axis flips.  The arguments are those of :func:`initial_matrix`."""
     search.ranking_metric(metric)
     pair = _coarse_pair(fixed, moving, size, coarse, domains, pyramids, transform)
-    (cf, af, mass_f), (cm, am, mass_m) = _moments(pair.fixed), _moments(pair.moving)
+    (cf, af, mass_f) = _moments(pair.fixed, pair.fixed_domain.mask)
+    (cm, am, mass_m) = _moments(pair.moving, pair.moving_domain.mask)
     name = transform.name
     if name == "translation":
         return Start(pair.to_full(translation_matrix(*(cm - cf)), transform))
@@ -334,16 +335,19 @@ def moments_start(
     return Start(pair.to_full(search.best(candidates, rank), transform))
 
 
-def _moments(image: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Centre (x, y), principal-axis angle and area of the image's foreground.
+def _moments(image: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+    """Centre (x, y), principal-axis angle and area of the image's foreground (among the
+    ``valid`` pixels, when given).
 
     The foreground is where the (smoothed) image exceeds 10 % of its range above the darkest
     decile, a definition that does not depend much on the modality's contrast.
     """
-    low, high = np.percentile(image, [10, 99.5])
+    low, high = np.percentile(image if valid is None else image[valid], [10, 99.5])
     if high <= low:
         raise InputError("init: the image is constant; moments are undefined", param="init")
     weight = (image > low + 0.1 * (high - low)).astype(np.float64)
+    if valid is not None:
+        weight *= valid
     mass = weight.sum()
     if mass < 3:
         raise InputError("init: the image has no foreground to take moments of", param="init")

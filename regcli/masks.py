@@ -21,7 +21,6 @@ pixels under it.  A coarse pixel counts as valid when most of its support is
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from regcli import pyramid
 from regcli._validate import check_mask
@@ -33,8 +32,6 @@ __all__ = ["MIN_MASK_PIXELS", "filled", "masked_downsample", "masked_pyramid", "
 MIN_MASK_PIXELS = 64
 #: A reduced pixel whose support holds less than this much valid weight gets the fill value.
 _MIN_WEIGHT = 1e-6
-#: Scale (pixels) of the local mean that fills the pixels out of use.
-FILL_SIGMA = 2.0
 
 
 def valid_pixels(
@@ -70,10 +67,10 @@ def valid_pixels(
 
 
 def filled(image: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
-    """``image`` with the pixels outside ``valid`` replaced by the Gaussian-weighted mean of
-    the valid pixels around them (:data:`FILL_SIGMA`; the mean of all valid pixels where none
-    is near); ``image`` itself when ``valid`` is None.  NaN pixels may be among those
-    replaced.
+    """``image`` with the pixels outside ``valid`` replaced by the mean of the valid pixels
+    near them (within a few pixels: the normalised convolution of one pyramid step; the mean
+    of all valid pixels where none is near); ``image`` itself when ``valid`` is None.  NaN
+    pixels may be among those replaced.
 
     >>> image = np.array([[1.0, np.nan], [1.0, 100.0]]); valid = ~np.isnan(image)
     >>> valid[1, 1] = False
@@ -84,12 +81,14 @@ def filled(image: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     if valid is None:
         return image
     dtype = image.dtype if image.dtype == np.float32 else np.float64
-    weights = valid.astype(dtype)
     values = np.where(valid, image, 0).astype(dtype, copy=False)
-    total = ndimage.gaussian_filter(values, FILL_SIGMA, mode="constant", truncate=3.0)
-    weight = ndimage.gaussian_filter(weights, FILL_SIGMA, mode="constant", truncate=3.0)
     mean = float(np.mean(values[valid], dtype=np.float64))
-    local = _normalised(total, weight, mean)
+    weights = valid.astype(dtype)
+    rows, cols = image.shape
+    half = _normalised(
+        pyramid.gaussian_pyramid(values, 2)[-1], pyramid.gaussian_pyramid(weights, 2)[-1], mean
+    )
+    local = np.repeat(np.repeat(half, 2, axis=0), 2, axis=1)[:rows, :cols]
     return np.where(valid, values, local.astype(dtype, copy=False))
 
 

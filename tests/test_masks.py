@@ -230,3 +230,13 @@ def test_cost_profile_ignores_what_lies_under_a_mask(brain):
     assert np.array_equal(first.costs, second.costs)
     assert not np.allclose(first.costs, plain.costs)
     assert first.minimum() == pytest.approx(-12.4, abs=0.01)
+
+
+def test_a_region_mask_is_eroded_for_the_margin_but_scattered_pixels_are_not():
+    region = np.zeros((40, 40), bool)
+    region[5:35, 5:35] = True
+    inside = Domain.of(region, region).inside(np.eye(3), (40, 40), margin=1.0)
+    assert inside[6:34, 6:34].all() and not inside[5, 10] and not inside[10, 34]
+    scattered = np.random.default_rng(1).random((40, 40)) > 0.25  # erosion would keep ~7 %
+    kept = Domain.of(scattered, scattered).inside(np.eye(3), (40, 40), margin=1.0)
+    assert np.array_equal(kept[1:-1, 1:-1], scattered[1:-1, 1:-1])

@@ -181,3 +181,18 @@ def test_check_spacings_defaults_the_other_image_to_one():
     assert check_spacings((1, 1), None) is None
     assert check_spacings(None, (2, 1)) == ((1.0, 1.0), (2.0, 1.0))
     assert math.isclose(check_spacings((0.5, 0.25), None)[0][1], 0.25)
+
+
+def test_the_coarse_pair_of_square_physical_pixels_sees_a_rigid_turn(brain):
+    """On the search's pair a physically rigid matrix is rigid in coarse pixels, and
+    CoarsePair.to_full takes it back to the pixel matrix exactly."""
+    from regcli.search import physical_coarse_pair
+
+    case = input_cases.anisotropic_pixels(brain)
+    pair = physical_coarse_pair(case.fixed, case.moving, ((1.0, 1.0), (2.0, 1.0)), 64)
+    assert pair.fixed.shape == (64, 64) and pair.moving.shape == (64, 64)
+    coarse = pair.to_coarse(case.truth)
+    linear = coarse[:2, :2]
+    assert np.allclose(linear @ linear.T, np.eye(2), atol=1e-9)  # a rotation
+    assert np.degrees(np.arctan2(linear[1, 0], linear[0, 0])) == pytest.approx(20.0)
+    assert np.allclose(pair.to_full_matrix(coarse), case.truth)

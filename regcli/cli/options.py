@@ -460,8 +460,8 @@ def _mask_option(flag: str, name: str, help_text: str):
 
 #: Help shared by the mask options.
 _MASK_HELP = (
-    " (non-zero = use; any image format and dtype, the image's shape). NaN pixels of a "
-    "float image are left out with or without a mask."
+    " (any image format and dtype, of the image's shape). NaN pixels of a float image are "
+    "left out with or without a mask."
 )
 
 

@@ -96,6 +96,8 @@ class _Job:
     finish: Callable | None = None
     reuse_fixed: bool = False
     data: Any = None
+    #: The channel of multi-channel images to register on (``read_image(channel=)``).
+    channel: int | None = None
 
 
 @dataclass
@@ -188,7 +190,7 @@ _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _read(value, role: str, *, reuse: bool) -> np.ndarray:
+def _read(value, role: str, *, reuse: bool, channel: int | None = None) -> np.ndarray:
     """The image ``value`` (a path or an array); a path read before in this process with the
     same size and modification time comes from the cache when ``reuse`` is set."""
     from regcli.io import check_image, read_image
@@ -196,18 +198,18 @@ def _read(value, role: str, *, reuse: bool) -> np.ndarray:
     if not isinstance(value, (str, os.PathLike)):
         return check_image(value, name=role)
     if not reuse:
-        return read_image(value)
+        return read_image(value, channel=channel)
     try:
         stat = os.stat(value)
-        key = (os.fspath(value), stat.st_mtime_ns, stat.st_size)
+        key = (os.fspath(value), stat.st_mtime_ns, stat.st_size, channel)
     except OSError:
-        return read_image(value)  # raises the reader's own message
+        return read_image(value, channel=channel)  # raises the reader's own message
     with _cache_lock:
         image = _cache.get(key)
         if image is not None:
             _cache.move_to_end(key)
             return image
-    image = read_image(value)
+    image = read_image(value, channel=channel)
     image.flags.writeable = False  # shared between pairs: nobody may change it
     with _cache_lock:
         _cache[key] = image
@@ -237,8 +239,8 @@ def _run_job(job: _Job) -> _Outcome:
     started = time.perf_counter()
     outcome = _Outcome()
     try:
-        fixed = _read(job.fixed, "fixed", reuse=job.reuse_fixed)
-        moving = _read(job.moving, "moving", reuse=False)
+        fixed = _read(job.fixed, "fixed", reuse=job.reuse_fixed, channel=job.channel)
+        moving = _read(job.moving, "moving", reuse=False, channel=job.channel)
         check_same_shape(
             fixed, moving, names=(_label(job.fixed, "fixed"), _label(job.moving, "moving"))
         )
@@ -414,6 +416,7 @@ def register_many(
     workers: int | None = None,
     client=None,
     finish: Callable | None = None,
+    channel: int | None = None,
     **register_options,
 ) -> Iterator[PairResult]:
     """Register many image pairs; yield each pair's :class:`PairResult` as it finishes.
@@ -437,6 +440,9 @@ def register_many(
         registered (``record`` is its :class:`PairResult`); what it returns becomes
         ``record.output``, and an exception in it the pair's ``error``.  It must be picklable
         (a module-level function or a ``functools.partial`` of one) for pool and Dask workers.
+    channel : int, optional
+        The channel of multi-channel images to register on (:func:`regcli.read_image`'s
+        ``channel``); default: the luminance of colour images.
     **register_options
         Passed to :func:`regcli.register` for every pair (``transform``, ``metric``...).
 
@@ -484,6 +490,7 @@ def register_many(
             finish,
             reuse_fixed=isinstance(fixed, (str, os.PathLike)) and fixed_uses[os.fspath(fixed)] > 1,
             data=data,
+            channel=channel,
         )
         for i, ((fixed, moving, _, data), name) in enumerate(zip(items, names, strict=True))
     ]

@@ -12,7 +12,13 @@ from regcli.cli.main import cli
 from regcli.io import read_image, write_image
 from regcli.transforms import mean_displacement
 
-OUTPUT_NAMES = {"BrainMRI_2_aligned.png", "cost.png", "overlay.png", "transform.json"}
+OUTPUT_NAMES = {
+    "BrainMRI_2_aligned.png",
+    "cost.png",
+    "overlay.png",
+    "transform.json",
+    "transform.tfm",
+}
 JSON_KEYS = {
     "matrix",
     "params",

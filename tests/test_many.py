@@ -98,7 +98,9 @@ def test_a_fixed_path_used_twice_is_read_once_per_process(pairs, monkeypatch):
     fixed, movings = pairs
     reads = []
     real = regcli.io.read_image
-    monkeypatch.setattr(regcli.io, "read_image", lambda p: reads.append(str(p)) or real(p))
+    monkeypatch.setattr(
+        regcli.io, "read_image", lambda p, **kw: reads.append(str(p)) or real(p, **kw)
+    )
     list(register_many([(fixed, m) for m, _ in movings[:3]], workers=1))
     assert reads.count(str(fixed)) == 1
     assert len(reads) == 4

@@ -41,6 +41,9 @@ class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exceptio
     file_okay=False,
 )
 @options.registration_opts
+@options.init_transform_opt
+@options.channel_opt
+@options.spacing_opts
 @click.option(
     "--plots",
     type=click.Choice(["none", "qc", "all"]),
@@ -106,7 +109,15 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     allow_unconverged = kwargs.pop("allow_unconverged")
     register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
     helpers.check_register_options(**register_options)
+    initial_transform = kwargs.pop("initial_transform")
+    if initial_transform is not None and register_options["init"] not in (None, "none"):
+        raise click.UsageError(
+            f"give either --initial-transform or --init {register_options['init']}, not both"
+        )
     pairs = _read_pairs(images, pairs_file)
+    if initial_transform is not None:
+        register_options["initial_matrix"] = _initial_matrix(initial_transform, pairs, kwargs)
+    channel = kwargs.pop("channel")
     if scheduler is not None and workers is not None:
         raise click.UsageError("give either --workers or --scheduler, not both")
     client = _connect(scheduler) if scheduler is not None else None
@@ -121,6 +132,7 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
                 client=client,
                 overwrite=overwrite,
                 register_options=register_options,
+                channel=channel,
             )
     except folder_io.BatchFolderError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -236,7 +248,26 @@ def _sigterm_raises():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_options) -> dict:
+def _initial_matrix(path: Path, pairs: list[dict], kwargs: dict):
+    """``--initial-transform``'s pixel matrix, the same for every pair: a JSON as it is, an
+    ITK file converted with the spacing options, else the first pair's files' spacing."""
+    from regcli.images import ImageMeta
+    from regcli.io import read_for_registration
+
+    metas = []
+    for role in ("fixed", "moving"):
+        given = kwargs.get(f"{role}_spacing") or kwargs.get("spacing")
+        if given is None and Path(path).suffix.lower() != ".json":
+            meta = read_for_registration(pairs[0][f"read_{role}"], channel=kwargs["channel"])[2]
+            given = (meta.spacing, meta.unit)
+        metas.append(ImageMeta().with_spacing(*(given or (None, None))))
+    inputs = helpers.Inputs(None, None, metas[0], metas[1], None)
+    return helpers.initial_matrix(path, inputs)
+
+
+def _run(
+    ctx, pairs, outdir, *, plots, workers, client, overwrite, register_options, channel=None
+) -> dict:
     from regcli.many import pair_names, register_many
 
     names = pair_names(
@@ -246,6 +277,8 @@ def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_opti
     for index, (pair, name) in enumerate(zip(pairs, names, strict=True)):
         pair.update(index=index, name=name)
         jobs[name] = {"fixed": pair["fixed"], "moving": pair["moving"], "options": register_options}
+        if channel is not None:
+            jobs[name]["channel"] = channel
     jobs = _jsonable(jobs)
     rows, thumbnails, todo = {}, {}, []
     for pair in pairs:
@@ -268,6 +301,7 @@ def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_opti
         workers=workers,
         client=client,
         finish=finish,
+        channel=channel,
         **register_options,
     )
     by_name = {p["name"]: p for p in pairs}

@@ -59,6 +59,17 @@ gamma_opt            --gamma         0 <= x < 1               the optimiser's   
 beta_opt             --beta          0 < x < 1                the optimiser's    register
 registration_opts    every option of register's registration (transform ...  batch,
                      init), in register's order                                  stack
+channel_opt          --channel       whole number >= 0        luminance of       register,
+                                                              colour, else       batch, stack,
+                                                              an error           compare,
+                                                                                 similarity,
+                                                                                 jointhist,
+                                                                                 profile
+spacing_opts         --spacing,      SY,SX[UNIT] (> 0)        the file's TIFF    register,
+                     --fixed-,                                resolution, else   batch
+                     --moving-spacing                         1,1 (pixels)
+init_transform_opt   --initial-      T.json or T.tfm          none               register,
+                     transform                                                   batch
 ==================== =============== ======================== ================== ==========
 
 Each option's Python name is the name of the core argument it feeds (``--iters`` is
@@ -473,4 +484,66 @@ REGISTRATION_OPTIONS = (
     "bins",
     "sigma",
     "init",
+)
+
+
+channel_opt = click.option(
+    "--channel",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="K",
+    help="Register on channel K (from 0) of a multi-channel image (every image that has "
+    "channels) [default: the luminance of colour images; other channel layouts need K]. "
+    "The aligned output keeps every channel.",
+)
+
+
+def _parse_spacing(ctx, param, value):
+    """``SY,SX`` or ``SY,SXunit`` -> ``((sy, sx), unit)``."""
+    if value is None:
+        return None
+    from regcli.errors import InputError
+    from regcli.images import parse_spacing
+
+    try:
+        return parse_spacing(value, param.name)
+    except InputError as exc:
+        raise click.BadParameter(exc.reason) from None
+
+
+def spacing_opts(function):
+    """``--spacing``, ``--fixed-spacing``, ``--moving-spacing``: the size of a pixel, overriding
+    the files' TIFF resolution tags."""
+    decorators = (
+        click.option(
+            "--spacing",
+            callback=_parse_spacing,
+            metavar="SY,SX[UNIT]",
+            help="Pixel size of both images along rows and columns, e.g. 2,1um (overrides "
+            "the files' TIFF resolution) [default: from the files, else 1,1 pixel].",
+        ),
+        click.option(
+            "--fixed-spacing",
+            callback=_parse_spacing,
+            metavar="SY,SX[UNIT]",
+            help="Pixel size of the fixed image only (over --spacing and the file).",
+        ),
+        click.option(
+            "--moving-spacing",
+            callback=_parse_spacing,
+            metavar="SY,SX[UNIT]",
+            help="Pixel size of the moving image only (over --spacing and the file).",
+        ),
+    )
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+init_transform_opt = click.option(
+    "--initial-transform",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="T.json|T.tfm",
+    help="Start from this transform (a regcli transform JSON or an ITK .tfm/.txt file) "
+    "instead of a global search; not with --init other than none.",
 )

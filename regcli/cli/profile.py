@@ -101,6 +101,7 @@ def _parse_range(ctx, param, value):
 @options.output_opt(
     "PNG of the profile [default: <moving name>_profile_<param>.png in the current folder]."
 )
+@options.channel_opt
 @options.json_opt
 @options.overwrite_opt
 def profile(
@@ -119,6 +120,7 @@ def profile(
     output,
     as_json,
     overwrite,
+    channel=None,
 ):
     """Plot the cost as one parameter of the transform sweeps a range of values.
 
@@ -157,7 +159,7 @@ def profile(
     at_inputs = [] if at_path is None else [at_path]
     with outputs.OutputSet(overwrite=overwrite, inputs=[fixed, moving, *at_inputs]) as out:
         staged = out.stage(output, suffixes=(".png",), kind="figure", option="output")
-        fixed_image, moving_image = helpers.read_pair(fixed, moving)
+        fixed_image, moving_image = helpers.read_pair(fixed, moving, channel=channel)
         interrupts.pause("work")
         registered, result = _compute(
             fixed,

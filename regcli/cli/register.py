@@ -12,6 +12,7 @@ from regcli.cli import helpers, interrupts, options, outputs
 COST_PLOT_NAME = "cost.png"
 OVERLAY_NAME = "overlay.png"
 TRANSFORM_NAME = "transform.json"
+ITK_TRANSFORM_NAME = "transform.tfm"
 
 
 @click.command(short_help="Align MOVING onto FIXED; write aligned image, plots, transform.")
@@ -32,6 +33,9 @@ TRANSFORM_NAME = "transform.json"
     None,
     "How to find the starting transform before the optimisation [default: the transform's own].",
 )
+@options.init_transform_opt
+@options.channel_opt
+@options.spacing_opts
 @options.output_opt(
     "Folder for the outputs, created if needed [default: regcli-<moving name>/ in the "
     "current folder].",
@@ -64,6 +68,11 @@ def register(
     bins,
     sigma,
     init,
+    initial_transform,
+    channel,
+    spacing,
+    fixed_spacing,
+    moving_spacing,
     outdir,
     as_json,
     overwrite,
@@ -78,7 +87,12 @@ def register(
       cost.png                     cost against iteration, pyramid levels marked
       overlay.png                  before/after: magenta/green overlays and checkerboards
       transform.json               the 3x3 matrix (fixed pixel -> moving pixel) and its
-                                   parameters, metric, optimiser, convergence
+                                   parameters, metric, optimiser, convergence, spacings
+      transform.tfm                the same transform for ITK/SimpleITK (physical units)
+
+    A colour or multi-channel MOVING image is registered on its luminance (or --channel K)
+    and aligned with every channel. A TIFF's pixel spacing (resolution tags) is read, and the
+    aligned TIFF carries the fixed image's.
 
     The matrix M maps a FIXED pixel (x = column, y = row) to the MOVING pixel showing the
     same anatomy: aligned(x) = moving(M @ x). Angles are degrees, positive = clockwise on
@@ -111,6 +125,8 @@ def register(
         "sigma": sigma,
     }
     helpers.check_register_options(**options)
+    if initial_transform is not None and init not in (None, "none"):
+        raise click.UsageError(f"give either --initial-transform or --init {init}, not both")
     outdir = Path(f"regcli-{moving.stem}") if outdir is None else outdir
     if outdir.exists() and not outdir.is_dir():
         raise click.BadParameter(
@@ -121,6 +137,7 @@ def register(
         "cost_plot": COST_PLOT_NAME,
         "overlay": OVERLAY_NAME,
         "transform": TRANSFORM_NAME,
+        "itk_transform": ITK_TRANSFORM_NAME,
     }
     paths = {key: outdir / name for key, name in names.items()}
     from regcli.io import IMAGE_SUFFIXES, check_input_path, check_output_format
@@ -133,8 +150,20 @@ def register(
             else out.stage(name)
             for key, name in names.items()
         }
-        fixed_image, moving_image = helpers.read_pair(fixed, moving)
-        check_output_format(paths["aligned"], moving_image.dtype)
+        inputs = helpers.read_inputs(
+            fixed,
+            moving,
+            channel=channel,
+            spacing=spacing,
+            fixed_spacing=fixed_spacing,
+            moving_spacing=moving_spacing,
+        )
+        fixed_image, moving_image = inputs.fixed, inputs.moving
+        pixels = inputs.moving_pixels
+        channels = pixels.shape[2] if pixels.ndim == 3 else 1
+        check_output_format(paths["aligned"], pixels.dtype, channels)
+        if initial_transform is not None:
+            options["initial_matrix"] = helpers.initial_matrix(initial_transform, inputs)
         interrupts.pause("work")
 
         from regcli.registration import register as run_registration
@@ -144,9 +173,17 @@ def register(
             helpers.progress_bar(enabled=enabled, description=optimizer or "register") as tick,
             helpers.inputs_named(fixed=fixed, moving=moving),
         ):
-            result = run_registration(fixed_image, moving_image, callback=tick, **options)
+            result = run_registration(
+                fixed_image,
+                moving_image,
+                callback=tick,
+                **options,
+                **helpers.spacing_for_register(inputs),
+            )
         report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
-        write_outputs(result, report, fixed, moving, fixed_image, moving_image, staged)
+        write_outputs(
+            result, report, fixed, moving, fixed_image, moving_image, staged, inputs=inputs
+        )
     report["outputs"] = {"directory": outdir, **paths}
     if as_json:
         helpers.echo_json(report)
@@ -174,16 +211,32 @@ def aligned_for_output(warped, moving_image):
     return to_dtype(np.clip(warped, low, high), moving_image.dtype)
 
 
+def channels_for_output(pixels, matrix):
+    """Every channel of ``pixels`` (``(rows, cols, channels)``) resampled by ``matrix``
+    (cubic, as ``result.warped``), each clipped to its own range, in the input's dtype."""
+    from regcli.images import clip_channels, warp_channels
+    from regcli.io import to_dtype
+
+    warped = warp_channels(pixels, matrix, order=3)
+    return to_dtype(clip_channels(warped, pixels), pixels.dtype)
+
+
 def write_outputs(
-    result, report: dict, fixed: Path, moving: Path, fixed_image, moving_image, paths
+    result, report: dict, fixed: Path, moving: Path, fixed_image, moving_image, paths, inputs=None
 ) -> None:
     """Write the aligned image, the two figures and the transform JSON (``report``'s facts)
-    to ``paths`` (staged by the command's output set)."""
+    to ``paths`` (staged by the command's output set), and ``transform.tfm`` when ``paths``
+    has ``itk_transform``.  With ``inputs`` (:class:`helpers.Inputs`) the aligned image has
+    every channel of the moving image and the fixed image's spacing."""
     from regcli import plots
     from regcli.io import write_image, write_transform_json
 
     moving_name, fixed_name = helpers.display_name(moving.name), helpers.display_name(fixed.name)
-    write_image(paths["aligned"], aligned_for_output(result.warped, moving_image))
+    if inputs is not None and inputs.moving_pixels.ndim == 3:
+        aligned = channels_for_output(inputs.moving_pixels, result.matrix)
+    else:
+        aligned = aligned_for_output(result.warped, moving_image)
+    write_image(paths["aligned"], aligned, meta=None if inputs is None else inputs.output_meta)
     plots.plot_cost_curve(
         result.cost_history,
         paths["cost_plot"],
@@ -210,7 +263,11 @@ def write_outputs(
         fixed_shape=fixed_image.shape,
         moving_shape=moving_image.shape,
         extra=extra,
+        fixed_meta=None if inputs is None else inputs.fixed_meta,
+        moving_meta=None if inputs is None else inputs.moving_meta,
     )
+    if "itk_transform" in paths:
+        helpers.write_itk(paths["itk_transform"], result, inputs)
 
 
 def _text_report(summary: dict, outdir: Path) -> str:
@@ -228,5 +285,6 @@ def _text_report(summary: dict, outdir: Path) -> str:
         f"    {outputs['cost_plot'].name:<24} cost curve",
         f"    {outputs['overlay'].name:<24} before/after overlay",
         f"    {outputs['transform'].name:<24} matrix and parameters",
+        f"    {outputs['itk_transform'].name:<24} the transform for ITK/SimpleITK",
     ]
     return "\n".join(lines)

@@ -27,8 +27,9 @@ def _with_file_names(message: str, first: Path, second: Path) -> str:
     "level for 8-bit images, 2 x (pixels)^(1/3) (at most 256) for 16-bit and float images.",
 )
 @options.sigma_opt
+@options.channel_opt
 @options.json_opt
-def similarity(image1, image2, metric, bins, sigma, as_json):
+def similarity(image1, image2, metric, bins, sigma, as_json, channel=None):
     """Compare IMAGE1 and IMAGE2 (same size) with one similarity measure or all of them.
 
     \b
@@ -53,7 +54,7 @@ def similarity(image1, image2, metric, bins, sigma, as_json):
     from regcli.errors import InputError
     from regcli.metrics import METRICS
 
-    first, second = helpers.read_pair(image1, image2)
+    first, second = helpers.read_pair(image1, image2, channel=channel)
     interrupts.pause("work")
     names = list(METRICS) if metric == "all" else [metric]
     given = {"bins": bins, "sigma": sigma}

@@ -77,7 +77,7 @@ def register(
     center: str | Sequence[float] | None = None,
     init: str | None = None,
     initial_matrix: ArrayLike | None = None,
-    callback: Callable[[int, float, np.ndarray], None] | None = None,
+    callback: Callable[[int, float, dict], None] | None = None,
     gamma: float | None = None,
     beta: float | None = None,
     bins: int | None = None,
@@ -120,8 +120,9 @@ def register(
         Fixed -> moving matrix to start from.
     callback : callable, optional
         ``callback(iteration, cost, params)`` after every iteration, ``iteration`` counting
-        over all levels from 0 and ``params`` the transform parameters at full resolution
-        (radians, as :meth:`Transform.matrix` takes them).
+        over all levels from 0 and ``params`` the transform's named parameters at full
+        resolution, as in ``result.params`` (``{"angle_deg": ..., "tx": ..., "ty": ...,
+        "center": [x, y]}``: angles in degrees).
     gamma, beta : float, optional
         Momentum (``momentum``, ``nag``, adam's first moment) and squared-gradient decay
         (``rmsprop``, ``adam``), in [0, 1).
@@ -266,7 +267,7 @@ class _Settings:
     #: How the start is found; None when ``initial_matrix`` gives it.
     init: InitMethod | None
     initial_matrix: np.ndarray | None
-    callback: Callable[[int, float, np.ndarray], None] | None
+    callback: Callable[[int, float, dict], None] | None
 
 
 def _settings(
@@ -494,7 +495,9 @@ def _level_callback(callback, objective, level: int, offset: int, family: Transf
 
     def level_callback(iteration, cost, x):
         m_full = _pyramid.from_level(objective.matrix(x), level)
-        callback(offset + iteration, float(cost), family.params_from_matrix(m_full))
+        callback(
+            offset + iteration, float(cost), family.describe(family.params_from_matrix(m_full))
+        )
 
     return level_callback
 

@@ -110,6 +110,9 @@ def _pillow_array(image, name: str) -> np.ndarray:
         )
         arr = np.asarray(image)
         return arr[..., 0] if arr.ndim == 3 else arr
+    if mode == "I" and image.format == "PNG":
+        # A 16-bit grey PNG: Pillow before 10.? opens it as 32-bit "I"; its values are uint16.
+        return np.asarray(image).astype(np.uint16)
     if mode in ("1", "L", "LA", "I", "F", "RGB", "RGBA") or mode.startswith("I;16"):
         return np.asarray(image)
     return np.asarray(image.convert("RGB"))  # CMYK and YCbCr JPEGs

@@ -153,3 +153,45 @@ def test_write_image_channels_round_trip_and_refusals(tmp_path):
     back, meta = read_channels(tmp_path / "two.tif")
     np.testing.assert_array_equal(back, two)
     assert meta.channels == 2 and meta.colour is None
+
+
+def test_batch_pair_folders_keep_channels_and_spacing(runner, tmp_path):
+    fixed, moving = colour_pair("uint16")
+    tifffile.imwrite(
+        tmp_path / "f.tif", fixed, photometric="minisblack", resolution=(2.0, 4.0), resolutionunit=5
+    )
+    write_image(tmp_path / "m.tif", moving)
+    out = tmp_path / "out"
+    args = ["batch", tmp_path / "f.tif", tmp_path / "m.tif", "-o", out, "--workers", 1]
+    result = invoke(runner, *args, "--plots", "none")
+    assert result.exit_code == 0, result.output
+    matrix = np.array(json.loads((out / "m" / "transform.json").read_text())["matrix"])
+    aligned, meta = read_channels(out / "m" / "m_aligned.tif")
+    assert meta.colour == "RGB" and meta.spacing == (0.25, 0.5) and meta.unit == "um"
+    np.testing.assert_array_equal(aligned, expected_channels(moving, matrix))
+    assert (out / "m" / "transform.tfm").read_text().startswith("#Insight Transform File")
+
+
+def test_stack_with_channels_aligns_the_chosen_one(runner, tmp_path):
+    from regcli.stackio import open_stack
+
+    base = smooth_blobs((48, 56), seed=9)
+    frames = np.stack([translate(base, k, -0.5 * k) for k in range(4)])
+    other = np.stack([translate(smooth_blobs((48, 56), seed=10), k, 0) for k in range(4)])
+    tcyx = np.stack([other, frames], axis=1).astype(np.float32)  # channel 1 is the one
+    tifffile.imwrite(tmp_path / "tcyx.tif", tcyx, imagej=True, metadata={"axes": "TCYX"})
+    np.save(tmp_path / "tyxc.npy", np.moveaxis(tcyx, 1, -1))
+    for name in ("tcyx.tif", "tyxc.npy"):
+        with pytest.raises(InputError, match=r"with 2 channels; .*channel=K, K from 0 to 1"):
+            open_stack(tmp_path / name)
+        with open_stack(tmp_path / name, channel=1) as source:
+            assert source.shape == (4, 48, 56)
+            np.testing.assert_allclose(source.frame(2), frames[2], atol=1e-6)
+    out = tmp_path / "out"
+    args = ["stack", tmp_path / "tcyx.tif", "-o", out, "--transform", "translation"]
+    refused = invoke(runner, *args)
+    assert refused.exit_code == 1 and "(--channel K, K from 0 to 1)" in refused.stderr
+    result = invoke(runner, *args, "--channel", 1)
+    assert result.exit_code == 0, result.output
+    table = (out / "transforms.csv").read_text().splitlines()
+    assert len(table) == 5

@@ -33,11 +33,14 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     ``transform.json`` keeps so that a rerun can tell whether the folder is the same
     registration.
     """
+    from regcli.cli.helpers import write_itk
     from regcli.cli.register import (
         COST_PLOT_NAME,
+        ITK_TRANSFORM_NAME,
         OVERLAY_NAME,
         TRANSFORM_NAME,
         aligned_for_output,
+        channels_for_output,
         write_outputs,
     )
     from regcli.io import write_image, write_transform_json
@@ -51,12 +54,14 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     staging = folder_io.staging_folder(outdir, record.name)
     try:
         aligned = aligned_for_output(result.warped, moving_image)
+        inputs = pair_inputs(record, fixed_image, moving_image, job)
         if plots == "all":  # everything register writes, by register's own writer
             paths = {
                 "aligned": staging / report["aligned"],
                 "cost_plot": staging / COST_PLOT_NAME,
                 "overlay": staging / OVERLAY_NAME,
                 "transform": staging / TRANSFORM_NAME,
+                "itk_transform": staging / ITK_TRANSFORM_NAME,
             }
             write_outputs(
                 result,
@@ -66,9 +71,12 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
                 fixed_image,
                 moving_image,
                 paths,
+                inputs=inputs,
             )
         else:
-            write_image(staging / report["aligned"], aligned)
+            pixels = inputs.moving_pixels
+            written = channels_for_output(pixels, result.matrix) if pixels.ndim == 3 else aligned
+            write_image(staging / report["aligned"], written, meta=inputs.output_meta)
             extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}
             write_transform_json(
                 staging / TRANSFORM_NAME,
@@ -78,7 +86,10 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
                 fixed_shape=fixed_image.shape,
                 moving_shape=moving_image.shape,
                 extra=extra,
+                fixed_meta=inputs.fixed_meta,
+                moving_meta=inputs.moving_meta,
             )
+            write_itk(staging / ITK_TRANSFORM_NAME, result, inputs)
         folder_io.publish(staging, final)
     except BaseException:
         import shutil
@@ -91,6 +102,29 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
 
         thumbnail = overlay_thumbnail(fixed_image, moving_image, aligned)
     return {"report": report, "thumbnail": thumbnail}
+
+
+def pair_inputs(record, fixed_image, moving_image, job: dict):
+    """The pair as ``register`` writes it (:class:`regcli.cli.helpers.Inputs`): every channel
+    of the moving image and both files' metadata (read again from the files, the worker
+    registered on the 2-D images), with the batch's spacing options applied."""
+    import os
+
+    from regcli.cli.helpers import Inputs
+    from regcli.images import ImageMeta
+    from regcli.io import read_for_registration
+
+    metas, pixels = [], moving_image
+    for role in ("fixed", "moving"):
+        value = getattr(record, role)
+        meta = ImageMeta()
+        if isinstance(value, (str, os.PathLike)):
+            _, full, meta = read_for_registration(value, channel=job.get("channel"))
+            pixels = full if role == "moving" else pixels
+        given = job.get("spacing", {})
+        chosen = given.get(f"{role}_spacing") or given.get("spacing")
+        metas.append(meta.with_spacing(*(chosen or (None, None))))
+    return Inputs(fixed_image, moving_image, metas[0], metas[1], pixels)
 
 
 def thumbnail_from_disk(outdir: Path, name: str, report: dict, fixed: Path, moving: Path):

@@ -133,6 +133,11 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
                 overwrite=overwrite,
                 register_options=register_options,
                 channel=channel,
+                spacing={
+                    key: kwargs[key]
+                    for key in ("spacing", "fixed_spacing", "moving_spacing")
+                    if kwargs[key] is not None
+                },
             )
     except folder_io.BatchFolderError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -266,7 +271,17 @@ def _initial_matrix(path: Path, pairs: list[dict], kwargs: dict):
 
 
 def _run(
-    ctx, pairs, outdir, *, plots, workers, client, overwrite, register_options, channel=None
+    ctx,
+    pairs,
+    outdir,
+    *,
+    plots,
+    workers,
+    client,
+    overwrite,
+    register_options,
+    channel=None,
+    spacing=None,
 ) -> dict:
     from regcli.many import pair_names, register_many
 
@@ -279,6 +294,8 @@ def _run(
         jobs[name] = {"fixed": pair["fixed"], "moving": pair["moving"], "options": register_options}
         if channel is not None:
             jobs[name]["channel"] = channel
+        if spacing:
+            jobs[name]["spacing"] = spacing
     jobs = _jsonable(jobs)
     rows, thumbnails, todo = {}, {}, []
     for pair in pairs:

@@ -213,7 +213,7 @@ def read_inputs(
     """
     from regcli.io import check_same_shape, read_for_registration
 
-    with _cli_wording():
+    with cli_wording():
         fixed_image, _, fixed_meta = read_for_registration(fixed, channel=channel)
         interrupts.pause("read")
         moving_image, moving_pixels, moving_meta = read_for_registration(moving, channel=channel)
@@ -272,7 +272,7 @@ def write_itk(path: Path, result, inputs: Inputs | None) -> None:
 
 
 @contextlib.contextmanager
-def _cli_wording():
+def cli_wording():
     """A core message's ``channel=K`` said as the command line's ``--channel K``."""
     from regcli.errors import InputError
 

@@ -50,6 +50,7 @@ def _parse_reference(ctx, param, value):
     "or onto frame K (from 0).",
 )
 @options.registration_opts
+@options.channel_opt
 @options.overwrite_opt
 @click.option(
     "--allow-unconverged",
@@ -76,7 +77,9 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, 
                           converged, quality
       drift.png           tx, ty and angle against frame, suspect frames marked
 
-    Apply the same transforms to another channel with
+    A stack with channels (ImageJ TCYX, samples, a (T, rows, cols, C) .npy) is aligned on
+    --channel K, which the aligned stack holds. Apply the same transforms to another channel
+    with
     `regcli apply --transforms OUTDIR/transforms.csv OTHER.tif -o OTHER_aligned.tif`
     (--order 0 for labels).
 
@@ -101,7 +104,8 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, 
     }
     with outputs.OutputSet(outdir, overwrite=overwrite, inputs=stack, create=True) as out:
         staged = {key: out.stage(name) for key, name in names.items()}
-        source = open_stack(stack if len(stack) > 1 else stack[0])
+        with helpers.cli_wording():
+            source = open_stack(stack if len(stack) > 1 else stack[0], channel=kwargs["channel"])
         with contextlib.closing(source):
             reference = check_reference(reference, len(source))
             frames = _align(ctx, source, staged, reference, register_options)

@@ -196,6 +196,28 @@ def grey_for_registration(
     )
 
 
+def register_spacing(fixed_meta: ImageMeta, moving_meta: ImageMeta) -> dict:
+    """The hook for physical pixel spacing: ``{"fixed_spacing": (sy, sx), "moving_spacing":
+    (sy, sx)}`` for :func:`regcli.register` from the images' metadata, once ``register``
+    takes these keywords; ``{}`` until then.
+
+    Every caller that registers images read from files (``regcli register`` through
+    :func:`regcli.cli.helpers.spacing_for_register`, :func:`regcli.register_many` and so
+    ``regcli batch``) passes ``**register_spacing(...)``: the one place where the spacing
+    read from the files reaches the engine.
+    """
+    import inspect
+
+    from regcli.registration import register
+
+    if "fixed_spacing" not in inspect.signature(register).parameters:
+        return {}
+    return {
+        "fixed_spacing": fixed_meta.pixel_spacing,
+        "moving_spacing": moving_meta.pixel_spacing,
+    }
+
+
 def warp_channels(pixels: np.ndarray, matrix, *, output_shape=None, order: int = 3, fill=0.0):
     """:func:`regcli.warp` of every channel of ``(rows, cols[, channels])`` by the same
     ``matrix``; float result with the channels last."""

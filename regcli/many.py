@@ -190,32 +190,38 @@ _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _read(value, role: str, *, reuse: bool, channel: int | None = None) -> np.ndarray:
-    """The image ``value`` (a path or an array); a path read before in this process with the
-    same size and modification time comes from the cache when ``reuse`` is set."""
-    from regcli.io import check_image, read_image
+def _read(value, role: str, *, reuse: bool, channel: int | None = None):
+    """``(image, meta)``: the image ``value`` (a path or an array) and what its file says
+    (:class:`~regcli.images.ImageMeta`); a path read before in this process with the same size
+    and modification time comes from the cache when ``reuse`` is set."""
+    from regcli.images import ImageMeta
+    from regcli.io import check_image, read_for_registration
+
+    def read():
+        image, _, meta = read_for_registration(value, channel=channel)
+        return image, meta
 
     if not isinstance(value, (str, os.PathLike)):
-        return check_image(value, name=role)
+        return check_image(value, name=role), ImageMeta()
     if not reuse:
-        return read_image(value, channel=channel)
+        return read()
     try:
         stat = os.stat(value)
         key = (os.fspath(value), stat.st_mtime_ns, stat.st_size, channel)
     except OSError:
-        return read_image(value, channel=channel)  # raises the reader's own message
+        return read()  # raises the reader's own message
     with _cache_lock:
-        image = _cache.get(key)
-        if image is not None:
+        found = _cache.get(key)
+        if found is not None:
             _cache.move_to_end(key)
-            return image
-    image = read_image(value, channel=channel)
-    image.flags.writeable = False  # shared between pairs: nobody may change it
+            return found
+    found = read()
+    found[0].flags.writeable = False  # shared between pairs: nobody may change it
     with _cache_lock:
-        _cache[key] = image
+        _cache[key] = found
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-    return image
+    return found
 
 
 def _describe(exc: BaseException) -> str:
@@ -233,18 +239,21 @@ def _label(value, role: str) -> str:
 
 def _run_job(job: _Job) -> _Outcome:
     """Read, register and finish one pair; every failure becomes the outcome's ``error``."""
+    from regcli.images import register_spacing
     from regcli.io import check_same_shape
     from regcli.registration import register
 
     started = time.perf_counter()
     outcome = _Outcome()
     try:
-        fixed = _read(job.fixed, "fixed", reuse=job.reuse_fixed, channel=job.channel)
-        moving = _read(job.moving, "moving", reuse=False, channel=job.channel)
+        fixed, fixed_meta = _read(job.fixed, "fixed", reuse=job.reuse_fixed, channel=job.channel)
+        moving, moving_meta = _read(job.moving, "moving", reuse=False, channel=job.channel)
         check_same_shape(
             fixed, moving, names=(_label(job.fixed, "fixed"), _label(job.moving, "moving"))
         )
-        outcome.result = register(fixed, moving, **job.options)
+        given = {"fixed_spacing", "moving_spacing"} & set(job.options)
+        spacing = {} if given else register_spacing(fixed_meta, moving_meta)
+        outcome.result = register(fixed, moving, **job.options, **spacing)
         if job.finish is not None:
             record = PairResult(
                 job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data

@@ -99,6 +99,26 @@ def test_spacing_options_and_the_engine_hook(pair, monkeypatch):
     }
 
 
+def test_file_spacing_reaches_register_once_it_takes_it(runner, pair, monkeypatch):
+    """The hook: with a register() that takes fixed_spacing/moving_spacing, `regcli register`
+    and register_many (so `regcli batch`) pass the spacing read from the files."""
+    import regcli
+    import regcli.registration
+
+    real, seen = regcli.registration.register, []
+
+    def register(fixed, moving, *, fixed_spacing=None, moving_spacing=None, **options):
+        seen.append((fixed_spacing, moving_spacing))
+        return real(fixed, moving, **options)
+
+    monkeypatch.setattr(regcli.registration, "register", register)
+    args = ["register", pair / "f.tif", pair / "m.tif", "-o", pair / "o", "--moving-spacing", "3,3"]
+    assert invoke(runner, *args).exit_code == 0
+    records = list(regcli.register_many([(pair / "f.tif", pair / "m.tif")], workers=1))
+    assert records[0].error is None
+    assert seen == [((1.0, 2.0), (3.0, 3.0)), ((1.0, 2.0), (1.0, 1.0))]
+
+
 def test_bad_spacing_option_is_a_usage_error(runner, pair):
     result = invoke(runner, "register", pair / "f.tif", pair / "m.tif", "--spacing", "1,-2")
     assert result.exit_code == 2 and "--spacing" in result.stderr

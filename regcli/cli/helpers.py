@@ -231,16 +231,9 @@ def spacing_for_register(inputs: Inputs) -> dict:
     ``**spacing_for_register(inputs)``, so the spacing read from the files (or given on the
     command line) reaches the engine through this one place.
     """
-    import inspect
+    from regcli.images import register_spacing
 
-    from regcli.registration import register
-
-    if "fixed_spacing" not in inspect.signature(register).parameters:
-        return {}
-    return {
-        "fixed_spacing": inputs.fixed_meta.pixel_spacing,
-        "moving_spacing": inputs.moving_meta.pixel_spacing,
-    }
+    return register_spacing(inputs.fixed_meta, inputs.moving_meta)
 
 
 def initial_matrix(path: Path, inputs: Inputs):

@@ -38,7 +38,6 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
         aligned_for_output,
         write_outputs,
     )
-    from regcli.io import write_image, write_transform_json
 
     result, outdir = record.result, Path(outdir)
     job = record.data
@@ -48,35 +47,21 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     final = folder_io.pair_folder(outdir, record.name)
     staging = folder_io.staging_folder(outdir, record.name)
     try:
-        aligned = aligned_for_output(result.warped, moving_image)
-        if plots == "all":  # everything register writes, by register's own writer
-            paths = {
-                "aligned": staging / report["aligned"],
-                "cost_plot": staging / COST_PLOT_NAME,
-                "overlay": staging / OVERLAY_NAME,
-                "transform": staging / TRANSFORM_NAME,
-            }
-            write_outputs(
-                result,
-                report,
-                Path(job["fixed"]),
-                Path(job["moving"]),
-                fixed_image,
-                moving_image,
-                paths,
-            )
-        else:
-            write_image(staging / report["aligned"], aligned)
-            extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}
-            write_transform_json(
-                staging / TRANSFORM_NAME,
-                result.matrix,
-                transform=result.transform,
-                params=result.params,
-                fixed_shape=fixed_image.shape,
-                moving_shape=moving_image.shape,
-                extra=extra,
-            )
+        names = {"aligned": report["aligned"]}
+        if plots == "all":  # everything register writes
+            names.update(cost_plot=COST_PLOT_NAME, overlay=OVERLAY_NAME)
+        names["transform"] = TRANSFORM_NAME
+        paths = {key: staging / name for key, name in names.items()}
+        # register's own writer: the same files and transform.json as `regcli register`
+        write_outputs(
+            result,
+            report,
+            Path(job["fixed"]),
+            Path(job["moving"]),
+            fixed_image,
+            moving_image,
+            paths,
+        )
         folder_io.publish(staging, final)
     except BaseException:
         import shutil
@@ -87,7 +72,9 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     if plots == "qc":
         from regcli.qc import overlay_thumbnail
 
-        thumbnail = overlay_thumbnail(fixed_image, moving_image, aligned)
+        thumbnail = overlay_thumbnail(
+            fixed_image, moving_image, aligned_for_output(result.warped, moving_image)
+        )
     return {"report": report, "thumbnail": thumbnail}
 
 

@@ -125,29 +125,33 @@ def _wall(command, *, repeat: int, cwd=None, before=None) -> dict:
     }
 
 
-def startup_times(out: Path, *, repeat_help: int = 10, repeat_register: int = 5) -> dict:
-    """``regcli --help`` and ``regcli register BrainMRI_1 BrainMRI_4 -o DIR`` wall times."""
+def startup_times(out: Path, *, repeat_help: int = 10, repeat_register: int = 10) -> dict:
+    """Wall times of ``regcli --help`` and of ``regcli register BrainMRI_1 BrainMRI_4 -o DIR``
+    with all its figures (``register``) and with ``--plots none`` (``register_no_plots``)."""
     regcli = _regcli_command()
     result = {"help": _wall([*regcli, "--help"], repeat=repeat_help)}
     fixed, moving = SAMPLES / "BrainMRI_1.png", SAMPLES / "BrainMRI_4.png"
     if not (fixed.exists() and moving.exists()):
-        result["register"] = {"error": "sample_images/BrainMRI_1.png or _4.png missing"}
-        return result
-    work = out / "cli_register"
+        missing = {"error": "sample_images/BrainMRI_1.png or _4.png missing"}
+        return {**result, "register": missing, "register_no_plots": missing}
+    for key, extra in (("register", []), ("register_no_plots", ["--plots", "none"])):
+        work = out / f"cli_{key}"
 
-    def clean(i):
-        target = work / f"run{i}"
-        if target.exists():
-            shutil.rmtree(target)
-        work.mkdir(parents=True, exist_ok=True)
+        def clean(i, work=work):
+            target = work / f"run{i}"
+            if target.exists():
+                shutil.rmtree(target)
+            work.mkdir(parents=True, exist_ok=True)
 
-    result["register"] = _wall(
-        [*regcli, "register", fixed, moving, "-o", work / "run{i}"],
-        repeat=repeat_register,
-        before=clean,
-    )
-    outputs = sorted(p.name for p in (work / "run1").glob("*")) if (work / "run1").exists() else []
-    result["register"]["outputs"] = outputs
+        result[key] = _wall(
+            [*regcli, "register", fixed, moving, "-o", work / "run{i}", *extra],
+            repeat=repeat_register,
+            before=clean,
+        )
+        written = work / "run1"
+        result[key]["outputs"] = (
+            sorted(p.name for p in written.glob("*")) if written.exists() else []
+        )
     return result
 
 
@@ -321,10 +325,14 @@ def memory_4096(out: Path, *, size: int = 4096) -> dict:
 #: Stages of ``register`` reported by the profile: (label, ((file name, function), ...)).  A
 #: stage's time is the summed cumulative time of the functions of its list that were called.
 STAGES = (
-    ("global initialisation", (("initialize.py", "initial_matrix"),)),
+    (
+        "global initialisation",
+        (("initialize.py", "initial_matrix"), ("initialize.py", "search_start")),
+    ),
     ("Gaussian pyramids (both images)", (("pyramid.py", "gaussian_pyramid"),)),
     ("optimiser, all levels", (("registration.py", "_coarse_to_fine"),)),
     ("  of which metric evaluations", (("objective.py", "_evaluate"),)),
+    ("quality assessment", (("quality.py", "assess"),)),
     (
         "warps, all stages (ndimage / skimage)",
         (("_interpolation.py", "affine_transform"), ("_warps.py", "warp")),

@@ -10,7 +10,10 @@ Parts: ``cases`` (the registration table and plot), ``startup`` (``regcli --help
 ``regcli register`` wall times), ``memory`` (peak RSS of a 4096^2 registration in a child
 process), ``profile`` (cProfile of ``regcli.register`` at 256^2 and 1024^2), ``many`` (batch
 against a shell loop, stack against pystackreg, a 2000-frame stack's peak memory;
-``bench/many.py``, written to ``results/many.md``).
+``bench/many.py``, written to ``results/many.md``), ``trust`` (is every result reported as
+trustworthy really aligned? the benchmark's cases, the sample pairs and cases built to fail,
+:mod:`bench.trust`), ``calibration`` (the corpus the quality thresholds were set on: random
+poses of scikit-image's pictures, unrelated pairs).
 Results go to ``bench/results/`` (git-ignored); the summary plot is copied to
 ``bench/summary.png`` and the tables into ``bench/README.md`` on a full run.
 """
@@ -31,13 +34,13 @@ ROOT = BENCH.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import extras, many, report  # noqa: E402
+from bench import extras, many, report, trust  # noqa: E402
 from bench.adapters import ADAPTERS  # noqa: E402
 from bench.cases import build_cases  # noqa: E402
 from regcli.transforms import mean_displacement  # noqa: E402
 
 SOLVED_PX = 0.5
-PARTS = ("cases", "startup", "memory", "profile", "many")
+PARTS = ("cases", "startup", "memory", "profile", "many", "trust", "calibration")
 
 
 def available_methods(names) -> list[str]:
@@ -119,6 +122,25 @@ def run_cases(cases, methods, *, log=print) -> list[dict]:
     return rows
 
 
+def _trust_parts(parts, sizes, args, summary) -> None:
+    """The trust table (and the calibration corpus), written into bench/README.md on a full
+    run."""
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    rows, calibration = [], None
+    if "trust" in parts:
+        trust.GROUP_BUILDERS["bench"] = lambda: trust.bench_group(sizes)
+        rows = trust.run(("bench", "samples", "issue", "fail"), log=log)
+        (args.out / "trust.json").write_text(json.dumps(rows, indent=1, default=str))
+    if "calibration" in parts:
+        calibration = trust.run(("calibration",), log=log)
+        (args.out / "calibration.json").write_text(json.dumps(calibration, indent=1, default=str))
+    text = trust.markdown(rows, calibration) if rows else ""
+    summary["trust"] = {"counts": trust.counts(rows), "markdown": text}
+    print(text, flush=True)
+    if rows and not args.quick and not args.no_readme:
+        trust.update_readme(BENCH / "README.md", text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small subset, 256^2 only")
@@ -162,6 +184,8 @@ def main(argv=None) -> int:
     if "many" in parts:
         summary["many"] = many.run_many(args.out, quick=args.quick)
         print(many.markdown(summary["many"]), flush=True)
+    if "trust" in parts or "calibration" in parts:
+        _trust_parts(parts, sizes, args, summary)
     summary["wall_seconds"] = time.perf_counter() - start
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     text = report.markdown(summary)

@@ -35,7 +35,10 @@ __all__ = [
     "integer",
     "non_negative_number",
     "normalize",
+    "normalize_pair",
     "positive_number",
+    "robust_range",
+    "same_units",
     "shape_pair",
     "smoothing_scale",
 ]
@@ -262,15 +265,88 @@ def integer(value, name: str, minimum: int, maximum: int | None = None) -> int:
     return number
 
 
-def normalize(image: np.ndarray, name: str, *, min_side: int = MIN_REGISTER_SIDE) -> np.ndarray:
-    """``image`` scaled to [0, 1] by its own minimum and maximum, as float32, for
-    registering.
+#: :func:`normalize` maps these quantiles of an image to 0 and 1: a few outlier pixels (a hot
+#: pixel at twice the maximum) do not squeeze the contrast of everything else.
+LOW_QUANTILE = 0.001
+HIGH_QUANTILE = 0.999
+#: The quantiles are measured on a regular subsample of at most this many pixels.
+QUANTILE_SAMPLES = 1 << 14
 
-    The offset is removed in float64 before anything is rounded to float32, so images with
-    a large offset (``+1e10``) or a tiny range (``1e-300``) keep their contrast; dtypes that
-    float32 holds exactly are converted directly.  Raises :class:`InputError` (``param=name``)
-    for a constant image, or one with a side shorter than ``min_side`` pixels (too small to
-    register: no gradient, no pyramid, no overlap to measure).
+
+def robust_range(image: np.ndarray) -> tuple[float, float]:
+    """The intensities :func:`normalize` maps to 0 and 1: the 0.1 % and 99.9 % quantiles of a
+    regular subsample (at most :data:`QUANTILE_SAMPLES` pixels), measured in float64; the
+    minimum and maximum when those are equal (sparse content: a few bright pixels on a
+    uniform background).
+
+    >>> image = np.zeros((100, 100)); image[:, 50:] = 1.0; image[0, 0] = 100.0
+    >>> robust_range(image)
+    (0.0, 1.0)
+    """
+    arr = np.asarray(image)
+    stride = max(1, math.ceil(math.sqrt(arr.size / QUANTILE_SAMPLES)))
+    sample = np.asarray(arr[::stride, ::stride], dtype=np.float64).ravel()
+    last = sample.size - 1
+    ranks = (math.floor(LOW_QUANTILE * last), math.ceil(HIGH_QUANTILE * last))
+    ordered = np.partition(sample, ranks)
+    lo, hi = float(ordered[ranks[0]]), float(ordered[ranks[1]])
+    if not hi > lo:
+        lo, hi = float(np.min(arr)), float(np.max(arr))
+    return lo, hi
+
+
+def same_units(a: np.ndarray, b: np.ndarray, range_a, range_b) -> bool:
+    """Whether two images' intensities look like one scale: the same integer dtype, or the
+    same float dtype with robust ranges of similar span that mostly overlap."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype:
+        return False
+    if np.issubdtype(a.dtype, np.integer):
+        return True
+    span_a, span_b = range_a[1] - range_a[0], range_b[1] - range_b[0]
+    common = min(range_a[1], range_b[1]) - max(range_a[0], range_b[0])
+    larger = max(span_a, span_b)
+    return bool(larger > 0 and min(span_a, span_b) >= larger / 2 and common >= larger / 2)
+
+
+def normalize_pair(
+    fixed: np.ndarray, moving: np.ndarray, *, joint: bool, min_side: int = MIN_REGISTER_SIDE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both images scaled to [0, 1] (:func:`normalize`): each by its own robust range, or, when
+    ``joint`` and the two are on one intensity scale (:func:`same_units`), both by the union
+    of their ranges, so that equal intensities stay equal (what SSD compares).
+
+    >>> a = np.array([[0, 100], [200, 250]], np.uint8); b = np.array([[0, 5], [5, 0]], np.uint8)
+    >>> [round(float(normalize_pair(a, b, joint=j, min_side=1)[1].max()), 3) for j in (True, False)]
+    [0.02, 1.0]
+    """
+    range_f, range_m = robust_range(fixed), robust_range(moving)
+    if joint and range_f[1] > range_f[0] and range_m[1] > range_m[0]:
+        if same_units(fixed, moving, range_f, range_m):
+            common = (min(range_f[0], range_m[0]), max(range_f[1], range_m[1]))
+            range_f = range_m = common
+    return (
+        normalize(fixed, "fixed", bounds=range_f, min_side=min_side),
+        normalize(moving, "moving", bounds=range_m, min_side=min_side),
+    )
+
+
+def normalize(
+    image: np.ndarray,
+    name: str,
+    *,
+    bounds: tuple[float, float] | None = None,
+    min_side: int = MIN_REGISTER_SIDE,
+) -> np.ndarray:
+    """``image`` scaled to [0, 1] by robust bounds (:func:`robust_range`, or ``bounds``), as
+    float32, for registering.
+
+    Values beyond the bounds are clipped to 0 and 1.  The offset is removed in float64 before
+    anything is rounded to float32, so images with a large offset (``+1e10``) or a tiny range
+    (``1e-300``) keep their contrast; dtypes that float32 holds exactly are converted
+    directly.  Raises :class:`InputError` (``param=name``) for a constant image, or one with a
+    side shorter than ``min_side`` pixels (too small to register: no gradient, no pyramid, no
+    overlap to measure).
 
     >>> normalize(np.array([[1e10, 1e10 + 1.0], [1e10 + 2.0, 1e10 + 4.0]]), "fixed", min_side=1)
     array([[0.  , 0.25],
@@ -284,7 +360,7 @@ def normalize(image: np.ndarray, name: str, *, min_side: int = MIN_REGISTER_SIDE
             f"{min_side} x {min_side} are needed)",
             param=name,
         )
-    lo, hi = float(np.min(arr)), float(np.max(arr))
+    lo, hi = robust_range(arr) if bounds is None else bounds
     if not hi > lo:
         raise InputError(
             f"{name}: the image is constant (every pixel is {lo:g}); there is nothing to align",

@@ -5,13 +5,13 @@ basin they start in; for a rotation past roughly 30-60 degrees the identity is o
 right basin and they stop in a wrong one.  :func:`initial_matrix` finds a start inside it with
 one of the :data:`INIT_METHODS`:
 
-``"search"``
-    At a coarse level (about 64 pixels a side) turn the moving image through the whole circle
-    (every ``angle_step`` degrees).  For each angle the best translation comes from an FFT
-    cross-correlation of the images and of their gradient magnitudes (the latter works across
-    modalities), plus centring.  Every (angle, translation) candidate is scored with the
-    registration's own metric over a central disc (the same pixels whatever the angle); the
-    best few are refined with finer angle steps and the best one wins (:mod:`regcli.search`).
+``"search"`` (the default for every transform)
+    At a coarse level (about 64 pixels a side): shifts from the masked, overlap-normalised
+    cross-correlation of the whole images; rotations from the Fourier-magnitude signatures
+    (or the whole circle every ``angle_step`` degrees); rotations and scales together from
+    the log-polar Fourier-Mellin signature and a grid of scales.  Every candidate is scored
+    with the registration's own metric over the overlap of the two images and the best one
+    wins (:mod:`regcli.search`).
 ``"moments"``
     Centres of mass and principal axes of the foreground (second moments); the 180 degree
     (and 90 degree) ambiguity of the axes is resolved by the metric.
@@ -36,7 +36,7 @@ import numpy as np
 from regcli import search
 from regcli._validate import check_image
 from regcli.errors import InputError
-from regcli.metrics import Metric
+from regcli.metrics import Metric, get_metric
 from regcli.search import SEARCH_SIZE
 from regcli.transforms import (
     Transform,
@@ -49,18 +49,19 @@ from regcli.transforms import (
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
+#: Longest side of the images the translation search correlates.
+TRANSLATION_SEARCH_SIZE = 2 * SEARCH_SIZE
+
 __all__ = [
     "INIT_METHODS",
     "SEARCH_SIZE",
     "InitMethod",
+    "Start",
     "default_method",
     "get_init_method",
     "initial_matrix",
     "search_level",
 ]
-
-#: Transforms whose parameters include a free rotation and translation: searched by default.
-_SEARCHED_BY_DEFAULT = ("rigid", "similarity")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class InitMethod:
         One line for help texts.
     start : callable
         ``start(fixed, moving, transform, metric, metric_options, **search_options)
-        -> (3, 3) ndarray``: the full-resolution start for checked ``(rows, cols)`` images and
+        -> Start``: the full-resolution start for checked ``(rows, cols)`` images and
         a :class:`~regcli.transforms.Transform`.  ``search_options`` are those of
         :func:`initial_matrix` (``size``, ``angle_step``, ``scales``, ``keep``, ``coarse``);
         a method ignores those it does not use.
@@ -91,14 +92,28 @@ class InitMethod:
     coarsest_side: int | None = None
 
 
-def default_method(transform: str | Transform) -> str:
-    """The default initialisation for ``transform`` (a name or a :class:`Transform`).
+@dataclass(frozen=True, eq=False)
+class Start:
+    """What an initialisation method found.
 
-    ``"search"`` for ``rigid`` and ``similarity``; ``"none"`` otherwise (translation and the
-    course's rotation about the top-left pixel keep the plain local optimisation).
+    Attributes
+    ----------
+    matrix : (3, 3) ndarray
+        The full-resolution start (fixed -> moving).
+    search : SearchOutcome or None
+        The global search's candidates and their costs (``"search"`` only): the quality
+        assessment compares the final result with them.
     """
-    name = transform if isinstance(transform, str) else transform.name
-    return "search" if name in _SEARCHED_BY_DEFAULT else "none"
+
+    matrix: np.ndarray
+    search: search.SearchOutcome | None = None
+
+
+def default_method(transform: str | Transform) -> str:
+    """The default initialisation for ``transform`` (a name or a :class:`Transform`):
+    ``"search"`` for every transform (``"none"``, the plain local optimisation from the
+    identity, only when asked for)."""
+    return "search"
 
 
 def get_init_method(name: str) -> InitMethod:
@@ -165,10 +180,12 @@ def initial_matrix(
     size : int
         Longest side, in pixels, of the coarse images the search runs on.
     angle_step : float
-        Degrees between the rotations tried in the first pass (a second pass refines).
+        Degrees between the rotations tried over the whole circle when the Fourier
+        signatures disagree (a second pass refines).
     scales : sequence of float, optional
-        Scales tried for ``similarity`` (default 7 from 0.75 to 1.33, after the angle is
-        found at scale 1); ignored for other transforms.
+        Scales tried for ``similarity`` and ``affine`` at their best Fourier-Mellin angle,
+        besides the (angle, scale) peaks of the Fourier-Mellin signature (default
+        :data:`regcli.search.SCALE_GRID`, 0.5 to 2); ignored for other transforms.
     keep : int
         How many of the best first-pass candidates are refined.
     coarse : (fixed, moving) pair of arrays, optional
@@ -198,7 +215,7 @@ def initial_matrix(
     moving = check_image(moving, name="moving")
     if not isinstance(transform, Transform):
         transform = make_transform(transform, center=center, shape=fixed.shape)
-    return chosen.start(
+    start = chosen.start(
         fixed,
         moving,
         transform,
@@ -210,6 +227,7 @@ def initial_matrix(
         keep=keep,
         coarse=coarse,
     )
+    return start.matrix
 
 
 # --------------------------------------------------------------------------- the methods
@@ -217,13 +235,21 @@ def initial_matrix(
 
 def _identity_start(fixed, moving, transform, metric, metric_options, **search_options):
     """``"none"``: the identity."""
-    return np.eye(3)
+    return Start(np.eye(3))
 
 
-def _coarse_pair(fixed, moving, size: int, coarse) -> search.CoarsePair:
+def _coarse_pair(
+    fixed, moving, size: int, coarse, domains=None, pyramids=None
+) -> search.CoarsePair:
+    """The search's coarse pair; ``pyramids`` (register's (fixed, moving) pyramids) give the
+    level of ``size`` when there is one."""
     if size < 8:
         raise InputError(f"size: expected at least 8 pixels, got {size}", param="size")
-    return search.coarse_pair(fixed, moving, size, coarse)
+    if pyramids is not None:
+        level = search_level(fixed.shape, size)
+        if level is not None and level < len(pyramids[0]):
+            coarse = (pyramids[0][level], pyramids[1][level])
+    return search.coarse_pair(fixed, moving, size, coarse, domains)
 
 
 def search_start(
@@ -238,30 +264,38 @@ def search_start(
     scales: Sequence[float] | None = None,
     keep: int = 3,
     coarse: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """``"search"``: the full-resolution start :func:`regcli.search.search_rotations` finds.
+    domains=None,
+    pyramids=None,
+) -> Start:
+    """``"search"``: the full-resolution start :func:`regcli.search.run_search` finds, with
+    its candidates.
 
     The arguments are those of :func:`initial_matrix` (``fixed``, ``moving``: checked
-    ``(rows, cols)`` arrays; ``transform``: a :class:`Transform`).
+    ``(rows, cols)`` arrays; ``transform``: a :class:`Transform`); ``domains`` the images'
+    (fixed, moving) :class:`~regcli.domain.Domain` (default: their rectangles); ``pyramids``
+    their (fixed, moving) Gaussian pyramids, whose level of the search's size is used.  A
+    translation is searched on images twice as big (:data:`TRANSLATION_SEARCH_SIZE`): one
+    correlation of the whole images, which sees a small overlap of fine texture.
     """
-    search.ranking_metric(metric)  # an unknown name fails before any work
+    metric = metric if isinstance(metric, Metric) else get_metric(metric)  # fails early
     if not 0.1 <= angle_step <= 90:
         raise InputError(
             f"angle_step: expected a number of degrees in [0.1, 90], got {angle_step}",
             param="angle_step",
         )
-    pair = _coarse_pair(fixed, moving, size, coarse)
-    if scales is None:
-        scales = np.geomspace(0.75, 4 / 3, 7) if "scale" in transform.param_names else (1.0,)
-    best = search.search_rotations(
+    if transform.name == "translation" and size == SEARCH_SIZE:
+        size = TRANSLATION_SEARCH_SIZE
+    pair = _coarse_pair(fixed, moving, size, coarse, domains, pyramids)
+    outcome = search.run_search(
         pair,
         transform,
+        metric,
         search.ranking(metric, metric_options, pair),
         step=math.radians(angle_step),
-        scales=tuple(float(s) for s in scales),
+        scales=None if scales is None else tuple(float(s) for s in scales),
         keep=keep,
     )
-    return pair.to_full(best, transform)
+    return Start(pair.to_full(outcome.best, transform), outcome)
 
 
 def moments_start(
@@ -273,16 +307,18 @@ def moments_start(
     *,
     size: int = SEARCH_SIZE,
     coarse: tuple[np.ndarray, np.ndarray] | None = None,
+    domains=None,
+    pyramids=None,
     **search_options,
-) -> np.ndarray:
+) -> Start:
     """``"moments"``: centres of mass and principal axes; the metric picks among the four
     axis flips.  The arguments are those of :func:`initial_matrix`."""
     search.ranking_metric(metric)
-    pair = _coarse_pair(fixed, moving, size, coarse)
+    pair = _coarse_pair(fixed, moving, size, coarse, domains, pyramids)
     (cf, af, mass_f), (cm, am, mass_m) = _moments(pair.fixed), _moments(pair.moving)
     name = transform.name
     if name == "translation":
-        return pair.to_full(translation_matrix(*(cm - cf)), transform)
+        return Start(pair.to_full(translation_matrix(*(cm - cf)), transform))
     scale = math.sqrt(mass_m / mass_f) if name in ("similarity", "affine") else 1.0
     angles = am - af + np.arange(4) * (math.pi / 2)
     if name == "rotation":
@@ -291,7 +327,7 @@ def moments_start(
     else:
         candidates = np.array([similarity_matrix(a, scale, cf, cm) for a in angles])
     rank = search.ranking(metric, metric_options, pair)
-    return pair.to_full(search.best(candidates, rank), transform)
+    return Start(pair.to_full(search.best(candidates, rank), transform))
 
 
 def _moments(image: np.ndarray) -> tuple[np.ndarray, float, float]:

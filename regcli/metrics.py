@@ -261,6 +261,11 @@ class Metric:
         itself).  The Pluim measure's gradient term (edges 1.5 px wide) means little at the
         search's coarse level and misleads it when the scale is wrong; its NMI factor ranks
         the candidates reliably.
+    same_modality : bool
+        True if the metric compares intensities as they are, up to a linear map (SSD,
+        correlation): the global search then locates shifts by correlating intensities only;
+        otherwise by intensities and by edges (gradient magnitudes), which coincide across
+        modalities.
     """
 
     name: str
@@ -272,6 +277,7 @@ class Metric:
     options: tuple[str, ...] = field(default_factory=tuple)
     least_squares: bool = False
     search_metric: str | None = None
+    same_modality: bool = False
 
     @property
     def cost_label(self) -> str:
@@ -345,6 +351,7 @@ METRICS: dict[str, Metric] = {
             cost=costs.ssd_cost,
             cost_gradient=costs.ssd_cost_gradient,
             least_squares=True,
+            same_modality=True,
         ),
         Metric(
             name="correlation",
@@ -353,6 +360,7 @@ METRICS: dict[str, Metric] = {
             label="Pearson correlation coefficient",
             cost=costs.correlation_cost,
             cost_gradient=costs.correlation_cost_gradient,
+            same_modality=True,
         ),
         Metric(
             name="mi",

@@ -5,7 +5,7 @@ One evaluation of :class:`LevelObjective` at scaled parameters ``x``::
     x ─ params = x / transform.param_scales(level shape) ─ M = transform.matrix(params)
       ─ SampleGrid: the fixed pixels evaluated (all of them, or every stride-th row/column)
       ─ resampler: the moving image at M of those pixels (bilinear, float32)
-      ─ overlap mask: pixels at least one pixel inside the moving image
+      ─ overlap mask: pixels of the fixed domain at least one pixel inside the moving domain
       ─ metric: cost and d cost / d warped pixel (a least-squares metric is computed here)
       ─ chain rule: d cost / d params = sum_k dM_k : G,
           G[i, j] = sum_pixels dC/dw * grad_i(moving)(M x) * (x, y, 1)_j
@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from regcli.domain import Domain
 from regcli.metrics import METRICS, Metric
 from regcli.resample import inside_mask, warp, warp_linear
-from regcli.transforms import Transform
+from regcli.transforms import Transform, implausible
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -62,8 +63,15 @@ MAX_SAMPLES = 1 << 16
 #: values to 1e-13 wherever the objective reads them), ~10 % at 1024^2; bigger levels keep
 #: ndimage on float32, which needs half the memory.
 FAST_WARP_PIXELS = 1 << 21
-#: Below this fraction of overlapping pixels the cost is treated as undefined (infinite).
+#: Below this fraction of overlapping pixels the cost is treated as undefined (infinite),
+#: unless the level starts with less (a start the global search found on a small overlap):
+#: then the cost is undefined below half of the starting overlap.
 MIN_OVERLAP = 0.1
+#: The fewest pixels a cost is ever computed on.
+MIN_PIXELS = 16
+#: Transform families whose matrices can be implausible (flips, near-singular, huge scales):
+#: their costs are infinite there (:func:`regcli.transforms.implausible`).
+_SHAPE_CHANGING = ("similarity", "affine")
 
 #: The cost whose Gauss-Newton Hessian lm's model scales for every metric: the least-squares
 #: one (the mean squared difference).
@@ -272,6 +280,11 @@ class LevelObjective:
         evaluated on a regular subsample of the fixed pixels (every ``stride``-th row and
         column) when the level has more than this many pixels; default :data:`MAX_SAMPLES`.
         A least-squares metric (SSD) always uses every pixel.
+    domains : (Domain, Domain), optional
+        Where the level's fixed and moving images have data (default: their rectangles).
+    min_pixels : int, optional
+        The cost is infinite when fewer pixels overlap; default :data:`MIN_OVERLAP` of the
+        evaluated pixels.
     """
 
     def __init__(
@@ -283,6 +296,8 @@ class LevelObjective:
         options: dict | None = None,
         *,
         max_samples: int | None = None,
+        domains: tuple[Domain, Domain] | None = None,
+        min_pixels: int | None = None,
     ):
         self.fixed = fixed
         self.moving = moving
@@ -304,7 +319,12 @@ class LevelObjective:
             gy, gx = np.gradient(self._source)
             self._moving_gradient = (gx, gy)
         self.max_displacement = float(math.hypot(*self.shape))
-        self.min_pixels = max(4, int(MIN_OVERLAP * self.fixed_samples.size))
+        if min_pixels is None:
+            min_pixels = int(MIN_OVERLAP * self.fixed_samples.size)
+        self.min_pixels = max(MIN_PIXELS, int(min_pixels))
+        fixed_domain, self.moving_domain = domains or (Domain.of(fixed), Domain.of(moving))
+        self._fixed_valid = None if fixed_domain.full else self.grid.samples(fixed_domain.valid())
+        self._check_plausible = transform.name in _SHAPE_CHANGING
         self.evaluations = 0
 
     @property
@@ -363,10 +383,28 @@ class LevelObjective:
         )
 
     def _mask(self, m: np.ndarray) -> np.ndarray:
-        # Points at least one pixel inside the moving image, so that the central differences
-        # of the warped image never reach the zero fill outside it.  ``m`` is the matrix of
-        # the evaluated grid (see _warp).
-        return inside_mask(m, self.grid.shape, self.moving.shape, margin=1.0)
+        # Points at least one pixel inside the moving domain, so that the central differences
+        # of the warped image never reach the zero fill outside it, and in the fixed domain.
+        # ``m`` is the matrix of the evaluated grid (see _warp).
+        if self.moving_domain.full:
+            mask = inside_mask(m, self.grid.shape, self.moving.shape, margin=1.0)
+        else:
+            mask = self.moving_domain.inside(m, self.grid.shape, margin=1.0)
+        if self._fixed_valid is not None:
+            mask &= self._fixed_valid
+        return mask
+
+    def overlap(self, x: ArrayLike) -> int:
+        """How many evaluated pixels overlap at scaled parameters ``x``."""
+        m = self.matrix(x)
+        if self.grid.stride > 1:
+            m = m @ self.grid.matrix
+        return int(np.count_nonzero(self._mask(m)))
+
+    def refused(self, m: np.ndarray) -> bool:
+        """True where the matrix cannot be an alignment (flip, near-singular, huge scale):
+        the cost is infinite there, so no optimiser steps into it."""
+        return self._check_plausible and implausible(m) is not None
 
     def _warp(self, m):
         """The moving image sampled at ``M`` of the evaluated pixels, their overlap mask, and
@@ -381,6 +419,8 @@ class LevelObjective:
         """The cost at scaled parameters ``x`` (``inf`` when too few pixels overlap)."""
         self.evaluations += 1
         m = self.matrix(x)
+        if self.refused(m):
+            return math.inf
         warped, mask, _ = self._warp(m)
         n = int(np.count_nonzero(mask))
         if n < self.min_pixels:
@@ -421,9 +461,11 @@ class LevelObjective:
         self.evaluations += 1
         p = self.to_params(x)
         m = self.transform.matrix(p)
+        k = self.scales.size
+        if self.refused(m):
+            return math.inf, np.zeros(k), np.eye(k)
         warped, mask, grid_matrix = self._warp(m)
         n = int(np.count_nonzero(mask))
-        k = self.scales.size
         if n < self.min_pixels:
             return math.inf, np.zeros(k), np.eye(k)
         if self.least_squares:

@@ -1,21 +1,34 @@
-"""Figures (matplotlib, Agg backend).  Imported only by the commands that draw.
+"""Figures of registrations, built with matplotlib's object API.
 
-Every function takes arrays/results and an output path, draws one figure, writes it
-atomically (so a failed run leaves no half-written PNG) and returns the path.
+Each ``*_figure`` function returns a :class:`matplotlib.figure.Figure` (for a notebook: it
+displays itself as the cell's result, or save it with ``fig.savefig``); each ``plot_*``
+function draws the same figure into a file and returns the path (the CLI's way).
+
+Figures are made as ``matplotlib.figure.Figure`` objects and saved through the Agg canvas:
+this module never imports ``matplotlib.pyplot`` nor calls ``matplotlib.use``, so importing
+it or drawing with it leaves the user's backend, the current figure and pyplot's figure list
+as they were.  matplotlib itself is imported by the functions that draw, so ``import
+regcli.plots`` is cheap; the overlay picture of the CLI (:func:`overlay_image`,
+:func:`save_overlay_image`, from :mod:`regcli.overlay`) needs no matplotlib at all.
+
+In a notebook::
+
+    import regcli
+    from regcli.plots import cost_curve_figure, overlay_figure
+
+    result = regcli.register(fixed, moving)
+    cost_curve_figure(result.cost_history, level_starts=result.level_starts)
+    overlay_figure(fixed, moving, result.warped)
 """
 
 from __future__ import annotations
 
 import itertools
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 
 from regcli.io import atomic_output
+from regcli.overlay import checkerboard, magenta_green, overlay_image, save_overlay_image
 
 __all__ = [
     "checkerboard",
@@ -23,24 +36,49 @@ __all__ = [
     "cost_profile_figure",
     "joint_histogram_figure",
     "magenta_green",
+    "new_figure",
     "optimizer_comparison_figure",
     "overlay_figure",
+    "overlay_image",
     "plot_cost_curve",
     "plot_cost_profile",
     "plot_joint_histograms",
     "plot_optimizer_comparison",
     "plot_overlay",
     "save_figure",
+    "save_overlay_image",
 ]
 
 
-def save_figure(fig, path, *, dpi: int = 120):
-    """Write ``fig`` to ``path`` atomically and close it."""
-    try:
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=str(path).rsplit(".", 1)[-1])
-    finally:
-        plt.close(fig)
+def new_figure(figsize=(6.4, 4.8), **options):
+    """A :class:`matplotlib.figure.Figure` that pyplot does not know about.
+
+    Nothing global changes: no backend is chosen, the figure is not pyplot's current figure
+    and needs no ``plt.close``; it is garbage-collected like any object.  ``options`` go to
+    ``Figure`` (``dpi``, ``layout``, ...).
+    """
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, **options)
+
+
+def save_figure(fig, path, *, dpi: int = 120, trim: bool = True):
+    """Write ``fig`` to ``path`` atomically (format from the file ending); return ``path``.
+
+    Drawn by the Agg canvas (vector formats by their own canvas), never through pyplot.
+    ``trim`` crops the white margin around what is drawn (one more layout pass); a figure
+    laid out with ``tight_layout`` has almost none, and skipping it saves time.  PNGs are
+    compressed at zlib level 1: a few percent larger, several times faster to write.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if type(fig.canvas) is FigureCanvasBase:  # a bare Figure (not one of pyplot's windows)
+        FigureCanvasAgg(fig)  # attaches itself as fig.canvas
+    fmt = str(path).rsplit(".", 1)[-1].lower()
+    options = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if trim else None, format=fmt, **options)
     return path
 
 
@@ -103,19 +141,27 @@ def cost_curve_figure(
         Index in ``costs`` where each level begins; every level after the first gets a dashed
         vertical line, and every level a label (with its image size from ``level_shapes``).
     level_shapes : sequence of (rows, cols), optional
+        Image size of each level (``RegistrationResult.level_shapes``), written at the top of
+        the level's stretch; without it levels are numbered.
     cost_label : str
         What the cost is (y-axis label), e.g. ``"ssd per pixel"``.
     title : str, optional
+        Axes title.
 
     Returns
     -------
     matplotlib.figure.Figure
-        The y axis is logarithmic when the costs are positive and span more than a decade.
+        One panel: the cost (y) against the iteration counted over all levels (x), drawn as
+        one line per level (costs of different levels are not comparable, so no segment joins
+        them), dashed vertical lines where a finer level starts, and the final cost as a red
+        dot named in the legend.  The y axis is logarithmic when the costs are positive and
+        span more than a decade; infinite or NaN costs leave gaps.
     """
     from matplotlib.transforms import blended_transform_factory
 
     values = _finite_or_nan(costs)
-    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    fig = new_figure(figsize=(7.0, 4.2))
+    ax = fig.subplots()
     starts = list(level_starts or [0])
     _plot_by_level(ax, values, starts, color="tab:blue", linewidth=1.6, label=cost_label)
     if _wants_log_scale(values):
@@ -163,88 +209,63 @@ def cost_curve_figure(
     ax.set_xlim(-0.5, max(values.size - 0.5, 1.0))
     ax.grid(True, which="major", alpha=0.3)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # a long title breaks instead of running off
     fig.tight_layout()
     return fig
 
 
 def plot_cost_curve(costs, path, **options):
     """Draw :func:`cost_curve_figure` (same keyword options) into ``path``; return ``path``."""
-    return save_figure(cost_curve_figure(costs, **options), path)
+    # Laid out by tight_layout already: no trimming pass (``regcli register`` draws it).
+    return save_figure(cost_curve_figure(costs, **options), path, trim=False)
 
 
-def _display_range(image) -> tuple[float, float]:
-    """Robust grey range (1st-99th percentile) so one bright pixel does not darken the rest."""
-    arr = np.asarray(image, dtype=float)
-    low, high = np.percentile(arr, [1.0, 99.0])
-    if high <= low:
-        low, high = float(arr.min()), float(arr.max())
-    if high <= low:
-        high = low + 1.0
-    return float(low), float(high)
-
-
-def _scaled(image, value_range) -> np.ndarray:
-    low, high = value_range
-    return np.clip((np.asarray(image, dtype=float) - low) / (high - low), 0.0, 1.0)
-
-
-def magenta_green(fixed, moving, *, fixed_range=None, moving_range=None) -> np.ndarray:
-    """RGB composite: ``fixed`` in magenta, ``moving`` in green; where they agree it is grey."""
-    f = _scaled(fixed, fixed_range or _display_range(fixed))
-    m = _scaled(moving, moving_range or _display_range(moving))
-    return np.dstack([f, m, f])
-
-
-def checkerboard(image1, image2, *, tiles: int = 8) -> np.ndarray:
-    """Tiles taken alternately from ``image1`` and ``image2`` (``tiles`` per side)."""
-    a, b = np.asarray(image1), np.asarray(image2)
-    rows, cols = a.shape
-    row_tile = (np.arange(rows) * tiles) // rows
-    col_tile = (np.arange(cols) * tiles) // cols
-    take_first = (row_tile[:, None] + col_tile[None, :]) % 2 == 0
-    return np.where(take_first, a, b)
-
-
-#: Images drawn in figures are reduced (block means) to at most this many pixels a side: a
-#: panel is a few hundred pixels wide, and a 4096^2 image composited in full took 2 GB and
-#: 13 s to draw.
+#: Images drawn in :func:`overlay_figure` are reduced (block means) to at most this many
+#: pixels a side: a panel is a few hundred pixels wide, and a 4096^2 image composited in full
+#: took 2 GB and 13 s to draw.
 DISPLAY_SIDE = 1024
 
 
-def _for_display(image, max_side: int = DISPLAY_SIDE) -> np.ndarray:
-    """``image`` as float, reduced by an integer factor (block means) to <= ``max_side``."""
-    arr = np.asarray(image, dtype=float)
-    factor = -(-max(arr.shape) // max_side)
-    if factor <= 1:
-        return arr
-    rows, cols = arr.shape[0] // factor, arr.shape[1] // factor
-    blocks = arr[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
-    return blocks.mean(axis=(1, 3))
-
-
 def overlay_figure(fixed, moving, aligned, *, title: str | None = None, tiles: int = 8):
-    """Before / after figure of a registration.
+    """Before / after figure of a registration: four panels, with titles.
 
-    Top row: ``fixed`` (magenta) over ``moving`` (before) and over ``aligned`` (after); grey
-    where the two agree.  Bottom row: checkerboards of the same pairs, where misalignment shows
-    as broken edges at the tile borders.  ``aligned`` is drawn with the grey range of
-    ``moving`` so both columns are comparable.  Images larger than :data:`DISPLAY_SIDE`
-    pixels a side are drawn from block means (the panels are smaller than that anyway).
+    The same panels as :func:`overlay_image` (the picture ``regcli register`` saves), drawn
+    as a matplotlib figure for a notebook or a report.
+
+    Parameters
+    ----------
+    fixed, moving, aligned : (rows, cols) arrays of the same shape
+        The fixed image, the moving image as given, and the moving image resampled onto the
+        fixed grid (``RegistrationResult.warped``).
+    title : str, optional
+        Figure title.
+    tiles : int
+        Checkerboard tiles per side.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left column *before* (fixed vs ``moving``), right column *after* (fixed vs
+        ``aligned``).  Top row: ``fixed`` in magenta over the other image in green, grey where
+        the two agree.  Bottom row: checkerboards of the same pairs, where misalignment shows
+        as edges broken at the tile borders.  ``aligned`` is drawn with the grey range of
+        ``moving`` so both columns compare.  Images larger than :data:`DISPLAY_SIDE` pixels a
+        side are drawn from block means (the panels are smaller than that anyway).
     """
-    fixed, moving, aligned = (_for_display(image) for image in (fixed, moving, aligned))
-    fixed_range, moving_range = _display_range(fixed), _display_range(moving)
-    fixed01 = _scaled(fixed, fixed_range)
-    fig, axes = plt.subplots(2, 2, figsize=(8.0, 8.6))
-    for column, (other, name) in enumerate([(moving, "moving"), (aligned, "aligned")]):
-        when = "before" if column == 0 else "after"
-        composite = magenta_green(fixed, other, fixed_range=fixed_range, moving_range=moving_range)
-        axes[0, column].imshow(composite, interpolation="nearest")
-        axes[0, column].set_title(f"{when}: fixed (magenta) vs {name} (green)", fontsize=10)
-        board = checkerboard(fixed01, _scaled(other, moving_range), tiles=tiles)
-        axes[1, column].imshow(board, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        axes[1, column].set_title(f"{when}: checkerboard fixed / {name}", fontsize=10)
-    for ax in axes.ravel():
+    from regcli.overlay import overlay_panels
+
+    panels = overlay_panels(fixed, moving, aligned, tiles=tiles, max_side=DISPLAY_SIDE)
+    fig = new_figure(figsize=(8.0, 8.6))
+    axes = fig.subplots(2, 2)
+    titles = [
+        "before: fixed (magenta) vs moving (green)",
+        "after: fixed (magenta) vs aligned (green)",
+        "before: checkerboard fixed / moving",
+        "after: checkerboard fixed / aligned",
+    ]
+    for ax, panel, text in zip(axes.ravel(), panels, titles, strict=True):
+        ax.imshow(panel, interpolation="nearest")
+        ax.set_title(text, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
@@ -261,7 +282,7 @@ def plot_overlay(fixed, moving, aligned, path, **options):
 def optimizer_comparison_figure(
     curves, *, level_starts=None, cost_label: str = "cost", title: str | None = None
 ):
-    """One figure with the cost curve of every optimiser (the course's comparison plot).
+    """Figure with the cost curve of every optimiser (the course's comparison plot).
 
     Parameters
     ----------
@@ -273,13 +294,17 @@ def optimizer_comparison_figure(
     cost_label : str
         y-axis label.
     title : str, optional
+        Axes title.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Logarithmic y axis when all costs are positive and span more than a decade.
+        One panel: every curve against the iteration counted over all levels, one colour and
+        legend entry per optimiser, each level its own line.  Logarithmic y axis when all
+        costs are positive and span more than a decade.
     """
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig = new_figure(figsize=(7.5, 4.8))
+    ax = fig.subplots()
     everything = []
     for label, costs in curves.items():
         values = _finite_or_nan(costs)
@@ -309,7 +334,7 @@ def optimizer_comparison_figure(
     if curves:
         ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # a long title breaks instead of running off
     fig.tight_layout()
     return fig
 
@@ -342,20 +367,22 @@ def joint_histogram_figure(panels, *, normed: bool = False, title: str | None = 
     Returns
     -------
     matplotlib.figure.Figure
-        Empty bins are left blank (the axes' background), since log(0) has no colour; each
-        panel has its own colour bar.
+        One panel per pair (three per row): the joint histogram as an image, ``image1``'s
+        intensity along x and ``image2``'s along y, bin counts (or probabilities) on a
+        logarithmic colour scale with the panel's own colour bar.  Empty bins are left blank
+        (the axes' background), since log(0) has no colour.
     """
+    import matplotlib
     from matplotlib.colors import LogNorm
 
     count = len(panels)
     columns = min(count, 3)  # wrap after three pairs so the panels stay readable
     rows = -(-count // columns)
-    fig, axes = plt.subplots(
-        rows, columns, figsize=(4.6 * columns + 0.4, 4.3 * rows), squeeze=False
-    )
+    fig = new_figure(figsize=(4.6 * columns + 0.4, 4.3 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.ravel()[count:]:
         ax.set_visible(False)
-    cmap = plt.get_cmap("viridis").with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
     for ax, panel in zip(axes.ravel()[:count], panels, strict=True):
         hist = np.asarray(panel["hist"], dtype=float)
         positive = hist[hist > 0]
@@ -404,6 +431,8 @@ def cost_profile_figure(profile, *, title: str | None = None):
     profile : regcli.profile.CostProfile or its ``to_dict()``
         Values are shown in display units (degrees for the angle).
     title : str, optional
+        Title of the top panel (default: metric, parameter and transform, plus where the
+        other parameters are held).
 
     Returns
     -------
@@ -424,9 +453,8 @@ def cost_profile_figure(profile, *, title: str | None = None):
                 data.get("smoothed_local_minima") or [],
             )
         )
-    fig, axes = plt.subplots(
-        len(curves), 1, figsize=(7.0, 3.0 * len(curves) + 0.6), sharex=True, squeeze=False
-    )
+    fig = new_figure(figsize=(7.0, 3.0 * len(curves) + 0.6))
+    axes = fig.subplots(len(curves), 1, sharex=True, squeeze=False)
     truth = data.get("true_value")
     for ax, (label, costs, minima) in zip(axes[:, 0], curves, strict=True):
         costs = _finite_or_nan([np.nan if c is None else c for c in costs])

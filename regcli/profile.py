@@ -18,12 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from regcli._validate import (
-    check_image,
-    check_same_shape,
-    normalize,
-    smoothing_scale,
-)
+from regcli._validate import check_image, check_same_shape, normalize_pair, smoothing_scale
 from regcli.errors import InputError
 
 __all__ = ["PROFILE_PARAMS", "CostProfile", "cost_profile", "default_values", "local_minima"]
@@ -242,8 +237,7 @@ def cost_profile(
     # The images are scaled to [0, 1], as register() scales them.
     options = metric_obj.prepare_options(metric_obj.check_options(bins=bins), moving_range=(0, 1))
 
-    fixed_n = normalize(fixed_arr, "fixed")
-    moving_n = normalize(moving_arr, "moving")
+    fixed_n, moving_n = normalize_pair(fixed_arr, moving_arr, joint=metric_obj.same_modality)
     params = np.repeat(base[None], values.size, axis=0)
     params[:, index] = values
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from regcli.io import atomic_output
+from regcli.overlay import draw_text, magenta_green, reduce_for_display, save_png
 
 __all__ = ["contact_sheet", "overlay_thumbnail", "plot_drift", "save_png", "verdict_colour"]
 
@@ -21,35 +22,19 @@ _LABEL_HEIGHT = 14
 _GAP = 4
 
 
-def _shrink(image: np.ndarray, size: int) -> np.ndarray:
-    """``image`` reduced by block averaging so that its longer side is at most ``size``."""
-    arr = np.asarray(image, dtype=np.float64)
-    factor = max(1, math.ceil(max(arr.shape) / size))
-    rows, cols = (arr.shape[0] // factor) * factor, (arr.shape[1] // factor) * factor
-    if factor == 1 or rows == 0 or cols == 0:
-        return arr[:size, :size]
-    return arr[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor).mean((1, 3))
-
-
-def _unit(image: np.ndarray) -> np.ndarray:
-    low, high = np.percentile(image, (1.0, 99.5))
-    if not high > low:
-        return np.zeros_like(image)
-    return np.clip((image - low) / (high - low), 0.0, 1.0)
-
-
-def _pair_overlay(fixed: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """Magenta = fixed, green = the other image: grey where they agree."""
-    f, o = _unit(fixed), _unit(other)
-    return (np.dstack([f, o, f]) * 255.0 + 0.5).astype(np.uint8)
+def _thumbnail_overlay(fixed: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Magenta = fixed, green = the other image (each by its own robust range): grey where
+    they agree."""
+    return np.rint(magenta_green(fixed, other) * 255.0).astype(np.uint8)
 
 
 def overlay_thumbnail(fixed, moving, aligned, *, size: int = 96) -> np.ndarray:
     """A small RGB picture: the before overlay (fixed in magenta, moving in green) next to the
     after overlay (fixed and aligned), each at most ``size`` pixels a side.  Where the images
     agree the overlay is grey; misalignment shows as coloured fringes."""
-    before = _pair_overlay(_shrink(fixed, size), _shrink(moving, size))
-    after = _pair_overlay(_shrink(fixed, size), _shrink(aligned, size))
+    fixed, moving, aligned = (reduce_for_display(image, size) for image in (fixed, moving, aligned))
+    before = _thumbnail_overlay(fixed, moving)
+    after = _thumbnail_overlay(fixed, aligned)
     gap = np.full((before.shape[0], 2, 3), 255, np.uint8)
     return np.concatenate([before, gap, after], axis=1)
 
@@ -65,8 +50,6 @@ def contact_sheet(tiles, labels, statuses, *, columns: int | None = None) -> np.
 
     Returns an (rows, cols, 3) uint8 image; a legend line heads the sheet.
     """
-    from PIL import Image, ImageDraw, ImageFont
-
     count = len(labels)
     sizes = [t.shape[:2] for t in tiles if t is not None] or [(48, 98)]
     tile_h = max(s[0] for s in sizes)
@@ -86,37 +69,12 @@ def contact_sheet(tiles, labels, statuses, *, columns: int | None = None) -> np.
         else:
             h, w = tile.shape[:2]
             sheet[y + _LABEL_HEIGHT : y + _LABEL_HEIGHT + h, x : x + w] = tile
-    picture = Image.fromarray(sheet)
-    draw = ImageDraw.Draw(picture)
-    font = ImageFont.load_default()
-    draw.text(
-        (_GAP, 1),
-        "each tile: before | after (fixed magenta, moving green; grey = aligned)",
-        fill=(0, 0, 0),
-        font=font,
-    )
+    legend = "each tile: before | after (fixed magenta, moving green; grey = aligned)"
+    pieces = [(1, _GAP, legend, (0, 0, 0))]
     for i, label in enumerate(labels):
         y, x = top + (i // columns) * cell_h, _GAP + (i % columns) * cell_w
-        draw.text((x + 2, y + 1), _fit(draw, font, label, tile_w - 4), fill="white", font=font)
-    return np.asarray(picture)
-
-
-def _fit(draw, font, text: str, width: int) -> str:
-    """``text`` cut (with an ellipsis) to fit ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "...", font=font) > width:
-        text = text[:-1]
-    return text + "..."
-
-
-def save_png(path, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 array as a PNG, atomically."""
-    from PIL import Image
-
-    with atomic_output(Path(path)) as tmp:
-        Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG")
-    return Path(path)
+        pieces.append((y + 1, x + 2, label, (255, 255, 255)))
+    return draw_text(sheet, pieces)
 
 
 def plot_drift(path, drift: np.ndarray, flagged, *, title: str = "") -> Path:

@@ -4,20 +4,25 @@ Data flow::
 
     fixed, moving ─ check (2-D, same shape) ─ every other argument checked once (_Settings;
       the metric's options prepared for images in [0, 1]: Metric.prepare_options)
-      ─ intensities to [0, 1] each (_validate.normalize)
+      ─ intensities to [0, 1] by robust bounds (_validate.normalize_pair: each its own, or
+        both the same for a metric that compares intensities as they are)
+      ─ domains (domain.py): where each image has data, the one place masks would join
       ─ Gaussian pyramids (pyramid.py)
-      ─ global start (initialize.py): initial_matrix, the identity, or the search, which
-        reuses the pyramid level initialize.search_level names
+      ─ global start (initialize.py): initial_matrix, the identity, or the search (search.py,
+        on a pyramid level: every transform), which keeps its candidates for the quality
       ─ per level, coarsest first (_coarse_to_fine, a driver that knows no metric or optimiser):
           the matrix handed over in the level's pixels: pyramid.to_level / pyramid.from_level
                                              (S @ M @ inv(S), S = pyramid.level_scaling)
           _solve_level: the metric set up once for the level: LevelObjective (objective.py),
                         x = params * transform.param_scales(level shape)
-              objective(x): warp moving by M(x) ─ overlap mask
+              objective(x): warp moving by M(x) ─ overlap of the domains
                   ─ metric cost and d cost / d pixel ─ chain rule: gradient
                   ─ Gauss-Newton-type Hessian (lm)
               ─ optimiser steps (optimizers.py), costs recorded per iteration
-      ─ RegistrationResult (result.py): matrix, params, cost history, lazy warped image
+              ─ finest level: convergence.check (no rise, a small slope)
+      ─ quality.assess: verdict ok | suspect, reasons, measures
+      ─ RegistrationResult (result.py): matrix, params, cost history, quality, lazy warped
+        image
 """
 
 from __future__ import annotations
@@ -31,24 +36,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from regcli import initialize
+from regcli import convergence, initialize
 from regcli import pyramid as _pyramid
 from regcli._validate import (
     check_image,
     check_same_shape,
     integer,
-    normalize,
+    normalize_pair,
 )
+from regcli.domain import Domain
 from regcli.errors import InputError
 from regcli.initialize import InitMethod
 from regcli.metrics import Metric, get_metric
-from regcli.objective import LevelObjective
+from regcli.objective import MIN_PIXELS, LevelObjective
 from regcli.optimizers import (
     DEFAULT_GRADIENT_OPTIMIZER,
     OPTIMIZERS,
     Optimizer,
     get_optimizer,
 )
+from regcli.quality import Evidence, assess
 from regcli.resample import warp
 from regcli.result import RegistrationResult
 from regcli.transforms import Transform, check_matrix, make_transform
@@ -114,7 +121,7 @@ def register(
     init : str, optional
         Initialisation method (:data:`regcli.initialize.INIT_METHODS`: ``"search"``,
         ``"moments"``, ``"none"``); default :func:`regcli.initialize.default_method` of the
-        transform (a global search for rigid and similarity).  ``"none"`` starts from
+        transform (the global search, for every transform).  ``"none"`` starts from
         ``initial_matrix`` or the identity.
     initial_matrix : (3, 3) array, optional
         Fixed -> moving matrix to start from.
@@ -162,6 +169,8 @@ def register(
     started = time.perf_counter()
     fixed_arr = check_image(fixed, name="fixed")
     moving_arr = check_image(moving, name="moving")
+    # (Different shapes would need only this check lifted: every stage below takes the
+    # moving image's shape from the moving image and its domain.)
     check_same_shape(fixed_arr, moving_arr, names=("fixed", "moving"))
     settings = _settings(
         fixed_arr.shape,
@@ -181,11 +190,13 @@ def register(
         sigma=sigma,
         tolerance=tolerance,
     )
-    fixed_n = normalize(fixed_arr, "fixed")
-    moving_n = normalize(moving_arr, "moving")
+    fixed_n, moving_n = normalize_pair(fixed_arr, moving_arr, joint=settings.metric.same_modality)
+    # Where each image has data: its rectangle.  The one place where user masks (or NaN
+    # pixels) would be AND-ed in; every stage below restricts itself to these domains.
+    domains = (Domain.of(fixed_arr), Domain.of(moving_arr))
     fixed_levels = _pyramid.gaussian_pyramid(fixed_n, settings.levels)
     moving_levels = _pyramid.gaussian_pyramid(moving_n, settings.levels)
-    start = _start_matrix(settings, fixed_arr, moving_arr, fixed_levels, moving_levels)
+    start = _start(settings, fixed_levels, moving_levels, domains)
     family = settings.family
     solve_level = functools.partial(
         _solve_level,
@@ -195,14 +206,16 @@ def register(
         optimizer=settings.optimizer,
         run_options=settings.run_options,
         callback=settings.callback,
+        domains=domains,
     )
     run = _coarse_to_fine(
         fixed_levels,
         moving_levels,
-        family.matrix(family.params_from_matrix(start)),  # in the family
+        family.matrix(family.params_from_matrix(start.matrix)),  # in the family
         solve_level,
     )
-    return _result(settings, run, moving_arr, started)
+    quality = assess(_evidence(settings, fixed_levels, moving_levels, domains, start, run))
+    return _result(settings, run, moving_arr, started, quality)
 
 
 #: ``register``'s signature, read once (``check_options`` binds options to it).
@@ -377,19 +390,21 @@ def _level_count(shape: tuple[int, int], levels, init: InitMethod | None) -> int
 # --------------------------------------------------------------------------- start
 
 
-def _start_matrix(settings: _Settings, fixed, moving, fixed_levels, moving_levels) -> np.ndarray:
+def _start(settings: _Settings, fixed_levels, moving_levels, domains) -> initialize.Start:
     """The full-resolution start: ``initial_matrix``, or the init method's (the search is
-    handed the pyramid level it runs on, when there is one)."""
+    handed the pyramids, whose levels it reuses)."""
     if settings.initial_matrix is not None:
-        return settings.initial_matrix
-    level = initialize.search_level(fixed.shape)
-    coarse = None
-    if level is not None and level < len(fixed_levels):
-        coarse = (fixed_levels[level], moving_levels[level])
+        return initialize.Start(settings.initial_matrix)
     start = settings.init.start(
-        fixed, moving, settings.family, settings.metric, settings.metric_options, coarse=coarse
+        fixed_levels[0],
+        moving_levels[0],
+        settings.family,
+        settings.metric,
+        settings.metric_options,
+        domains=domains,
+        pyramids=(fixed_levels, moving_levels),
     )
-    return check_matrix(start, name="init")
+    return initialize.Start(check_matrix(start.matrix, name="init"), start.search)
 
 
 # --------------------------------------------------------------------------- coarse to fine
@@ -405,6 +420,8 @@ class _LevelOutcome:
     converged: bool
     diverged: bool
     message: str
+    #: True when the level was not optimised (too little overlap at its resolution).
+    skipped: bool = False
 
 
 #: ``solve_level(level, fixed, moving, start, first_iteration) -> _LevelOutcome``: optimise
@@ -432,7 +449,8 @@ def _coarse_to_fine(
     """Solve level by level, coarsest first, carrying the full-resolution matrix between them.
 
     Knows nothing of metrics or optimisers: ``solve_level`` does the work of a level, and a
-    level that diverges ends the run with its message.
+    level that diverges ends the run with its message.  A level the solver skips (too coarse
+    to see the overlap) is left out of the record.
     """
     out = _CoarseToFine(start, [], [], [], True, "")
     for level in range(len(fixed_levels) - 1, -1, -1):
@@ -442,6 +460,10 @@ def _coarse_to_fine(
         outcome = solve_level(
             level, fixed, moving_levels[level], _pyramid.to_level(out.matrix, level), len(out.costs)
         )
+        if outcome.skipped:
+            out.level_starts.pop()
+            out.level_shapes.pop()
+            continue
         out.costs.extend(outcome.costs)
         out.matrix = _pyramid.from_level(outcome.matrix, level)
         if outcome.diverged:
@@ -468,22 +490,34 @@ def _solve_level(
     optimizer: Optimizer,
     run_options: dict,
     callback,
+    domains,
 ) -> _LevelOutcome:
-    """One level: the objective of the level's images, optimised from ``start``."""
+    """One level: the objective of the level's images, optimised from ``start``; at the
+    finest level a reported convergence is checked (:func:`regcli.convergence.check`)."""
     center = _pyramid.level_scaling(level) @ np.array([family.center[0], family.center[1], 1.0])
     transform = make_transform(family.name, center=center[:2])
-    objective = LevelObjective(fixed, moving, transform, metric, options)
-    x0 = transform.params_from_matrix(start)
+    level_domains = (domains[0].level(level), domains[1].level(level))
+    objective = LevelObjective(fixed, moving, transform, metric, options, domains=level_domains)
+    x0 = transform.params_from_matrix(start) * objective.scales
+    # A start on a small overlap (found by the global search) may be refined where it is, but
+    # the optimiser may not shrink the overlap much further; a coarse level too small to see
+    # it is skipped.
+    start_overlap = objective.overlap(x0)
+    if level > 0 and start_overlap < 2 * MIN_PIXELS:
+        return _LevelOutcome(start, [], True, False, "skipped: too little overlap", True)
+    objective.min_pixels = max(MIN_PIXELS, min(objective.min_pixels, start_overlap // 2))
     level_callback = _level_callback(callback, objective, level, first_iteration, family)
-    outcome = optimizer.run(
-        objective, x0 * objective.scales, callback=level_callback, **run_options
-    )
+    outcome = optimizer.run(objective, x0, callback=level_callback, **run_options)
+    converged, message = bool(outcome.converged), outcome.message
+    diverged = bool(getattr(outcome, "diverged", False))
+    if level == 0 and converged and not diverged:
+        converged, message = convergence.check(objective, outcome, optimizer, run_options)
     return _LevelOutcome(
         matrix=objective.matrix(outcome.x),
         costs=[float(c) for c in outcome.costs],
-        converged=bool(outcome.converged),
-        diverged=bool(getattr(outcome, "diverged", False)),
-        message=outcome.message,
+        converged=converged,
+        diverged=diverged,
+        message=message,
     )
 
 
@@ -505,8 +539,25 @@ def _level_callback(callback, objective, level: int, offset: int, family: Transf
 # --------------------------------------------------------------------------- result
 
 
+def _evidence(settings: _Settings, fixed_levels, moving_levels, domains, start, run) -> Evidence:
+    """What the quality assessment looks at."""
+    family = settings.family
+    return Evidence(
+        fixed_levels=fixed_levels,
+        moving_levels=moving_levels,
+        domains=domains,
+        matrix=family.matrix(family.params_from_matrix(run.matrix)),
+        family=family,
+        metric=settings.metric,
+        metric_options=settings.metric_options,
+        search=start.search,
+        converged=run.converged,
+        message=run.message,
+    )
+
+
 def _result(
-    settings: _Settings, run: _CoarseToFine, moving: np.ndarray, started: float
+    settings: _Settings, run: _CoarseToFine, moving: np.ndarray, started: float, quality
 ) -> RegistrationResult:
     family = settings.family
     params = family.params_from_matrix(run.matrix)
@@ -526,6 +577,7 @@ def _result(
         iterations=len(run.costs),
         converged=run.converged,
         message=run.message,
+        quality=quality,
         seconds=time.perf_counter() - started,
         # Made on first access; a partial of a module function keeps the result picklable.
         warped=functools.partial(_resample_moving, moving, matrix),

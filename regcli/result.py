@@ -7,12 +7,14 @@ from :meth:`RegistrationResult.to_dict`, which goes through regcli's one JSON co
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from regcli._json import jsonable
+from regcli.quality import Quality
 
 __all__ = ["RegistrationResult"]
 
@@ -39,7 +41,9 @@ class RegistrationResult:
         Learning rate used (``None`` for optimisers without one).
     cost_history : (n,) ndarray
         The cost at every iteration over all levels, coarse to fine.  Costs are computed on
-        intensities scaled to [0, 1] and on the pyramid level's pixels.
+        intensities scaled to [0, 1] and on the pyramid level's pixels, so they compare
+        within a level only (:attr:`level_costs`; :attr:`initial_cost` is the finest
+        level's first).
     level_starts : list of int
         Index in ``cost_history`` where each level begins.
     level_shapes : list of (rows, cols)
@@ -47,9 +51,14 @@ class RegistrationResult:
     iterations : int
         Total iterations over all levels (``len(cost_history)``).
     converged : bool
-        True if the finest level met its stopping tolerance and no level diverged.
+        True if the finest level met its stopping tolerance near an optimum (the slope there
+        is small and the cost did not rise: :mod:`regcli.convergence`) and no level
+        diverged.
     message : str
         Why it stopped.
+    quality : Quality
+        How far the result can be trusted (:mod:`regcli.quality`): ``quality.verdict`` is
+        ``"ok"`` or ``"suspect"``, ``quality.reasons`` says why.
     seconds : float
         Time spent registering (not reading or writing files, nor resampling ``warped``).
     warped : (rows, cols) ndarray
@@ -72,18 +81,46 @@ class RegistrationResult:
     iterations: int
     converged: bool
     message: str
+    quality: Quality
     seconds: float
     warped: np.ndarray = field(repr=False)
 
     @property
+    def trustworthy(self) -> bool:
+        """True if the run converged and its quality verdict is ``"ok"``."""
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """Why the result is not trustworthy, in sentences that say what to try (empty when
+        it is): the quality's reasons, and non-convergence."""
+        out = list(self.quality.reasons)
+        if not self.converged and not any("did not converge" in r for r in out):
+            out.insert(0, f"the optimisation did not converge: {self.message}")
+        return out
+
+    @property
     def initial_cost(self) -> float:
-        """First recorded cost (coarsest level), NaN if none was recorded."""
-        return float(self.cost_history[0]) if len(self.cost_history) else math.nan
+        """The cost at the start of the finest level (comparable with :attr:`final_cost`:
+        the same pixels, the same resolution), NaN if none was recorded."""
+        levels = self.level_costs
+        return levels[-1][0] if levels else math.nan
 
     @property
     def final_cost(self) -> float:
         """Last recorded cost (finest level), NaN if none was recorded."""
         return float(self.cost_history[-1]) if len(self.cost_history) else math.nan
+
+    @property
+    def level_costs(self) -> list[tuple[float, float]]:
+        """``(first, last)`` cost of each level, coarse to fine (levels with no cost left
+        out): costs compare within a level only, as each level has its own pixels."""
+        history = np.asarray(self.cost_history, dtype=float)
+        bounds = [min(start, len(history)) for start in (*self.level_starts, len(history))]
+        return [
+            (float(history[a]), float(history[b - 1]))
+            for a, b in itertools.pairwise(bounds)
+            if b > a
+        ]
 
     def _get_warped(self) -> np.ndarray:
         value = self.__dict__.get("_warped")
@@ -95,19 +132,24 @@ class RegistrationResult:
         self.__dict__["_warped"] = value
 
     def to_dict(self) -> dict:
-        """JSON-able dict of every field except ``warped``, plus ``initial_cost`` and
-        ``final_cost`` (NaN and infinities become ``None``).
+        """JSON-able dict of every field except ``warped``, plus ``initial_cost``,
+        ``final_cost`` and ``level_costs`` (NaN and infinities become ``None``).
 
         Keys: ``matrix``, ``transform``, ``params``, ``metric``, ``cost_label``,
         ``optimizer``, ``learning_rate``, ``cost_history``, ``level_starts``,
-        ``level_shapes``, ``iterations``, ``converged``, ``message``, ``seconds``,
-        ``initial_cost``, ``final_cost``.
+        ``level_shapes``, ``iterations``, ``converged``, ``message``, ``quality`` (a dict:
+        ``verdict``, ``reasons`` and the measures), ``seconds``, ``initial_cost``,
+        ``final_cost``, ``level_costs``.
         """
         fields = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "warped"
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("warped", "quality")
         }
+        fields["quality"] = self.quality.to_dict()
         fields["initial_cost"] = self.initial_cost
         fields["final_cost"] = self.final_cost
+        fields["level_costs"] = [list(pair) for pair in self.level_costs]
         return jsonable(fields)
 
     def to_skimage(self):

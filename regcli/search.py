@@ -1,22 +1,28 @@
-"""The global search behind ``init="search"``: any rotation, found on coarse images.
+"""The global search behind ``init="search"``: a start for every transform, on coarse images.
 
-Local optimisers only find the minimum of the cost basin they start in; for a rotation past
-roughly 30-60 degrees the identity is outside the right basin.  The search finds a start
-inside it, on a coarse copy of both images (:func:`coarse_pair`, about :data:`SEARCH_SIZE`
-pixels a side):
+Local optimisers only find the minimum of the cost basin they start in: past a few pixels of
+shift, roughly 30-60 degrees of rotation or a few per cent of scale the identity is outside the
+right basin.  The search finds a start inside it on a coarse copy of both images
+(:func:`coarse_pair`, about :data:`SEARCH_SIZE` pixels a side), for each transform family:
 
-1. rigid and rotation: the rotation from the Fourier magnitudes (:func:`fourier_angles`);
-   when the signatures agree, that angle and its half-turn twin are the only ones tried;
-2. otherwise the whole circle every ``angle_step`` degrees, then finer steps around the best
-   few angles, then finer still around the best one;
-3. similarity: scales around the best angle.
+* ``translation``: the masked, overlap-normalised cross-correlation of the whole images
+  (:mod:`regcli.xcorr`, on images twice the search's size) over every shift; the best few
+  peaks by Fisher's z (which weighs a correlation by the size of its overlap) and by the
+  correlation itself are candidates;
+* ``rotation`` (about its own centre) and ``rigid``: the rotation from the Fourier-magnitude
+  signatures (:func:`regcli.spectra.fourier_angles`) and its half-turn twin, or the whole
+  circle every ``angle_step`` degrees when the signatures disagree; each angle gets the
+  peak of a partially whitened correlation of the domain-weighted, zero-mean images;
+* ``similarity`` and ``affine``: (angle, scale) pairs from the log-polar Fourier-Mellin
+  signature (:func:`regcli.spectra.fourier_mellin`) over scales 0.5-2 and a grid of scales,
+  each with its half-turn twin and its best shift.
 
-Every rotation gets three translations (:func:`translation_candidates`: the image centres
-aligned, and the shifts found by FFT cross-correlation of the intensities and of the gradient
-magnitudes, the latter working across modalities), and every candidate is scored by the
-registration's metric (:func:`ranking`) over a central disc, the same pixels whatever the
-angle.  The best candidate wins.  Matrices here map coarse fixed pixels to coarse moving
-pixels; :meth:`CoarsePair.to_full` turns the winner into a full-resolution one.
+Every candidate is scored by the registration's metric over the **overlap** of the two
+images' domains (:mod:`regcli.domain`): pixels outside either image never count as content.
+The best candidate wins; all of them, with their costs, are kept in :class:`SearchOutcome`
+(the quality assessment asks whether the final result beats them).  Matrices here map coarse
+fixed pixels to coarse moving pixels; :meth:`CoarsePair.to_full` turns one into a
+full-resolution matrix.
 """
 
 from __future__ import annotations
@@ -27,185 +33,84 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as _fft
 
-from regcli import pyramid
+from regcli import spectra
+from regcli.coarse import SEARCH_SIZE, CoarsePair, coarse_pair, whole_halvings
+from regcli.domain import overlap
 from regcli.errors import InputError
 from regcli.metrics import Metric, get_metric
 from regcli.resample import warp_linear
+from regcli.spectra import fourier_angles
 from regcli.transforms import (
     Transform,
-    compose,
     rotation_matrix,
-    scaling_matrix,
-    similarity_matrix,
     translation_matrix,
 )
+from regcli.xcorr import fisher_z
 
 __all__ = [
+    "FOURIER_CONFIDENCE",
     "SEARCH_SIZE",
     "CoarsePair",
+    "SearchOutcome",
     "best",
     "coarse_pair",
     "fourier_angles",
     "ranking",
     "ranking_metric",
-    "search_rotations",
-    "translation_candidates",
+    "run_search",
+    "select",
+    "shift_candidates",
+    "shift_features",
     "whole_halvings",
 ]
 
-#: Longest side (pixels) of the coarse images the search runs on.
-SEARCH_SIZE = 64
-#: Transforms whose rotation is first estimated from the Fourier magnitudes (a similarity's
-#: scale change moves the spectrum radially, which the angular signature does not follow).
-FOURIER_FIRST = ("rigid", "rotation")
-#: Angles sampled over half a turn by the Fourier signature (1 degree apart).
-FOURIER_ANGLES = 180
-#: Rings of the Fourier signature, between 2 cycles per image and 0.45 cycles per pixel.
-FOURIER_RINGS = 24
 #: Signature agreement (normalised correlation, 1 = identical up to the rotation) from which
 #: the Fourier estimate is trusted.  Measured on the sample and benchmark pairs: 0.53-0.98
 #: when the estimate is right (multimodal pairs included), below 0.3 when it is wrong (content
-#: shifted far relative to the window, rescaled content); below it the full search runs.
+#: shifted far relative to the window, rescaled content); below it the full circle is tried.
 FOURIER_CONFIDENCE = 0.45
-#: At most this many signature peaks above :data:`FOURIER_CONFIDENCE` (each with its half-turn
-#: twin) are verified by the metric.  On the sample and benchmark pairs the runner-up peak
-#: is below 0.06: usually only the best and its twin are tried; a symmetric object (two
-#: strong peaks) gets both.
+#: Signature peaks above :data:`FOURIER_CONFIDENCE` verified by the metric (each with its
+#: half-turn twin): a symmetric object (two strong peaks) gets both.
 FOURIER_PEAKS = 2
+#: Scales (of the fixed -> moving matrix) the similarity search covers.
+SCALE_RANGE = (0.5, 2.0)
+#: Fourier-Mellin peaks verified, and the scales of the grid verified at their best angle.
+MELLIN_PEAKS = 4
+SCALE_GRID = (0.5, 0.63, 0.79, 1.0, 1.26, 1.59, 2.0)
+#: Shift peaks per correlation surface kept as candidates for a translation (periodic
+#: content has several); one for the other families (the angle is what varies there).
+TRANSLATION_PEAKS = 3
 
-#: ``rank(matrices (n, 3, 3)) -> costs (n,)``: lower is better, ``inf`` for unusable ones.
-Rank = Callable[[np.ndarray], np.ndarray]
+#: Candidates whose Fisher's z is at least this fraction of the best one's are compared by
+#: the metric; the others are left out (a small overlap of blank background, say).
+KEEP_Z = 0.5
 
-
-# --------------------------------------------------------------------------- coarse images
-
-
-@dataclass(frozen=True)
-class CoarsePair:
-    """The two images the search runs on, and the geometry shared by its candidates.
-
-    Attributes
-    ----------
-    fixed, moving : (rows, cols) float64 ndarrays
-        The coarse images.
-    factor : float
-        Full-resolution pixels per coarse pixel: coarse pixel ``x`` is the full-resolution
-        point ``factor * x + (factor - 1) / 2``.
-    fixed_center, moving_center : (2,) ndarrays
-        The images' centres ``(x, y)`` in coarse pixels.
-    disc : (rows, cols) bool ndarray
-        The fixed pixels every candidate is scored on: a central disc, the same set whatever
-        the angle, so that turning the image does not change how many corners are compared.
-    """
-
-    fixed: np.ndarray
-    moving: np.ndarray
-    factor: float
-    fixed_center: np.ndarray
-    moving_center: np.ndarray
-    disc: np.ndarray
-
-    @functools.cached_property
-    def fixed_spectra(self) -> list[np.ndarray]:
-        """Conjugate spectra of the windowed fixed image and of its gradient magnitude,
-        zero-padded to twice its shape (the same for every cross-correlation)."""
-        shape = (2 * self.fixed.shape[0], 2 * self.fixed.shape[1])
-        window = self.disc.astype(np.float64)
-        return [
-            # float32: a peak position needs no more, and the transforms run twice as fast.
-            np.conj(np.fft.rfft2(_zero_mean(image, window).astype(np.float32), shape))
-            for image in (self.fixed, _gradient_magnitude(self.fixed))
-        ]
-
-    def center_of(self, transform: Transform) -> np.ndarray:
-        """The transform's centre in coarse pixels."""
-        return (transform.center - (self.factor - 1) / 2.0) / self.factor
-
-    def to_full(self, coarse: np.ndarray, transform: Transform) -> np.ndarray:
-        """A coarse fixed -> moving matrix as the full-resolution matrix, in ``transform``'s
-        family (the projection is exact for the families searched)."""
-        offset = (self.factor - 1) / 2.0
-        # The coarse grid in full-resolution pixels: x_full = S @ x_coarse.
-        s = compose(scaling_matrix(self.factor), translation_matrix(offset, offset))
-        full = s @ coarse @ np.linalg.inv(s)
-        return transform.matrix(transform.params_from_matrix(full))
-
-
-def coarse_pair(
-    fixed: np.ndarray,
-    moving: np.ndarray,
-    size: int = SEARCH_SIZE,
-    coarse: tuple[np.ndarray, np.ndarray] | None = None,
-) -> CoarsePair:
-    """Both images reduced so that the fixed image's longest side is about ``size`` pixels.
-
-    ``coarse`` is the pair already reduced (a pyramid level), used when the reduction is a
-    whole number of halvings and the shapes are theirs; otherwise :func:`pyramid.downsample`
-    reduces ``fixed`` and ``moving`` (``(rows, cols)`` arrays).
-    """
-    factor = max(1.0, max(fixed.shape) / float(size))
-    given = _halvings_match(coarse, factor, fixed.shape, moving.shape)
-    if given is not None:
-        small_fixed, small_moving = given
-    else:
-        small_fixed = pyramid.downsample(fixed, factor)
-        small_moving = pyramid.downsample(moving, factor)
-    rows, cols = small_fixed.shape
-    fixed_center = np.array([(cols - 1) / 2.0, (rows - 1) / 2.0])
-    mr, mc = small_moving.shape
-    y, x = np.mgrid[0:rows, 0:cols]
-    radius = 0.5 * min(rows, cols)
-    return CoarsePair(
-        fixed=small_fixed,
-        moving=small_moving,
-        factor=factor,
-        fixed_center=fixed_center,
-        moving_center=np.array([(mc - 1) / 2.0, (mr - 1) / 2.0]),
-        disc=(x - fixed_center[0]) ** 2 + (y - fixed_center[1]) ** 2 <= radius**2,
-    )
-
-
-def whole_halvings(factor: float) -> int | None:
-    """``k`` if ``factor == 2**k`` for a whole ``k >= 1``, else None."""
-    halvings = round(math.log2(factor)) if factor >= 2 else 0
-    if halvings < 1 or 2.0**halvings != factor:
-        return None
-    return halvings
-
-
-def _halvings_match(coarse, factor: float, fixed_shape, moving_shape):
-    """``coarse`` as two float64 images if it is ``factor`` (a power of two) worth of
-    halvings of images of these shapes, else None."""
-    if coarse is None:
-        return None
-    halvings = whole_halvings(factor)
-    if halvings is None:
-        return None
-    out = []
-    for image, shape in zip(coarse, (fixed_shape, moving_shape), strict=True):
-        image = np.asarray(image)
-        if image.shape != pyramid.level_shape(shape, halvings):
-            return None
-        out.append(image.astype(np.float64))
-    return out
+#: ``rank(matrices (n, 3, 3)) -> (costs (n,), z (n,))``: the metric's cost (lower is better,
+#: ``inf`` for unusable candidates) and Fisher's z of the correlation over the overlap.
+Rank = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 # --------------------------------------------------------------------------- scoring
 
 
 def ranking(metric: Metric | str, options: dict | None, pair: CoarsePair) -> Rank:
-    """The function that scores candidate matrices on ``pair`` with ``metric``.
+    """The function that scores candidate matrices on ``pair``: ``rank(matrices) -> (costs,
+    z)``, the registration's metric and Fisher's z of the correlation, both over each
+    candidate's overlap.
 
     The metric's :attr:`~regcli.metrics.Metric.search_metric` ranks in its place if it names
     one.  The cost options are ``options`` prepared for the coarse moving image's own
-    intensity range (a caller's range may be that of rescaled copies), so that the histogram
-    bins stay put from candidate to candidate.
+    intensity range, so that the histogram bins stay put from candidate to candidate.  ``z``
+    is the larger of the intensities' and (for metrics that compare across modalities) the
+    edges' :func:`~regcli.xcorr.fisher_z`.
     """
+    metric = metric if isinstance(metric, Metric) else get_metric(metric)
     scorer = ranking_metric(metric)
     low, high = float(pair.moving.min()), float(pair.moving.max())
     prepared = scorer.prepare_options(options, moving_range=(low, high))
-    return functools.partial(_candidate_costs, pair, scorer, prepared)
+    return functools.partial(_candidate_costs, pair, scorer, prepared, shift_features(metric))
 
 
 def ranking_metric(metric: Metric | str) -> Metric:
@@ -214,300 +119,412 @@ def ranking_metric(metric: Metric | str) -> Metric:
     return get_metric(metric.search_metric) if metric.search_metric else metric
 
 
-def _candidate_costs(pair: CoarsePair, metric: Metric, options: dict, matrices) -> np.ndarray:
-    warped = _warp_many(pair.moving, matrices, pair.fixed.shape)
-    out = np.empty(len(matrices))
-    for k, image in enumerate(warped):
-        try:
-            value = metric.cost(pair.fixed, image, pair.disc, **options)
-        except InputError:  # e.g. no contrast left under this candidate: a bad candidate
-            value = np.inf
-        out[k] = value if np.isfinite(value) else np.inf
-    return out
+def _candidate_costs(
+    pair: CoarsePair, metric: Metric, options: dict, features, matrices
+) -> tuple[np.ndarray, np.ndarray]:
+    matrices = np.asarray(matrices, dtype=float).reshape(-1, 3, 3)
+    costs = np.full(len(matrices), np.inf)
+    z = np.full(len(matrices), -np.inf)
+    for k, m in enumerate(matrices):
+        if not _plausible(m):
+            continue
+        mask = overlap(pair.fixed_domain, pair.moving_domain, m)
+        n = int(np.count_nonzero(mask))
+        if n < pair.min_pixels:
+            continue
+        for feature in features:
+            fixed, moving = pair.feature(feature)
+            warped = warp_linear(moving, m, pair.fixed.shape)
+            z[k] = max(z[k], float(fisher_z(_masked_r(fixed, warped, mask), n)))
+            if feature == "intensity":
+                try:
+                    value = metric.cost(pair.fixed, warped, mask, **options)
+                except InputError:  # e.g. no contrast left under this candidate
+                    value = np.inf
+                costs[k] = value if np.isfinite(value) else np.inf
+    return costs, z
+
+
+def _masked_r(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Pearson correlation of ``a`` and ``b`` over ``mask`` (0 without contrast)."""
+    x, y = a[mask], b[mask]
+    x = x - x.mean()
+    y = y - y.mean()
+    denominator = math.sqrt(float(x @ x) * float(y @ y))
+    return float(x @ y) / denominator if denominator > 1e-12 else 0.0
+
+
+def _plausible(m: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(m))) and np.linalg.det(m[:2, :2]) > 1e-6
+
+
+def select(costs: np.ndarray, z: np.ndarray) -> int:
+    """The winning candidate: the lowest metric cost among those whose Fisher's z is at
+    least :data:`KEEP_Z` of the best (a correlation weighed by its overlap), so that a small
+    overlap of blank background never beats the alignment of the content."""
+    costs, z = np.asarray(costs, dtype=float), np.asarray(z, dtype=float)
+    top = float(np.max(z)) if z.size else -np.inf
+    keep = z >= KEEP_Z * top if top > 0 else np.isfinite(z)
+    if not keep.any():
+        return int(np.argmin(costs))
+    return int(np.argmin(np.where(keep, costs, np.inf)))
 
 
 def best(candidates: np.ndarray, rank: Rank) -> np.ndarray:
-    """The candidate (3, 3) of ``candidates`` (n, 3, 3) with the lowest cost."""
-    return candidates[int(np.argmin(rank(candidates)))]
+    """The candidate (3, 3) of ``candidates`` (n, 3, 3) that :func:`select` picks."""
+    return candidates[select(*rank(candidates))]
 
 
-def _warp_many(image: np.ndarray, matrices: np.ndarray, shape) -> np.ndarray:
-    """``image`` warped by each matrix (bilinear, 0 outside) onto ``shape = (rows, cols)``.
+@dataclass(frozen=True, eq=False)
+class SearchOutcome:
+    """What the search found: the winner, and every candidate it scored.
 
-    :func:`regcli.resample.warp_linear`: the same bilinear values as ``warp(order=1)``
-    inside the image, three times faster on these small images.
+    Attributes
+    ----------
+    pair : CoarsePair
+    best : (3, 3) ndarray
+        The winning coarse matrix.
+    candidates : (n, 3, 3) ndarray
+        Every coarse matrix scored (the winner among them).
+    costs, z : (n,) ndarrays
+        Their metric costs (``inf``: unusable) and Fisher's z (``-inf``: unusable).
+    rank : callable
+        The scoring function, to score another matrix the same way.
     """
-    image = np.asarray(image, dtype=np.float64)
-    out = np.empty((len(matrices), *shape))
-    for k, m in enumerate(matrices):
-        out[k] = warp_linear(image, m, shape)
-    return out
+
+    pair: CoarsePair
+    best: np.ndarray
+    candidates: np.ndarray
+    costs: np.ndarray
+    z: np.ndarray
+    rank: Rank
 
 
-def _zero_mean(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Subtract each image's weighted mean and apply the weights (a soft window)."""
-    total = np.maximum(weights.sum(axis=(-2, -1), keepdims=True), 1e-12)
-    mean = (images * weights).sum(axis=(-2, -1), keepdims=True) / total
-    return (images - mean) * weights
+class _Pool:
+    """The candidates scored so far."""
+
+    def __init__(self, rank: Rank):
+        self.rank = rank
+        self.matrices: list[np.ndarray] = []
+        self.costs: list[np.ndarray] = []
+        self.z: list[np.ndarray] = []
+
+    def add(self, matrices: np.ndarray) -> np.ndarray:
+        """Score ``matrices`` (n, 3, 3); return the best of them."""
+        matrices = np.asarray(matrices, dtype=float).reshape(-1, 3, 3)
+        costs, z = self.rank(matrices)
+        self.matrices.append(matrices)
+        self.costs.append(costs)
+        self.z.append(z)
+        return matrices[select(costs, z)]
+
+    def ordered(self) -> np.ndarray:
+        """Indices into :meth:`all` from the best (by :func:`select`, repeatedly) on."""
+        _, costs, z = self.all()
+        order = []
+        costs = costs.copy()
+        while len(order) < len(costs) and np.isfinite(costs).any():
+            k = select(costs, np.where(np.isfinite(costs), z, -np.inf))
+            order.append(k)
+            costs[k] = np.inf
+        return np.array(order, dtype=int)
+
+    def all(self):
+        return np.concatenate(self.matrices), np.concatenate(self.costs), np.concatenate(self.z)
+
+    def best(self) -> np.ndarray:
+        matrices, costs, z = self.all()
+        return matrices[select(costs, z)]
+
+    def outcome(self, pair: CoarsePair) -> SearchOutcome:
+        matrices, costs, z = self.all()
+        return SearchOutcome(pair, matrices[select(costs, z)], matrices, costs, z, self.rank)
 
 
-def _gradient_magnitude(images: np.ndarray) -> np.ndarray:
-    gy, gx = np.gradient(images, axis=(-2, -1))
-    return np.hypot(gx, gy)
+# --------------------------------------------------------------------------- shifts
 
 
-def _parabola_offset(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray) -> np.ndarray:
-    """Vertex of the parabola through three equally spaced samples, relative to the middle
-    one and bounded to half a step (0 where the samples are collinear)."""
-    denominator = minus - 2 * centre + plus
-    safe = np.where(np.abs(denominator) > 1e-12, denominator, -1.0)
-    return np.clip(0.5 * (minus - plus) / safe, -0.5, 0.5)
-
-
-# --------------------------------------------------------------------------- translations
-
-
-def translation_candidates(
-    pair: CoarsePair, transform: Transform, angles: np.ndarray, scales: np.ndarray
+def shift_candidates(
+    pair: CoarsePair,
+    linears: np.ndarray,
+    features: Sequence[str] = ("intensity",),
+    peaks: int = 1,
 ) -> np.ndarray:
-    """Candidate coarse matrices, shape ``(variants, n, 3, 3)``, for each (angle, scale).
+    """Candidate coarse matrices: each linear part with its best shifts.
 
-    A ``rotation`` turns about its own centre (one variant).  Otherwise variant 0 only
-    aligns the image centres; variants 1 and 2 add the shift found by cross-correlating the
-    intensities and the gradient magnitudes.
+    For each linear part ``A`` (fixed -> moving, (2, 2)) the moving image is resampled onto a
+    canvas in fixed-image pixels (``u -> A (u - c) + moving centre``) large enough to hold
+    all of it, with its domain.  A pure translation (``A`` the identity: the moving image is
+    its own canvas) is located by the masked, overlap-normalised correlation of the whole
+    images (:mod:`regcli.xcorr`): the ``peaks`` best shifts by Fisher's z and the
+    ``peaks - 1`` best correlations.  A turned or scaled canvas gets the peak of a partially
+    whitened correlation of the zero-mean images, each weighted by its domain (so the fill
+    outside a domain weighs nothing): two transforms per canvas instead of nine.  Returns
+    ``(len(linears) * len(features) * peaks, 3, 3)`` matrices (fewer where a surface has
+    fewer peaks).
     """
-    if transform.name == "rotation":
-        center = pair.center_of(transform)
-        return np.array([[rotation_matrix(a, center) for a in angles]])
-    rotations = np.array(
-        [
-            similarity_matrix(a, s, pair.fixed_center, pair.moving_center)
-            for a, s in zip(angles, scales, strict=True)
-        ]
-    )
-    shape = pair.fixed.shape
-    rotated = _warp_many(pair.moving, rotations, shape)
-    valid = _warp_many(np.ones_like(pair.moving), rotations, shape)  # where there is data
-    candidates = [rotations]
-    for shifts in _shifts(pair, rotated, valid):
-        moved = rotations.copy()
-        moved[:, :2, 2] += np.einsum("nij,nj->ni", rotations[:, :2, :2], shifts)
-        candidates.append(moved)
-    return np.array(candidates)
-
-
-def _shifts(pair: CoarsePair, rotated: np.ndarray, valid: np.ndarray) -> list[np.ndarray]:
-    """Best shifts ``s`` (x, y) with ``rotated(x + s) ~ fixed(x)``, one per feature."""
-    rows, cols = pair.fixed.shape
-    shape = (2 * rows, 2 * cols)  # zero padding: no wrap-around between shifts
+    linears = np.asarray(linears, dtype=float).reshape(-1, 2, 2)
+    if not np.allclose(linears, np.eye(2)):
+        return _canvas_candidates(pair, linears, features)
+    # Two rectangles: the overlap's box sums are exact (float64 integral images), the cross
+    # term's float32 transform is plenty; with masks every sum is a transform: float64.
+    full = pair.fixed_domain.full and pair.moving_domain.full
+    dtype = np.float32 if full else np.float64
     out = []
-    for feature, fixed_spectrum in zip(
-        (lambda a: a, _gradient_magnitude), pair.fixed_spectra, strict=True
-    ):
-        r = _zero_mean(feature(rotated), valid).astype(np.float32)
-        spectrum = fixed_spectrum * np.fft.rfft2(r, shape, axes=(-2, -1))
-        # Partial whitening: sharper peaks than plain correlation, less noise-prone
-        # than full phase correlation.
+    for feature in features:
+        moving_feature = pair.feature(feature)[1]
+        mask = None if pair.moving_domain.full else pair.moving_domain.valid()
+        correlator = pair.correlator(feature, moving_feature.shape, dtype)
+        surface = correlator(moving_feature, mask)
+        usable = surface.n >= pair.min_pixels
+        z = np.where(usable, fisher_z(surface.r, surface.n), -np.inf)
+        r = np.where(usable, surface.r, -np.inf)
+        found = _peak_shifts(surface, z, surface.r, peaks)
+        if peaks > 1:  # also the best correlations, whatever their overlap's size
+            found += _peak_shifts(surface, r, surface.r, peaks - 1)
+        out.extend(translation_matrix(*shift) for shift in found)
+    return np.array(out).reshape(-1, 3, 3)
+
+
+def _canvas_candidates(pair: CoarsePair, linears: np.ndarray, features) -> np.ndarray:
+    """One candidate per canvas and feature: the peak of the partially whitened correlation."""
+    canvas_shape, maps = _canvases(pair, linears)
+    shape = tuple(
+        _fft.next_fast_len(a + b - 1, real=True)
+        for a, b in zip(pair.fixed.shape, canvas_shape, strict=True)
+    )
+    masks = np.array([pair.moving_domain.inside(m, canvas_shape) for m in maps], dtype=float)
+    out = []
+    for feature in features:
+        fixed_feature, moving_feature = pair.feature(feature)
+        weights = np.ones(pair.fixed.shape) if pair.fixed_domain.full else pair.fixed_domain.valid()
+        fixed = np.conj(_fft.rfft2(spectra.zero_mean(fixed_feature, weights), shape))
+        images = np.array([warp_linear(moving_feature, m, canvas_shape) for m in maps])
+        spectrum = fixed * _fft.rfft2(
+            spectra.zero_mean(images, masks).astype(np.float32), shape, axes=(-2, -1)
+        )
+        # Partial whitening: sharper peaks than plain correlation, less noise-prone than
+        # full phase correlation.
         spectrum /= np.sqrt(np.maximum(np.abs(spectrum), 1e-12))
-        corr = np.fft.irfft2(spectrum, shape, axes=(-2, -1))
-        out.append(_peaks(corr, shape))
+        corr = _fft.irfft2(spectrum, shape, axes=(-2, -1))
+        shift_y, shift_x = (
+            np.where(np.arange(size) < n, np.arange(size), np.arange(size) - size)
+            for n, size in zip(canvas_shape, shape, strict=True)
+        )
+        for k, m in enumerate(maps):
+            i, j = np.unravel_index(int(np.argmax(corr[k])), shape)
+            c = corr[k]
+            dy = spectra.parabola_offset(
+                c[(i - 1) % shape[0], j], c[i, j], c[(i + 1) % shape[0], j]
+            )
+            dx = spectra.parabola_offset(
+                c[i, (j - 1) % shape[1]], c[i, j], c[i, (j + 1) % shape[1]]
+            )
+            out.append(m @ translation_matrix(shift_x[j] + dx, shift_y[i] + dy))
+    return np.array(out).reshape(-1, 3, 3)
+
+
+def _canvases(pair: CoarsePair, linears: np.ndarray) -> tuple[tuple[int, int], list]:
+    """The canvas shape (shared by all) and, for each linear part, the matrix canvas pixel ->
+    moving pixel."""
+    rows, cols = pair.moving.shape
+    corners = np.array([[0, 0], [cols - 1, 0], [0, rows - 1], [cols - 1, rows - 1]], float)
+    corners -= pair.moving_center
+    half = np.zeros(2)
+    for a in linears:
+        extent = np.abs(np.linalg.solve(a, corners.T)).max(axis=1)
+        half = np.maximum(half, extent)
+    # At most the fixed image's size: shifts up to a full image width are still covered.
+    limit = np.floor(np.array(pair.fixed.shape[::-1], dtype=float) / 2.0)
+    half = np.minimum(np.ceil(half), limit)
+    shape = (int(2 * half[1]) + 1, int(2 * half[0]) + 1)
+    maps = []
+    for a in linears:
+        m = np.eye(3)
+        m[:2, :2] = a
+        m[:2, 2] = pair.moving_center - a @ half
+        maps.append(m)
+    return shape, maps
+
+
+def _peak_shifts(surfaces, z: np.ndarray, r: np.ndarray, count: int) -> list[np.ndarray]:
+    """The ``count`` best shifts of one surface by the score ``z`` (2 px apart at least),
+    each refined to sub-pixel by a parabola through the correlations ``r`` around it."""
+    out: list[np.ndarray] = []
+    if not np.isfinite(z).any():
+        return out
+    work = z.copy()
+    rows, cols = work.shape
+    for _ in range(count):
+        flat = int(np.argmax(work))
+        if not np.isfinite(work.flat[flat]):
+            break
+        i, j = divmod(flat, cols)
+        c = r[i, j]
+        dy = spectra.parabola_offset(r[(i - 1) % rows, j], c, r[(i + 1) % rows, j])
+        dx = spectra.parabola_offset(r[i, (j - 1) % cols], c, r[i, (j + 1) % cols])
+        out.append(surfaces.shift_of((i, j)) + np.array([float(dx), float(dy)]))
+        ii = np.arange(i - 2, i + 3) % rows
+        jj = np.arange(j - 2, j + 3) % cols
+        work[np.ix_(ii, jj)] = -np.inf
     return out
 
 
-def _peaks(corr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Sub-pixel (x, y) position of the maximum of each correlation surface, as signed shifts."""
-    n = len(corr)
-    flat = corr.reshape(n, -1).argmax(axis=1)
-    iy, ix = np.unravel_index(flat, shape)
-    rows = np.arange(n)
-    h, w = shape
-    c = corr[rows, iy, ix]
-    dy = _parabola_offset(corr[rows, (iy - 1) % h, ix], c, corr[rows, (iy + 1) % h, ix])
-    dx = _parabola_offset(corr[rows, iy, (ix - 1) % w], c, corr[rows, iy, (ix + 1) % w])
-    sy = np.where(iy > h // 2, iy - h, iy) + dy
-    sx = np.where(ix > w // 2, ix - w, ix) + dx
-    return np.column_stack([sx, sy])
+def shift_features(metric: Metric) -> tuple[str, ...]:
+    """Which features locate the shifts: intensities for a metric that compares intensities
+    as they are (SSD, correlation), intensities and edges otherwise."""
+    return ("intensity",) if metric.same_modality else ("intensity", "gradient")
 
 
-# --------------------------------------------------------------------------- Fourier angle
+def _linear(angle: float, scale: float = 1.0) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return scale * np.array([[c, -s], [s, c]])
 
 
-def fourier_angles(pair: CoarsePair, count: int = FOURIER_PEAKS) -> tuple[np.ndarray, np.ndarray]:
-    """The ``count`` best rotation angles (modulo a half turn) and their agreements.
-
-    The spectrum magnitude of the moving image is that of the fixed image turned by the
-    rotation of ``M`` (translation only changes the phase), so the circular
-    cross-correlation of the two signatures along the angle peaks at that rotation, found
-    for every angle at once by FFTs of length :data:`FOURIER_ANGLES`.  The agreement is
-    the peak divided by its largest possible value (1: same signatures up to the turn).
-
-    Returns
-    -------
-    angles, agreements : (count,) ndarrays
-        Radians in [0, pi), best first (one zero angle with zero agreement if no peak).
-    """
-    radius = 0.5 * min(*pair.fixed.shape, *pair.moving.shape)
-    fixed = _signature(pair.fixed, _window(pair.fixed.shape, pair.fixed_center, radius))
-    moving = _signature(pair.moving, _window(pair.moving.shape, pair.moving_center, radius))
-    spectrum = np.conj(np.fft.rfft(fixed, axis=1)) * np.fft.rfft(moving, axis=1)
-    corr = np.fft.irfft(spectrum.sum(axis=0), FOURIER_ANGLES) / len(fixed)
-    before, after = np.roll(corr, 1), np.roll(corr, -1)
-    peaks = np.flatnonzero((corr >= before) & (corr > after))
-    peaks = peaks[np.argsort(corr[peaks])[::-1][:count]]
-    if peaks.size == 0:
-        return np.zeros(1), np.zeros(1)
-    # Sub-degree angles from the parabola through the three samples around each peak.
-    offset = _parabola_offset(before[peaks], corr[peaks], after[peaks])
-    angles = (peaks + offset) * (math.pi / FOURIER_ANGLES)
-    return angles, corr[peaks]
+def _centred(pair: CoarsePair, angles, scales) -> np.ndarray:
+    """Matrices of each (angle, scale) with the image centres aligned."""
+    out = []
+    for a, s in zip(angles, scales, strict=True):
+        m = np.eye(3)
+        m[:2, :2] = _linear(a, s)
+        m[:2, 2] = pair.moving_center - m[:2, :2] @ pair.fixed_center
+        out.append(m)
+    return np.array(out)
 
 
-def _window(shape, center, radius) -> np.ndarray:
-    """Hann-tapered disc: 1 at ``center``, 0 from ``radius`` on (read-only, cached)."""
-    return _hann_disc(tuple(int(n) for n in shape), float(center[0]), float(center[1]), radius)
-
-
-def _signature(image: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Fourier-magnitude rings of the windowed image and of its gradient magnitude.
-
-    Shape ``(2 * FOURIER_RINGS, FOURIER_ANGLES)``: each ring sampled over half a turn
-    (the magnitude of a real image's spectrum is symmetric), square-rooted, zero-mean and
-    unit-norm, so that every ring weighs the same.  Turning the image turns its spectrum
-    by the same angle and a shift leaves the magnitude unchanged (up to the window).
-    """
-    side = max(image.shape)
-    index, weights = _polar_sampler(side)
-    rings = []
-    for feature in (image, _gradient_magnitude(image)):
-        values = _zero_mean(feature, window)
-        # Zero padding to a square: equal frequency steps along x and y.
-        magnitude = np.abs(np.fft.fftshift(np.fft.fft2(values, (side, side)))).ravel()
-        rings.append(np.sqrt(np.einsum("kij,kij->ij", magnitude[index], weights)))
-    out = np.concatenate(rings)
-    out -= out.mean(axis=1, keepdims=True)
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return out
-
-
-@functools.lru_cache(maxsize=8)
-def _hann_disc(shape: tuple[int, int], cx: float, cy: float, radius: float) -> np.ndarray:
-    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
-    r = np.hypot(x - cx, y - cy) / radius
-    out = np.where(r < 1.0, 0.5 + 0.5 * np.cos(np.pi * np.minimum(r, 1.0)), 0.0)
-    out.flags.writeable = False
-    return out
-
-
-@functools.lru_cache(maxsize=8)
-def _polar_sampler(side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear sampling of a centred ``side x side`` spectrum on the signature's rings.
-
-    Returns flat indices ``(4, rings, angles)`` of the four neighbours of every sample and
-    their weights: ``sum(weights * spectrum.ravel()[index], axis=0)`` is linear
-    interpolation (``ndimage.map_coordinates(order=1)``) without its per-call set-up.
-    """
-    theta = np.arange(FOURIER_ANGLES) * (math.pi / FOURIER_ANGLES)
-    radii = np.linspace(2.0, 0.45 * side, FOURIER_RINGS)  # in frequency samples
-    center = side // 2
-    rows = center + radii[:, None] * np.sin(theta)[None, :]
-    cols = center + radii[:, None] * np.cos(theta)[None, :]
-    r0, c0 = np.floor(rows), np.floor(cols)
-    fr, fc = rows - r0, cols - c0
-    r0 = np.clip(r0.astype(np.intp), 0, side - 2)
-    c0 = np.clip(c0.astype(np.intp), 0, side - 2)
-    base = r0 * side + c0
-    index = np.stack([base, base + 1, base + side, base + side + 1])
-    weights = np.stack([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc])
-    index.flags.writeable = False
-    weights.flags.writeable = False
-    return index, weights
+def _poses(pair: CoarsePair, angles, scales, features) -> np.ndarray:
+    """Candidates for each (angle, scale): centres aligned, and the best shift per feature."""
+    linears = np.array([_linear(a, s) for a, s in zip(angles, scales, strict=True)])
+    return np.concatenate(
+        [_centred(pair, angles, scales), shift_candidates(pair, linears, features)]
+    )
 
 
 # --------------------------------------------------------------------------- the passes
 
 
-def search_rotations(
+def run_search(
     pair: CoarsePair,
     transform: Transform,
+    metric: Metric,
     rank: Rank,
     *,
     step: float,
-    scales: Sequence[float] = (1.0,),
+    scales: Sequence[float] | None = None,
     keep: int = 3,
-) -> np.ndarray:
-    """The best coarse (3, 3) matrix of ``transform``'s family found by the search.
+) -> SearchOutcome:
+    """The search for ``transform``'s family on ``pair``.
 
     Parameters
     ----------
     pair : CoarsePair
     transform : Transform
         Family searched: ``translation`` (shifts only), ``rotation`` (about its centre),
-        ``rigid``, ``similarity`` (and ``affine``, searched as a similarity).
+        ``rigid``, ``similarity`` and ``affine`` (searched as a similarity).
+    metric : Metric
+        The registration's metric (which features locate the shifts).
     rank : callable
         :func:`ranking` of the registration's metric.
     step : float
-        Radians between the rotations of the first pass over the whole circle.
-    scales : sequence of float
-        Scales tried in the last pass (only ``(1.0,)``: no scale pass).
+        Radians between the rotations of the whole-circle pass (used when the Fourier
+        signatures disagree).
+    scales : sequence of float, optional
+        Scales tried at the best angle besides the Fourier-Mellin proposals (similarity and
+        affine; default :data:`SCALE_GRID`).
     keep : int
-        How many of the best first-pass angles are refined.
+        How many of the best whole-circle angles are refined.
     """
-    if transform.name == "translation":
-        return best(translation_candidates(pair, transform, np.zeros(1), np.ones(1))[:, 0], rank)
-    if transform.name in FOURIER_FIRST:
-        found = _fourier_start(pair, transform, rank)
-        if found is not None:
-            return found
-    found = _circle_search(pair, transform, rank, step, keep)
-    if len(scales) == 1 and scales[0] == 1.0:
-        return found
-    # Pass 4 (similarity): scales around the best angle.
-    angle = math.atan2(found[1, 0], found[0, 0])
-    near = angle + np.array([-step, 0.0, step]) / 6
-    fourth = translation_candidates(
-        pair, transform, np.repeat(near, len(scales)), np.tile(scales, near.size)
-    )
-    return best(np.concatenate([found[None], fourth.reshape(-1, 3, 3)]), rank)
+    pool = _Pool(rank)
+    pool.add(np.eye(3)[None])  # the identity is always a candidate
+    features = shift_features(metric)
+    name = transform.name
+    if name == "translation":
+        pool.add(shift_candidates(pair, np.eye(2)[None], features, TRANSLATION_PEAKS))
+    elif name == "rotation":
+        _rotation_pass(pair, transform, pool, step, keep)
+    elif name == "rigid":
+        _rigid_pass(pair, pool, step, keep, features)
+    else:
+        _similarity_pass(pair, pool, features, SCALE_GRID if scales is None else scales)
+    return pool.outcome(pair)
 
 
-def _fourier_start(pair: CoarsePair, transform: Transform, rank: Rank) -> np.ndarray | None:
-    """The best candidate at the angles the Fourier signatures trust, or None if none."""
+def _trusted_angles(pair: CoarsePair) -> np.ndarray:
+    """Fourier angles above the confidence, each with its half-turn twin (maybe none)."""
     angles, agreements = fourier_angles(pair, FOURIER_PEAKS)
     angles = angles[agreements >= FOURIER_CONFIDENCE]
-    if not angles.size:
-        return None
-    # Each angle and its half-turn twin (the magnitude cannot tell them apart); the metric
-    # decides, over the shifts found for each.
-    both = np.concatenate([angles, angles + math.pi])
-    return best(
-        translation_candidates(pair, transform, both, np.ones(both.size)).reshape(-1, 3, 3), rank
-    )
+    return np.concatenate([angles, angles + math.pi])
 
 
-def _circle_search(
-    pair: CoarsePair, transform: Transform, rank: Rank, step: float, keep: int
-) -> np.ndarray:
-    """Passes 1-3 at scale 1: the whole circle, then the best ``keep`` distinct angles in
-    finer steps, then finer still around the best one."""
-    angles = np.arange(0.0, 2 * math.pi - 1e-9, step)
-    first = translation_candidates(pair, transform, angles, np.ones(angles.size))
-    cost = rank(first.reshape(-1, 3, 3))
-    order = np.argsort(cost)
+def _rotation_pass(pair: CoarsePair, transform: Transform, pool: _Pool, step: float, keep) -> None:
+    """Rotations about the transform's own centre: the Fourier angles, or the circle."""
+    center = pair.center_of(transform)
+
+    def poses(angles):
+        return np.array([rotation_matrix(a, center) for a in angles])
+
+    angles = _trusted_angles(pair)
+    if angles.size:
+        found = pool.add(poses(angles))
+        finer = _angle_of(found) + np.radians([-2.0, -1.0, 1.0, 2.0])
+        pool.add(poses(finer))
+    else:
+        _circle(pool, poses, step, keep)
+
+
+def _rigid_pass(pair: CoarsePair, pool: _Pool, step: float, keep: int, features) -> None:
+    """Rigid: the Fourier angles with their shifts; the whole circle when they disagree."""
+
+    def poses(angles):
+        return _poses(pair, angles, np.ones(len(angles)), features)
+
+    angles = _trusted_angles(pair)
+    if angles.size:
+        pool.add(poses(angles))
+    else:
+        _circle(pool, poses, step, keep)
+
+
+def _circle(pool: _Pool, poses, step: float, keep: int) -> None:
+    """Pass 1: the whole circle every ``step``; pass 2: the best ``keep`` distinct angles in
+    finer steps; pass 3: finer still around the best one.  ``poses(angles)`` makes the
+    candidates of some angles."""
+    circle = np.arange(0.0, 2 * math.pi - 1e-9, step)
+    pool.add(poses(circle))
+    matrices = pool.all()[0]
     chosen: list[float] = []
-    for index in order:
-        angle = float(angles[int(index) % angles.size])
+    for index in pool.ordered():
+        angle = _angle_of(matrices[int(index)])
         if all(_angle_gap(angle, a) > step / 2 for a in chosen):
             chosen.append(angle)
         if len(chosen) == keep:
             break
     fine = np.concatenate([a + np.linspace(-step, step, 7) for a in chosen])
-    second = translation_candidates(pair, transform, fine, np.ones(fine.size)).reshape(-1, 3, 3)
-    found = best(np.concatenate([first.reshape(-1, 3, 3)[order[:1]], second]), rank)
-    angle = math.atan2(found[1, 0], found[0, 0])
-    # Pass 3: steps of step / 12 around the best angle.
-    finer = angle + np.linspace(-step, step, 9)[[1, 2, 3, 5, 6, 7]] / 4
-    third = translation_candidates(pair, transform, finer, np.ones(finer.size)).reshape(-1, 3, 3)
-    return best(np.concatenate([found[None], third]), rank)
+    pool.add(poses(fine))
+    angle = _angle_of(pool.best())
+    pool.add(poses(angle + np.linspace(-step, step, 9)[[1, 2, 3, 5, 6, 7]] / 4))
+
+
+def _similarity_pass(pair: CoarsePair, pool: _Pool, features, grid: Sequence[float]) -> None:
+    """Similarity: Fourier-Mellin (angle, scale) proposals and a grid of scales at their
+    best angle, each with its half-turn twin; then a finer look around the best."""
+    surface, log_scales = spectra.mellin_surface(pair, SCALE_RANGE)
+    angles, scales, _ = spectra.surface_peaks(surface, log_scales, MELLIN_PEAKS)
+    grid = np.asarray(grid, dtype=float)
+    rows = np.abs(log_scales[:, None] - np.log(grid)[None, :]).argmin(axis=0)
+    grid_angles = surface[rows].argmax(axis=1) * (math.pi / spectra.FOURIER_ANGLES)
+    angles = np.concatenate([angles, grid_angles])
+    scales = np.concatenate([scales, grid])
+    both = np.concatenate([angles, angles + math.pi])
+    found = pool.add(_poses(pair, both, np.tile(scales, 2), features))
+    angle, scale = _angle_of(found), math.sqrt(abs(np.linalg.det(found[:2, :2])))
+    near_angles = angle + np.radians([-4.0, 4.0, 0.0, 0.0, -2.0, 2.0])
+    near_scales = scale * np.array([1.0, 1.0, 0.94, 1.06, 0.97, 1.03])
+    pool.add(_poses(pair, near_angles, near_scales, features))
+
+
+def _angle_of(m: np.ndarray) -> float:
+    return math.atan2(m[1, 0], m[0, 0])
 
 
 def _angle_gap(a: float, b: float) -> float:

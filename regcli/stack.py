@@ -30,7 +30,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from regcli._trust import quality_dict, trustworthy
 from regcli.errors import InputError
 
 __all__ = [
@@ -173,10 +172,10 @@ def _register_frame(fixed, moving, guess, options: dict):
     if guess is None or options.get("init") is not None:
         return register(fixed, moving, **options), False
     first = register(fixed, moving, **{**options, "init": "none", "initial_matrix": guess})
-    if trustworthy(first):
+    if first.trustworthy:
         return first, False
     second = register(fixed, moving, **options)
-    if trustworthy(second) or second.final_cost < first.final_cost:
+    if second.trustworthy or second.final_cost < first.final_cost:
         return second, True
     return first, False
 
@@ -263,7 +262,7 @@ def iter_register_stack(
                 matrix,
                 transform.describe(transform.params_from_matrix(matrix)),
                 bool(result.converged),
-                quality_dict(result),
+                result.quality.to_dict(),
                 result.message,
                 time.perf_counter() - started,
                 searched,

@@ -42,6 +42,7 @@ __all__ = [
     "Translation",
     "check_matrix",
     "compose",
+    "implausible",
     "make_transform",
     "mean_displacement",
     "resolve_center",
@@ -161,6 +162,48 @@ def check_matrix(
     if abs(np.linalg.det(m[:2, :2])) < 1e-12:
         raise error("the matrix is singular (not invertible)")
     return m
+
+
+#: A linear part whose singular values leave [1 / MAX_SCALE, MAX_SCALE], or whose larger one
+#: exceeds MAX_ANISOTROPY times the smaller, is refused by the registration (the optimiser
+#: does not step there): no pair of images of one scene is related that way, and such a map
+#: collapses the image onto a line.
+MAX_SCALE = 16.0
+MAX_ANISOTROPY = 8.0
+
+
+def implausible(
+    matrix: ArrayLike, *, max_scale: float = MAX_SCALE, max_anisotropy: float = MAX_ANISOTROPY
+) -> str | None:
+    """Why a fixed -> moving ``matrix`` cannot be the alignment of two images, or None.
+
+    Refused: a linear part that flips the image (determinant <= 0), one that shrinks or
+    enlarges it more than ``max_scale`` times in some direction, and one that stretches one
+    direction more than ``max_anisotropy`` times the other (nearly singular).
+
+    >>> implausible(np.diag([1.0, -1.0, 1.0]))
+    'it mirrors the image (determinant -1)'
+    >>> implausible(np.eye(3)) is None
+    True
+    """
+    m = np.asarray(matrix, dtype=float)
+    if not np.all(np.isfinite(m)):
+        return "it has NaN or infinite entries"
+    det = float(np.linalg.det(m[:2, :2]))
+    if det <= 0:
+        return f"it mirrors the image (determinant {det:.2g})"
+    low, high = (float(v) for v in np.linalg.svd(m[:2, :2], compute_uv=False)[::-1])
+    if high > max_scale or low < 1.0 / max_scale:
+        return (
+            f"it scales the image by {low:.3g} to {high:.3g} "
+            f"(allowed: 1/{max_scale:g} to {max_scale:g})"
+        )
+    if high > max_anisotropy * low:
+        return (
+            f"it stretches one direction {high / low:.3g} times more than the other "
+            "(nearly singular)"
+        )
+    return None
 
 
 def mean_displacement(matrix_a: ArrayLike, matrix_b: ArrayLike, shape: Sequence[int]) -> float:

@@ -90,9 +90,10 @@ def run_case(fixed, moving, **options) -> dict:
 
 
 def images_figure(fixed, moving, registered, path, *, title: str):
-    from regcli.plots import plt, save_figure
+    from regcli.plots import new_figure, save_figure
 
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.9))
+    fig = new_figure(figsize=(10.5, 3.9))
+    axes = fig.subplots(1, 3)
     for ax, image, name in zip(
         axes,
         (fixed, moving, registered),

@@ -47,6 +47,8 @@ def test_two_optimizers_give_one_plot_and_one_entry_each(runner, workdir, truth)
             "params",
         } <= set(row)
         assert row["converged"] is True
+        # What `regcli register` would exit with: 0, aligned and trustworthy.
+        assert row["exit_code"] == 0 and row["quality"]["verdict"] == "ok"
         assert row["learning_rate"] > 0  # each optimiser's own default is reported
         assert mean_displacement(np.asarray(row["matrix"]), true_matrix, (256, 256)) <= 0.1
 
@@ -56,7 +58,7 @@ def test_text_table_lists_every_optimizer(runner, workdir):
     result = runner.invoke(cli, [*args, "--transform", "translation"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:3] == ["optimizer", "lr", "iters"]
+    assert lines[0].split()[:3] == ["optimizer", "lr", "iters"] and " ok " in lines[0]
     assert lines[1].startswith("gd ") and lines[2].startswith("momentum ")
     assert "tx=17.3" in lines[1]
     assert (workdir / "regcli-compare-BrainMRI_2.png").exists()  # the default plot name
@@ -105,3 +107,12 @@ def test_installed_cli_compares_on_the_rigid_sample(run_regcli, workdir, truth):
     for row in report["results"]:
         assert mean_displacement(np.asarray(row["matrix"]), true_matrix, (256, 256)) <= 0.1
     assert (workdir / "rigid.png").stat().st_size > 10_000
+
+
+def test_an_untrustworthy_run_is_marked_in_its_row(runner, workdir):
+    """A learning rate too small to move: exit code 3 in the row, "no" in the table."""
+    args = ["compare", "BrainMRI_1.png", "BrainMRI_4.png", "--opts", "gd", "--iters", "3"]
+    result = runner.invoke(cli, [*args, "-o", "c.png", "--json"])
+    assert result.exit_code == 0, result.output  # compare itself ran fine
+    (row,) = json.loads(result.stdout)["results"]
+    assert row["exit_code"] == 3 and row["converged"] is False

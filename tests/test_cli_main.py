@@ -248,3 +248,21 @@ def test_quiet_after_the_subcommand_counts_with_the_group(runner, monkeypatch):
         (quiet,) = [p for p in cli.get_command(None, command).params if p.name == "quiet"]
         (group_quiet,) = [p for p in cli.params if p.name == "quiet"]
         assert quiet.callback is group_quiet.callback is options._count_verbosity
+
+
+def test_the_command_runs_with_one_blas_thread_unless_the_user_chose(monkeypatch):
+    import os
+
+    import regcli.cli.main as entry
+    from regcli.cli import interrupts
+
+    calls = []
+    monkeypatch.setattr(interrupts, "install", lambda: None)  # keep pytest's signal handlers
+    monkeypatch.setattr(
+        entry, "cli", lambda **kw: calls.append(os.environ.get("OPENBLAS_NUM_THREADS"))
+    )
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    entry.main()
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    entry.main()
+    assert calls == ["1", "3"]

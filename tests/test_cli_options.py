@@ -7,6 +7,7 @@ import math
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from regcli.cli import options
 from regcli.cli.compare import _parse_optimizers
@@ -277,3 +278,26 @@ def test_options_module_documents_every_shared_option():
     assert len(shared) >= 18
     for name in shared:
         assert name in doc, name
+
+
+# --------------------------------------------------------------------------- --plots
+
+
+def test_plots_option_is_a_choice_a_command_can_extend():
+    @click.command()
+    @options.plots_opt()
+    def plain(plots):
+        click.echo(plots)
+
+    @click.command()
+    @options.plots_opt("qc", extra=("qc",))
+    def sheet(plots):
+        click.echo(plots)
+
+    runner = CliRunner()
+    assert runner.invoke(plain, []).output.strip() == "all"
+    assert runner.invoke(plain, ["--plots", "none"]).output.strip() == "none"
+    assert runner.invoke(plain, ["--plots", "qc"]).exit_code == 2
+    assert runner.invoke(sheet, []).output.strip() == "qc"
+    assert runner.invoke(sheet, ["--plots", "all"]).output.strip() == "all"
+    assert "none|qc|all" in runner.invoke(sheet, ["--help"]).output

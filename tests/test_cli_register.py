@@ -151,16 +151,19 @@ def test_aligned_image_keeps_format_and_dtype_of_the_moving_image(runner, workdi
     assert aligned.min() >= 0 and aligned.max() <= (source * scale).max() + 1e-6
 
 
-def test_unconverged_run_writes_outputs_and_exits_1_unless_allowed(runner, workdir):
+def test_unconverged_run_writes_outputs_and_exits_3_unless_allowed(runner, workdir):
     args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "--opt", "gd", "--iters", "1"]
     result = runner.invoke(cli, [*args, "-o", "strict", "--json"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
+    assert "not trustworthy" in result.stderr and "--allow-suspect" in result.stderr
     assert "did not converge" in result.stderr and "raise the iteration limit" in result.stderr
-    assert json.loads(result.stdout)["converged"] is False
+    report = json.loads(result.stdout)
+    assert report["converged"] is False and report["exit_code"] == 3
     assert (workdir / "strict" / "transform.json").exists()
-    allowed = runner.invoke(cli, [*args, "-o", "lenient", "--allow-unconverged"])
-    assert allowed.exit_code == 0
-    assert "warning" in allowed.stderr
+    for flag, folder in (("--allow-suspect", "lenient"), ("--allow-unconverged", "old-name")):
+        allowed = runner.invoke(cli, [*args, "-o", folder, flag])
+        assert allowed.exit_code == 0, flag
+        assert "warning" in allowed.stderr and "did not converge" in allowed.stderr
 
 
 def test_diverging_learning_rate_says_to_lower_it(run_regcli, workdir):
@@ -175,7 +178,7 @@ def test_diverging_learning_rate_says_to_lower_it(run_regcli, workdir):
         "--json",
         cwd=workdir,
     )
-    assert done.returncode == 1
+    assert done.returncode == 3  # it ran; the result is not to be trusted
     assert "smaller learning rate" in done.stderr
     assert "Traceback" not in done.stderr
     assert json.loads(done.stdout)["converged"] is False
@@ -242,7 +245,9 @@ def test_output_folder_that_is_a_file_is_refused(runner, workdir):
 def test_help_names_the_default_output_folder(runner):
     result = runner.invoke(cli, ["register", "--help"])
     assert result.exit_code == 0
-    assert "regcli-<moving name>/" in result.output and "--allow-unconverged" in result.output
+    assert "regcli-<moving name>/" in result.output and "--allow-suspect" in result.output
+    assert "--allow-unconverged" not in result.output  # the old name still works, unlisted
+    assert "3 not trustworthy" in result.output
 
 
 def test_swapping_the_images_gives_the_inverse_transform(runner, workdir):
@@ -286,3 +291,150 @@ def test_quiet_after_the_command_is_accepted(runner, workdir):
     result = runner.invoke(cli, [*args, "-o", "out", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
+
+
+# --------------------------------------------------------------------------- --plots
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) of a PNG, read from its header."""
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_figures_are_pngs_of_a_viewable_size(runner, workdir):
+    args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out", "--json"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    width, height = png_size(workdir / "out" / "cost.png")
+    assert 600 <= width <= 900 and 380 <= height <= 560, (width, height)
+    width, height = png_size(workdir / "out" / "overlay.png")
+    # two 256 px panels side by side (images shown pixel for pixel), two rows, titles above
+    assert 512 < width < 600 and 512 < height < 660, (width, height)
+
+
+def test_plots_none_writes_only_the_aligned_image_and_the_transform(runner, workdir):
+    args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out", "--plots", "none"]
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (workdir / "out").iterdir()} == {
+        "BrainMRI_4_aligned.png",
+        "transform.json",
+        "transform.tfm",
+    }
+    assert set(json.loads(result.stdout)["outputs"]) == {
+        "directory",
+        "aligned",
+        "transform",
+        "itk_transform",
+    }
+    text = runner.invoke(cli, [*args, "--overwrite"])
+    assert text.exit_code == 0, text.output
+    assert "aligned image" in text.output and "transform.json" in text.output
+    assert "cost.png" not in text.output and "overlay.png" not in text.output
+
+
+def test_plots_none_ignores_old_figures_and_all_refuses_them(runner, workdir):
+    """Existing figures block a run only when it would write them."""
+    (workdir / "out").mkdir()
+    (workdir / "out" / "cost.png").write_bytes(b"old")
+    args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out"]
+    assert runner.invoke(cli, [*args, "--plots", "none"]).exit_code == 0
+    assert (workdir / "out" / "cost.png").read_bytes() == b"old"
+    refused = runner.invoke(cli, [*args, "--plots", "all"])
+    assert refused.exit_code == 1 and "already exists" in refused.output
+    assert runner.invoke(cli, [*args, "--plots", "all", "--overwrite"]).exit_code == 0
+    assert (workdir / "out" / "cost.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plots_bad_value_is_a_usage_error(runner, workdir):
+    result = runner.invoke(cli, ["register", "BrainMRI_1.png", "BrainMRI_4.png", "--plots", "qc"])
+    assert_clean_failure(result, 2, "--plots", "none", "all", workdir=workdir)
+
+
+PLOTTING_MODULES = """
+import json, sys
+from regcli.cli.main import cli
+try:
+    cli(sys.argv[1:], prog_name="regcli")
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib")))
+"""
+
+
+@pytest.mark.parametrize("plots", ["none", "all"])
+def test_plots_none_imports_no_matplotlib_and_all_no_pyplot(workdir, plots):
+    import subprocess
+    import sys
+
+    args = ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out", "--plots", plots]
+    proc = subprocess.run(
+        [sys.executable, "-c", PLOTTING_MODULES, *args, "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = json.loads(proc.stdout.splitlines()[-1])
+    if plots == "none":
+        assert modules == []
+    else:
+        assert "matplotlib.figure" in modules and "matplotlib.pyplot" not in modules
+
+
+# --------------------------------------------------------------------------- trust: exit codes
+
+
+def noise_pair(folder):
+    """Two unrelated noise images (8-bit PNG): any "alignment" of them is chance."""
+    rng = np.random.default_rng(0)
+    for name in ("noise1.png", "noise2.png"):
+        write_image(folder / name, rng.integers(0, 256, (128, 128)).astype(np.uint8))
+
+
+def test_trustworthy_result_exits_0_with_its_quality(runner, workdir):
+    result = runner.invoke(
+        cli, ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "out", "--json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == 0 and report["quality"]["verdict"] == "ok"
+    assert report["quality"]["reasons"] == []
+    saved = json.loads((workdir / "out" / "transform.json").read_text())
+    assert saved["quality"]["verdict"] == "ok"
+    text = runner.invoke(cli, ["register", "BrainMRI_1.png", "BrainMRI_4.png", "-o", "txt"])
+    assert "quality: ok (correlation" in text.stdout
+    assert "at the finest level (256x256)" in text.stdout
+
+
+def test_unrelated_images_exit_3_with_the_reasons_and_all_outputs(runner, workdir):
+    noise_pair(workdir)
+    result = runner.invoke(cli, ["register", "noise1.png", "noise2.png", "-o", "out", "--json"])
+    assert result.exit_code == 3
+    report = json.loads(result.stdout)
+    assert report["quality"]["verdict"] == "suspect" and report["exit_code"] == 3
+    assert "not trustworthy" in result.stderr and "--allow-suspect" in result.stderr
+    assert report["quality"]["reasons"][0] in result.stderr
+    assert {p.name for p in (workdir / "out").iterdir()} == {
+        "noise2_aligned.png",
+        "cost.png",
+        "overlay.png",
+        "transform.json",
+        "transform.tfm",
+    }
+    allowed = runner.invoke(
+        cli, ["register", "noise1.png", "noise2.png", "-o", "out2", "--allow-suspect"]
+    )
+    assert allowed.exit_code == 0 and "warning" in allowed.stderr
+
+
+def test_exit_3_in_a_real_process(run_regcli, workdir):
+    noise_pair(workdir)
+    done = run_regcli("register", "noise1.png", "noise2.png", "-q", cwd=workdir)
+    assert done.returncode == 3, done.stderr
+    assert "not trustworthy" in done.stderr and "Traceback" not in done.stderr
+    ok = run_regcli("register", "BrainMRI_1.png", "BrainMRI_4.png", "-q", "-o", "ok", cwd=workdir)
+    assert ok.returncode == 0, ok.stderr

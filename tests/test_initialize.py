@@ -36,11 +36,10 @@ def test_none_is_identity(brain):
 
 
 def test_default_methods():
-    assert default_method("rigid") == "search"
-    assert default_method("similarity") == "search"
+    """Every transform starts from the global search unless asked otherwise."""
+    for name in ("translation", "rotation", "rigid", "similarity", "affine"):
+        assert default_method(name) == "search"
     assert default_method(make_transform("rigid", shape=(8, 8))) == "search"
-    for name in ("translation", "rotation", "affine"):
-        assert default_method(name) == "none"
     assert set(INIT_METHODS) == {"search", "moments", "none"}
 
 

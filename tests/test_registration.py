@@ -125,7 +125,11 @@ def test_result_fields_and_json(pairs):
     assert result.level_starts[0] == 0 and result.level_starts == sorted(result.level_starts)
     assert result.level_shapes[-1] == fixed.shape
     assert [s[0] for s in result.level_shapes] == sorted(s[0] for s in result.level_shapes)
-    assert result.final_cost < result.initial_cost
+    # Costs compare within a level: the coarsest level did the work, the finest refined it.
+    (first, last), *_ = result.level_costs
+    assert last < first / 2
+    assert result.initial_cost == result.level_costs[-1][0]
+    assert result.final_cost <= result.initial_cost * 1.05
     assert result.cost_label == METRICS["ssd"].cost_label
     assert result.warped.shape == fixed.shape
     # The aligned image matches the fixed one far better than the moving one did.
@@ -139,17 +143,19 @@ def test_result_fields_and_json(pairs):
 
 
 def test_to_dict_is_complete_and_strict_json(small_pair):
-    """One serialisation: every field but ``warped``, plus the two costs, strict JSON."""
+    """One serialisation: every field but ``warped``, plus the costs, strict JSON."""
     import dataclasses
 
     result = register(*small_pair, transform="rigid", init="none")
     data = result.to_dict()
     fields = {f.name for f in dataclasses.fields(RegistrationResult)} - {"warped"}
-    assert set(data) == fields | {"initial_cost", "final_cost"}
+    assert set(data) == fields | {"initial_cost", "final_cost", "level_costs"}
     assert json.loads(json.dumps(data, allow_nan=False)) == data
     assert data["level_shapes"][-1] == list(small_pair[0].shape)
     assert data["params"]["center"] == [31.5, 31.5]
     assert data["final_cost"] == result.final_cost
+    assert data["level_costs"][-1] == [data["initial_cost"], data["final_cost"]]
+    assert data["quality"]["verdict"] == result.quality.verdict
     empty = dataclasses.replace(result, cost_history=np.array([]), iterations=0)
     assert empty.to_dict()["initial_cost"] is None and empty.to_dict()["cost_history"] == []
 
@@ -310,7 +316,7 @@ def test_bad_options_are_refused_before_any_work(small_pair, monkeypatch, kwargs
 
     import regcli.registration as registration
 
-    monkeypatch.setattr(registration, "normalize", work)
+    monkeypatch.setattr(registration, "normalize_pair", work)
     monkeypatch.setattr(registration._pyramid, "gaussian_pyramid", work)
     with pytest.raises(InputError):
         register(*small_pair, **kwargs)

@@ -16,11 +16,9 @@ from regcli.cli import _batch_folder as folder_io
 def pair_report(result, *, name: str, fixed: str, moving: str, job: dict) -> dict:
     """The facts saved in the pair's ``transform.json`` and its results row: what
     ``register`` reports, plus the pair's name, its job and the aligned image's file name."""
-    from regcli._trust import quality_dict
     from regcli.cli.helpers import result_report
 
     report = result_report(result, name=name, fixed=fixed, moving=moving, batch=job)
-    report["quality"] = quality_dict(result)
     report["aligned"] = folder_io.aligned_name(moving)
     return report
 
@@ -33,17 +31,14 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     ``transform.json`` keeps so that a rerun can tell whether the folder is the same
     registration.
     """
-    from regcli.cli.helpers import write_itk
     from regcli.cli.register import (
         COST_PLOT_NAME,
         ITK_TRANSFORM_NAME,
         OVERLAY_NAME,
         TRANSFORM_NAME,
         aligned_for_output,
-        channels_for_output,
         write_outputs,
     )
-    from regcli.io import write_image, write_transform_json
 
     result, outdir = record.result, Path(outdir)
     job = record.data
@@ -53,43 +48,23 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     final = folder_io.pair_folder(outdir, record.name)
     staging = folder_io.staging_folder(outdir, record.name)
     try:
-        aligned = aligned_for_output(result.warped, moving_image)
-        inputs = pair_inputs(record, fixed_image, moving_image, job)
-        if plots == "all":  # everything register writes, by register's own writer
-            paths = {
-                "aligned": staging / report["aligned"],
-                "cost_plot": staging / COST_PLOT_NAME,
-                "overlay": staging / OVERLAY_NAME,
-                "transform": staging / TRANSFORM_NAME,
-                "itk_transform": staging / ITK_TRANSFORM_NAME,
-            }
-            write_outputs(
-                result,
-                report,
-                Path(job["fixed"]),
-                Path(job["moving"]),
-                fixed_image,
-                moving_image,
-                paths,
-                inputs=inputs,
-            )
-        else:
-            pixels = inputs.moving_pixels
-            written = channels_for_output(pixels, result.matrix) if pixels.ndim == 3 else aligned
-            write_image(staging / report["aligned"], written, meta=inputs.output_meta)
-            extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}
-            write_transform_json(
-                staging / TRANSFORM_NAME,
-                result.matrix,
-                transform=result.transform,
-                params=result.params,
-                fixed_shape=fixed_image.shape,
-                moving_shape=moving_image.shape,
-                extra=extra,
-                fixed_meta=inputs.fixed_meta,
-                moving_meta=inputs.moving_meta,
-            )
-            write_itk(staging / ITK_TRANSFORM_NAME, result, inputs)
+        names = {"aligned": report["aligned"]}
+        if plots == "all":  # everything register writes
+            names.update(cost_plot=COST_PLOT_NAME, overlay=OVERLAY_NAME)
+        names["transform"] = TRANSFORM_NAME
+        names["itk_transform"] = ITK_TRANSFORM_NAME
+        paths = {key: staging / name for key, name in names.items()}
+        # register's own writer: the same files and transform.json as `regcli register`
+        write_outputs(
+            result,
+            report,
+            Path(job["fixed"]),
+            Path(job["moving"]),
+            fixed_image,
+            moving_image,
+            paths,
+            inputs=pair_inputs(record, fixed_image, moving_image, job),
+        )
         folder_io.publish(staging, final)
     except BaseException:
         import shutil
@@ -100,7 +75,9 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     if plots == "qc":
         from regcli.qc import overlay_thumbnail
 
-        thumbnail = overlay_thumbnail(fixed_image, moving_image, aligned)
+        thumbnail = overlay_thumbnail(
+            fixed_image, moving_image, aligned_for_output(result.warped, moving_image)
+        )
     return {"report": report, "thumbnail": thumbnail}
 
 

@@ -12,10 +12,8 @@ from pathlib import Path
 import click
 
 from regcli.cli import _batch_folder as folder_io
-from regcli.cli import helpers, options
+from regcli.cli import helpers, options, verdict
 
-#: Exit code of a run whose results are not all trustworthy (not converged, or suspect).
-EXIT_UNTRUSTED = 3
 INSTALL_DASK = "pip install 'regcli[dask]'"
 
 
@@ -44,13 +42,11 @@ class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exceptio
 @options.init_transform_opt
 @options.channel_opt
 @options.spacing_opts
-@click.option(
-    "--plots",
-    type=click.Choice(["none", "qc", "all"]),
-    default="qc",
-    show_default=True,
-    help="none: no figures; qc: one contact sheet of before/after thumbnails for all pairs; "
-    "all: also register's figures (cost.png, overlay.png) in every pair's folder.",
+@options.plots_opt(
+    "qc",
+    extra=("qc",),
+    help_text="none: no figures; qc: one contact sheet of before/after thumbnails for all "
+    "pairs; all: also register's figures (cost.png, overlay.png) in every pair's folder.",
 )
 @click.option(
     "--workers",
@@ -67,11 +63,7 @@ class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exceptio
     "(tcp://host:port); needs " + INSTALL_DASK + ".",
 )
 @options.overwrite_opt
-@click.option(
-    "--allow-unconverged",
-    is_flag=True,
-    help="Exit 0 even when a result is not converged or is suspect.",
-)
+@options.allow_suspect_opt("a pair's result")
 @options.json_opt
 @options.quiet_opt
 @click.pass_context
@@ -97,7 +89,7 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     them); an interrupted or killed batch loses no finished pair and leaves no partial file.
 
     Exit codes: 0 all pairs registered and trustworthy; 1 a pair failed; 3 a result is not
-    converged or is suspect (1 wins over 3; --allow-unconverged: 0); 2 usage error.
+    converged or is suspect (1 wins over 3; --allow-suspect: 0); 2 usage error.
 
     \b
     Examples:
@@ -106,7 +98,7 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
       regcli batch --pairs pairs.csv -o out/ --scheduler tcp://scheduler-host:8786
     """
     as_json = kwargs.pop("as_json")
-    allow_unconverged = kwargs.pop("allow_unconverged")
+    allow_suspect = kwargs.pop("allow_suspect")
     register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
     helpers.check_register_options(**register_options)
     initial_transform = kwargs.pop("initial_transform")
@@ -150,13 +142,13 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
             f"{helpers.plural(summary['failed'], 'pair')} of {summary['pairs']} failed; see "
             f"{outdir / folder_io.RESULTS_CSV}"
         )
-    if summary["untrusted"] and not allow_unconverged:
+    if summary["untrusted"] and not allow_suspect:
         click.echo(
             f"regcli: {helpers.plural(summary['untrusted'], 'result')} not converged or "
             f"suspect (see {outdir / folder_io.RESULTS_CSV})",
             err=True,
         )
-        ctx.exit(EXIT_UNTRUSTED)
+        ctx.exit(verdict.EXIT_SUSPECT)
 
 
 # --------------------------------------------------------------------------- inputs

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, interrupts, options, outputs
+from regcli.cli import helpers, interrupts, options, outputs, verdict
 
 #: The course's step rules, compared by default.
 DEFAULT_OPTIMIZERS = "gd,momentum,nag,adagrad,rmsprop,adam"
@@ -98,10 +98,12 @@ def compare(
     With --json, prints one JSON object: "fixed", "moving", "transform", "metric", "init",
     "cost_label", "plot" and "results", one entry per optimiser with the keys of
     `regcli register --json` ("optimizer", "learning_rate", "iterations", "final_cost",
-    "seconds", "converged", "params", "matrix", ...).
+    "seconds", "converged", "params", "matrix", "quality", ...) and "exit_code": what
+    `regcli register` would exit with (0 aligned, 3 not trustworthy: not converged or
+    quality suspect).
 
-    Exit codes: 0 when every run finished (converged or not: see the table); 1 error;
-    2 usage error (e.g. an unknown name in --opts).
+    Exit codes: 0 when every run finished (trustworthy or not: see the table's "ok" column
+    and each row's "exit_code"); 1 error; 2 usage error (e.g. an unknown name in --opts).
 
     \b
     Example:
@@ -146,7 +148,7 @@ def compare(
             cost_label=results[0].cost_label,
             title=title,
         )
-    rows = [helpers.result_report(r) for r in results]
+    rows = [helpers.result_report(r, exit_code=verdict.exit_code(r)) for r in results]
     if as_json:
         helpers.echo_json(
             {
@@ -208,7 +210,15 @@ def _format_lr(value) -> str:
 
 def _table(rows, *, cost_label: str) -> str:
     """Fixed-width text table, one row per optimiser."""
-    header = ("optimizer", "lr", "iters", f"final cost ({cost_label})", "seconds", "converged")
+    header = (
+        "optimizer",
+        "lr",
+        "iters",
+        f"final cost ({cost_label})",
+        "seconds",
+        "converged",
+        "ok",
+    )
     body = [
         (
             row["optimizer"],
@@ -217,6 +227,7 @@ def _table(rows, *, cost_label: str) -> str:
             f"{row['final_cost']:.6g}",
             f"{row['seconds']:.2f}",
             "yes" if row["converged"] else "no",
+            "yes" if row["exit_code"] == 0 else "no",
         )
         for row in rows
     ]

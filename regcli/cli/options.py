@@ -16,6 +16,8 @@ quiet_opt            -q, --quiet     count                    0                 
 json_opt             --json          flag                     off                all
 overwrite_opt        --overwrite     flag                     off                all but
                                                                                  similarity
+allow_suspect_opt    --allow-suspect flag                     off (exit 3)       register,
+                                                                                 batch, stack
 output_opt(...)      -o, --output    path: a file; a folder   per command        all but
                                      for register                                similarity
 image_argument(...)  FIXED, MOVING,  path (read by the core)  required           all but
@@ -59,6 +61,8 @@ gamma_opt            --gamma         0 <= x < 1               the optimiser's   
 beta_opt             --beta          0 < x < 1                the optimiser's    register
 registration_opts    every option of register's registration (transform ...  batch,
                      init), in register's order                                  stack
+plots_opt(...)       --plots         none|all (+ a command's  all; batch: qc     register,
+                                     own: batch's qc)                            batch
 channel_opt          --channel       whole number >= 0        luminance of       register,
                                                               colour, else       batch, stack,
                                                               an error           compare,
@@ -266,6 +270,40 @@ json_opt = click.option(
 overwrite_opt = click.option(
     "--overwrite", is_flag=True, help="Replace output files that already exist."
 )
+
+
+def _either_flag(ctx, param, value):
+    """``--allow-suspect`` or its old name: true if either was given (in any order)."""
+    return bool(value) or bool(ctx.params.get("allow_suspect"))
+
+
+def _old_allow_name(ctx, param, value):
+    if value:
+        ctx.params["allow_suspect"] = True
+
+
+def allow_suspect_opt(what: str):
+    """``--allow-suspect``: exit 0 instead of 3 when ``what`` is not trustworthy; its old name
+    ``--allow-unconverged`` still works, unlisted."""
+
+    def decorate(function):
+        function = click.option(
+            "--allow-unconverged",
+            is_flag=True,
+            hidden=True,
+            expose_value=False,
+            callback=_old_allow_name,
+        )(function)
+        return click.option(
+            "--allow-suspect",
+            "allow_suspect",
+            is_flag=True,
+            callback=_either_flag,
+            help=f"Exit 0 even when {what} is not trustworthy (not converged, or quality "
+            "verdict suspect); a warning still says why. The outputs are written either way.",
+        )(function)
+
+    return decorate
 
 
 def output_opt(
@@ -487,6 +525,25 @@ REGISTRATION_OPTIONS = (
 )
 
 
+#: The values of ``--plots`` every command that draws understands: ``none`` writes no figure
+#: (and imports no plotting library), ``all`` every figure the command makes.  A command adds
+#: its own values with ``plots_opt(extra=...)`` (``batch``: ``qc``, a contact sheet).
+PLOTS_CHOICES = ("none", "all")
+
+
+def plots_opt(default: str = "all", *, extra=(), help_text: str | None = None):
+    """``--plots``: which figure files to write, one of :data:`PLOTS_CHOICES` and ``extra``
+    (listed between ``none`` and ``all``: from the fewest figures to the most)."""
+    return click.option(
+        "--plots",
+        type=click.Choice([PLOTS_CHOICES[0], *extra, *PLOTS_CHOICES[1:]]),
+        default=default,
+        show_default=True,
+        help=help_text
+        or "Figures to write: all of them, or none (faster; only the data files are written).",
+    )
+
+
 channel_opt = click.option(
     "--channel",
     type=click.IntRange(min=0),
@@ -511,32 +568,22 @@ def _parse_spacing(ctx, param, value):
         raise click.BadParameter(exc.reason) from None
 
 
+_SPACING_HELP = {
+    "spacing": "Pixel size of both images along rows and columns, e.g. 2,1um (overrides the "
+    "files' TIFF resolution) [default: from the files, else 1,1 pixel].",
+    "fixed-spacing": "Pixel size of the fixed image only (over --spacing and the file).",
+    "moving-spacing": "Pixel size of the moving image only (over --spacing and the file).",
+}
+
+
 def spacing_opts(function):
     """``--spacing``, ``--fixed-spacing``, ``--moving-spacing``: the size of a pixel, overriding
     the files' TIFF resolution tags."""
-    decorators = (
-        click.option(
-            "--spacing",
-            callback=_parse_spacing,
-            metavar="SY,SX[UNIT]",
-            help="Pixel size of both images along rows and columns, e.g. 2,1um (overrides "
-            "the files' TIFF resolution) [default: from the files, else 1,1 pixel].",
-        ),
-        click.option(
-            "--fixed-spacing",
-            callback=_parse_spacing,
-            metavar="SY,SX[UNIT]",
-            help="Pixel size of the fixed image only (over --spacing and the file).",
-        ),
-        click.option(
-            "--moving-spacing",
-            callback=_parse_spacing,
-            metavar="SY,SX[UNIT]",
-            help="Pixel size of the moving image only (over --spacing and the file).",
-        ),
-    )
-    for decorator in reversed(decorators):
-        function = decorator(function)
+    for flag, text in reversed(_SPACING_HELP.items()):
+        option = click.option(
+            f"--{flag}", callback=_parse_spacing, metavar="SY,SX[UNIT]", help=text
+        )
+        function = option(function)
     return function
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, interrupts, options, outputs
+from regcli.cli import helpers, interrupts, options, outputs, verdict
 
 #: File names written into OUTDIR (the aligned image is named after the moving image).
 COST_PLOT_NAME = "cost.png"
@@ -43,13 +43,13 @@ ITK_TRANSFORM_NAME = "transform.tfm"
     metavar="OUTDIR",
     file_okay=False,
 )
+@options.plots_opt(
+    help_text="Figures to write: all (cost.png and overlay.png) or none (only the aligned "
+    "image and transform.json; faster)."
+)
 @options.json_opt
 @options.overwrite_opt
-@click.option(
-    "--allow-unconverged",
-    is_flag=True,
-    help="Exit 0 even when the optimisation did not converge (the outputs are written anyway).",
-)
+@options.allow_suspect_opt("the result")
 @options.quiet_opt
 @click.pass_context
 def register(
@@ -74,9 +74,10 @@ def register(
     fixed_spacing,
     moving_spacing,
     outdir,
+    plots,
     as_json,
     overwrite,
-    allow_unconverged,
+    allow_suspect,
 ):
     """Align MOVING onto FIXED (same shape) by minimising a cost over a transform.
 
@@ -94,21 +95,31 @@ def register(
     and aligned with every channel. A TIFF's pixel spacing (resolution tags) is read, and the
     aligned TIFF carries the fixed image's.
 
+    --plots none leaves out cost.png and overlay.png.
+
     The matrix M maps a FIXED pixel (x = column, y = row) to the MOVING pixel showing the
     same anatomy: aligned(x) = moving(M @ x). Angles are degrees, positive = clockwise on
     screen.
 
-    With --json, prints one JSON object: "matrix", "transform", "params", "metric",
-    "optimizer", "learning_rate", "iterations", "levels", "initial_cost", "final_cost",
-    "converged", "message", "seconds", "fixed", "moving" and "outputs" (the files written).
+    Every result gets a quality assessment: correlation and NMI over the overlap, the
+    overlap, and how far the alignment stands above displaced and rival alignments (a
+    chance match of unrelated images, an ambiguous or a wrong-basin result is "suspect").
 
-    Exit codes: 0 converged; 1 error, or not converged (the outputs are still written, the
-    message says what to change; --allow-unconverged exits 0); 2 usage error.
+    With --json, prints one JSON object: "matrix", "transform", "params", "metric",
+    "optimizer", "learning_rate", "iterations", "levels", "initial_cost" and "final_cost"
+    (the finest level's first and last), "level_costs", "converged", "message", "quality"
+    ("verdict", "reasons" and the measures), "exit_code", "seconds", "fixed", "moving" and
+    "outputs" (the files written).
+
+    Exit codes: 0 aligned (converged, quality ok); 3 not trustworthy (not converged, or
+    quality suspect: the outputs are still written, stderr says why and what to try;
+    --allow-suspect exits 0); 1 error; 2 usage error.
 
     \b
     Examples:
       regcli register BrainMRI_1.png BrainMRI_2.png --metric ssd --opt nag
       regcli register BrainMRI_1.png BrainMRI_4.png --transform rigid -o out/ --json
+      regcli register BrainMRI_1.png BrainMRI_4.png -o out/ --plots none -q
     """
     options = {
         "transform": transform,
@@ -132,13 +143,11 @@ def register(
         raise click.BadParameter(
             f"{outdir} exists and is not a folder", param_hint="'-o' / '--output'"
         )
-    names = {
-        "aligned": f"{moving.stem}_aligned{moving.suffix}",
-        "cost_plot": COST_PLOT_NAME,
-        "overlay": OVERLAY_NAME,
-        "transform": TRANSFORM_NAME,
-        "itk_transform": ITK_TRANSFORM_NAME,
-    }
+    names = {"aligned": f"{moving.stem}_aligned{moving.suffix}"}
+    if plots == "all":
+        names.update(cost_plot=COST_PLOT_NAME, overlay=OVERLAY_NAME)
+    names["transform"] = TRANSFORM_NAME
+    names["itk_transform"] = ITK_TRANSFORM_NAME
     paths = {key: outdir / name for key, name in names.items()}
     from regcli.io import IMAGE_SUFFIXES, check_input_path, check_output_format
 
@@ -180,7 +189,9 @@ def register(
                 **options,
                 **helpers.spacing_for_register(inputs),
             )
+        code = verdict.exit_code(result)
         report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
+        report["exit_code"] = 0 if allow_suspect else code
         write_outputs(
             result, report, fixed, moving, fixed_image, moving_image, staged, inputs=inputs
         )
@@ -189,13 +200,8 @@ def register(
         helpers.echo_json(report)
     else:
         click.echo(_text_report(report, outdir))
-    if not result.converged:
-        advice = "" if allow_unconverged else " (pass --allow-unconverged to exit 0)"
-        message = f"did not converge: {result.message}; outputs written to {outdir}/{advice}"
-        if allow_unconverged:
-            click.echo(f"regcli: warning: {message}", err=True)
-        else:
-            raise click.ClickException(message)
+    if code:
+        _report_suspect(ctx, result, outdir, allowed=allow_suspect)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -224,36 +230,46 @@ def channels_for_output(pixels, matrix):
 def write_outputs(
     result, report: dict, fixed: Path, moving: Path, fixed_image, moving_image, paths, inputs=None
 ) -> None:
-    """Write the aligned image, the two figures and the transform JSON (``report``'s facts)
-    to ``paths`` (staged by the command's output set), and ``transform.tfm`` when ``paths``
-    has ``itk_transform``.  With ``inputs`` (:class:`helpers.Inputs`) the aligned image has
-    every channel of the moving image and the fixed image's spacing."""
-    from regcli import plots
+    """Write the aligned image, the figures named in ``paths`` (``cost_plot``, ``overlay``)
+    and the transform JSON (``report``'s facts) to ``paths`` (staged by the command's output
+    set), and ``transform.tfm`` when ``paths`` has ``itk_transform``.  With ``inputs``
+    (:class:`helpers.Inputs`) the aligned image has every channel of the moving image and
+    the fixed image's spacing, and the transform files record both spacings.
+
+    matplotlib is imported only for the cost curve; the overlay is composed with numpy.
+    """
     from regcli.io import write_image, write_transform_json
 
     moving_name, fixed_name = helpers.display_name(moving.name), helpers.display_name(fixed.name)
+    warped = result.warped  # the cubic resampling, computed once for both uses
     if inputs is not None and inputs.moving_pixels.ndim == 3:
         aligned = channels_for_output(inputs.moving_pixels, result.matrix)
     else:
-        aligned = aligned_for_output(result.warped, moving_image)
+        aligned = aligned_for_output(warped, moving_image)
     write_image(paths["aligned"], aligned, meta=None if inputs is None else inputs.output_meta)
-    plots.plot_cost_curve(
-        result.cost_history,
-        paths["cost_plot"],
-        level_starts=result.level_starts,
-        level_shapes=result.level_shapes,
-        cost_label=result.cost_label,
-        title=f"{moving_name} onto {fixed_name}: metric {result.metric}, "
-        f"optimiser {result.optimizer}, transform {result.transform}",
-    )
-    plots.plot_overlay(
-        fixed_image,
-        moving_image,
-        result.warped,
-        paths["overlay"],
-        title=f"{moving_name} onto {fixed_name} ({result.transform}, {result.metric}, "
-        f"{result.optimizer})",
-    )
+    if "overlay" in paths:
+        from regcli.overlay import save_overlay_image
+
+        save_overlay_image(
+            fixed_image,
+            moving_image,
+            warped,
+            paths["overlay"],
+            title=f"{moving_name} onto {fixed_name} ({result.transform}, {result.metric}, "
+            f"{result.optimizer})",
+        )
+    if "cost_plot" in paths:
+        from regcli.plots import plot_cost_curve
+
+        plot_cost_curve(
+            result.cost_history,
+            paths["cost_plot"],
+            level_starts=result.level_starts,
+            level_shapes=result.level_shapes,
+            cost_label=result.cost_label,
+            title=f"{moving_name} onto {fixed_name}\nmetric {result.metric}, "
+            f"optimiser {result.optimizer}, transform {result.transform}",
+        )
     extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}
     write_transform_json(
         paths["transform"],
@@ -270,21 +286,46 @@ def write_outputs(
         helpers.write_itk(paths["itk_transform"], result, inputs)
 
 
+_OUTPUT_DESCRIPTIONS = {
+    "aligned": "aligned image",
+    "cost_plot": "cost curve",
+    "overlay": "before/after overlay",
+    "transform": "matrix and parameters",
+    "itk_transform": "the transform for ITK/SimpleITK",
+}
+
+
+def _report_suspect(ctx, result, outdir: Path, *, allowed: bool) -> None:
+    """Say on stderr why the result is not trustworthy; exit 3 unless ``allowed``."""
+    reasons = verdict.problems(result)
+    advice = "" if allowed else " (pass --allow-suspect to exit 0)"
+    lead = "warning: " if allowed else ""
+    lines = [f"regcli: {lead}the result is not trustworthy; outputs written to {outdir}/{advice}:"]
+    lines += [f"regcli:   - {reason}" for reason in reasons]
+    click.echo("\n".join(lines), err=True)
+    if not allowed:
+        ctx.exit(verdict.EXIT_SUSPECT)
+
+
 def _text_report(summary: dict, outdir: Path) -> str:
     status = "converged" if summary["converged"] else "NOT converged"
     outputs = summary["outputs"]
+    rows, cols = summary["level_shapes"][-1] if summary["level_shapes"] else ("?", "?")
     lines = [
         f"{Path(summary['moving']).name} onto {Path(summary['fixed']).name}: "
         f"{summary['transform']}, {summary['metric']}, {summary['optimizer']}: {status} after "
         f"{helpers.plural(summary['iterations'], 'iteration')} in {summary['seconds']:.2f} s",
         f"  parameters: {helpers.format_params(summary['params'])}",
-        f"  cost ({summary['cost_label']}): {summary['initial_cost']:.6g} -> "
-        f"{summary['final_cost']:.6g}",
+        f"  cost ({summary['cost_label']}) at the finest level ({rows}x{cols}): "
+        f"{_number(summary['initial_cost'])} -> {_number(summary['final_cost'])}",
+        verdict.quality_line(summary["quality"]),
         f"  outputs in {outdir}/:",
-        f"    {outputs['aligned'].name:<24} aligned image",
-        f"    {outputs['cost_plot'].name:<24} cost curve",
-        f"    {outputs['overlay'].name:<24} before/after overlay",
-        f"    {outputs['transform'].name:<24} matrix and parameters",
-        f"    {outputs['itk_transform'].name:<24} the transform for ITK/SimpleITK",
     ]
+    for key, what in _OUTPUT_DESCRIPTIONS.items():
+        if key in outputs:
+            lines.append(f"    {outputs[key].name:<24} {what}")
     return "\n".join(lines)
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.6g}"

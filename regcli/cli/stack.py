@@ -8,12 +8,10 @@ from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, options, outputs
+from regcli.cli import helpers, options, outputs, verdict
 
 TRANSFORMS_NAME = "transforms.csv"
 DRIFT_NAME = "drift.png"
-#: Exit code when a frame's result is not trustworthy (as register and batch).
-EXIT_UNTRUSTED = 3
 
 
 def _parse_reference(ctx, param, value):
@@ -52,15 +50,11 @@ def _parse_reference(ctx, param, value):
 @options.registration_opts
 @options.channel_opt
 @options.overwrite_opt
-@click.option(
-    "--allow-unconverged",
-    is_flag=True,
-    help="Exit 0 even when a frame's result is not converged or is suspect.",
-)
+@options.allow_suspect_opt("a frame's result")
 @options.json_opt
 @options.quiet_opt
 @click.pass_context
-def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, **kwargs):
+def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kwargs):
     """Align every frame of STACK onto one reference grid.
 
     STACK is a multi-page TIFF (ImageJ or plain) or a .npy of shape (T, rows, cols), or
@@ -84,7 +78,7 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, 
     (--order 0 for labels).
 
     Exit codes: 0 every frame converged and trustworthy; 1 error; 3 a frame is not
-    converged or is suspect (--allow-unconverged: 0); 2 usage error.
+    converged or is suspect (--allow-suspect: 0); 2 usage error.
 
     \b
     Examples:
@@ -128,10 +122,10 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_unconverged, as_json, 
             f"{summary['seconds']:.1f} s; {len(untrusted)} not converged or suspect; "
             f"outputs in {outdir}/"
         )
-    if untrusted and not allow_unconverged:
+    if untrusted and not allow_suspect:
         shown = ", ".join(map(str, untrusted[:10])) + (" ..." if len(untrusted) > 10 else "")
         click.echo(f"regcli: frames not converged or suspect: {shown}", err=True)
-        ctx.exit(EXIT_UNTRUSTED)
+        ctx.exit(verdict.EXIT_SUSPECT)
 
 
 def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:

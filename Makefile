@@ -26,12 +26,13 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
+# The tests also exercise Dask (a real local cluster) and the transform exchange with
+# SimpleITK and OpenCV, so the dev stamp installs those extras too.
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,dask]'
+	$(BIN)/python -m pip install -q -e '.[dev,dask,bench]'
 	touch $@
 
-$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,dask,bench]'
+$(VENV)/.stamp-bench: $(VENV)/.stamp-dev
 	touch $@
 
 demo: $(VENV)/.stamp-run

@@ -5,11 +5,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: help demo test fuzz bench lint format samples chapter clean
+.PHONY: help demo test test-min fuzz bench lint format samples chapter clean
 
 help:
 	@echo "make demo    register the sample images (results under out/)"
 	@echo "make test    install the dev tools, lint, run the test suite"
+	@echo "make test-min run the test suite on the lowest declared dependency versions"
 	@echo "make fuzz    fuzz the readers and the transform JSON parser for 10 minutes"
 	@echo "make bench   install the bench extra, run the benchmark (bench/README.md)"
 	@echo "make lint    ruff check + format check"
@@ -25,12 +26,13 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
+# The tests also exercise Dask (a real local cluster) and the transform exchange with
+# SimpleITK and OpenCV, so the dev stamp installs those extras too.
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,dask]'
+	$(BIN)/python -m pip install -q -e '.[dev,dask,bench]'
 	touch $@
 
-$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,dask,bench]'
+$(VENV)/.stamp-bench: $(VENV)/.stamp-dev
 	touch $@
 
 demo: $(VENV)/.stamp-run
@@ -38,6 +40,15 @@ demo: $(VENV)/.stamp-run
 
 test: $(VENV)/.stamp-dev lint
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+
+# The test suite on the lowest versions pyproject.toml allows (constraints-min.txt), in a
+# venv of its own; SimpleITK, OpenCV and Dask are not installed there (their tests skip).
+VENV_MIN ?= .venv-min
+test-min:
+	test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install -q --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install -q --only-binary=:all: -c constraints-min.txt -e '.[dev]'
+	$(VENV_MIN)/bin/python -m pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 # The fuzz tests of `make test`, run for FUZZ_SECONDS in all with fresh seeds.
 FUZZ_SECONDS ?= 600
@@ -62,5 +73,5 @@ samples: $(VENV)/.stamp-run
 	$(BIN)/python scripts/make_sample_images.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis build *.egg-info regcli.egg-info
+	rm -rf $(VENV) $(VENV_MIN) out .pytest_cache .ruff_cache .hypothesis build *.egg-info regcli.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -12,7 +12,11 @@ from regcli.histogram import (
     entropy as entropy,
     joint_histogram as joint_histogram,
 )
+from regcli.images import (
+    ImageMeta as ImageMeta,
+)
 from regcli.io import (
+    read_channels as read_channels,
     read_image as read_image,
     write_image as write_image,
 )

@@ -1,8 +1,9 @@
 """One reader per image format, each checking the size the file declares before decoding it
 (private: :func:`regcli.io.read_image` is the public reader).
 
-Every reader returns the file's array as stored (2-D, or 3-D with colour samples last) or
-raises :class:`~regcli.errors.InputError` naming the file.  The pixel count comes from the
+Every reader returns the file's array as stored (2-D, or 3-D with channels last) and an
+:class:`~regcli.images.ImageMeta` (channels, their colour meaning, pixel spacing), or raises
+:class:`~regcli.errors.InputError` naming the file.  The pixel count comes from the
 header (Pillow's size for PNG/JPEG, the TIFF series shape, the ``.npy`` header) and is checked
 against :func:`regcli._limits.max_pixels` first, so a small file declaring a huge image
 (a "decompression bomb") costs nothing.
@@ -20,6 +21,7 @@ import numpy as np
 
 from regcli._limits import MAX_PIXELS_ENV, describe_pixels, max_pixels
 from regcli.errors import InputError
+from regcli.images import ImageMeta, spacing_from_tiff
 
 log = logging.getLogger("regcli")
 
@@ -29,6 +31,10 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 _SERIES_SHOWN = 4
 #: More pages than this and a TIFF is refused without looking at them.
 _MAX_TIFF_PAGES = 4096
+#: Most channels (a TIFF's samples or ImageJ channels) an image may have.
+MAX_CHANNELS = 64
+#: A ``.npy`` of shape (rows, cols, C) with C at most this is an image with C channels.
+_NPY_CHANNELS = 4
 
 
 def check_pixels(shape, name: str) -> None:
@@ -53,7 +59,7 @@ def _number(value: int) -> str:
 # --------------------------------------------------------------------------- PNG and JPEG
 
 
-def read_pillow(path: Path, name: str) -> np.ndarray:
+def read_pillow(path: Path, name: str) -> tuple[np.ndarray, ImageMeta]:
     """PNG or JPEG (told apart by content, not by name) through Pillow.
 
     Palette images keep their indices (a palette PNG is a label map; its colours are only
@@ -87,7 +93,11 @@ def read_pillow(path: Path, name: str) -> np.ndarray:
                     f"{name}: an animated image with {frames} frames; regcli reads one 2-D "
                     "image (save a single frame)"
                 )
-            return _pillow_array(image, name)
+            arr = _pillow_array(image, name)
+    if arr.ndim == 2:
+        return arr, ImageMeta()
+    colour = {2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
+    return arr, ImageMeta(channels=arr.shape[2], colour=colour)
 
 
 def _pillow_array(image, name: str) -> np.ndarray:
@@ -100,6 +110,9 @@ def _pillow_array(image, name: str) -> np.ndarray:
         )
         arr = np.asarray(image)
         return arr[..., 0] if arr.ndim == 3 else arr
+    if mode == "I" and image.format == "PNG":
+        # A 16-bit grey PNG: Pillow before 10.? opens it as 32-bit "I"; its values are uint16.
+        return np.asarray(image).astype(np.uint16)
     if mode in ("1", "L", "LA", "I", "F", "RGB", "RGBA") or mode.startswith("I;16"):
         return np.asarray(image)
     return np.asarray(image.convert("RGB"))  # CMYK and YCbCr JPEGs
@@ -132,13 +145,15 @@ def _tifffile_notes_as_debug(name: str):
         logger.propagate = propagate
 
 
-def read_tiff(path: Path, name: str) -> np.ndarray:
-    """The one series of a TIFF; colour samples go last, pages are an error.
+def read_tiff(path: Path, name: str) -> tuple[np.ndarray, ImageMeta, bool]:
+    """The one series of a TIFF, channels last, its metadata, and whether the third axis
+    holds pages (``True``: a stack or channels, the file does not say which).
 
-    tifffile's axis labels tell colour samples (``S``) from pages (``Q``, ``I``, ``Z``...),
-    which the array shape alone cannot: a 3-page 5x3 stack and a 5x3 RGB image are both
-    3-D with a 3 in them.  A file with several series (pages of different shapes, or
-    images appended one after another) is refused, naming them.
+    tifffile's axis labels tell colour samples (``S``) and ImageJ channels (``C``) from pages
+    (``Q``, ``I``, ``Z``...), which the array shape alone cannot: a 3-page 5x3 stack and a
+    5x3 RGB image are both 3-D with a 3 in them.  A file with several series (pages of
+    different shapes, or images appended one after another) is refused, naming them; so is
+    more than one axis beyond the image's own.
     """
     import tifffile
 
@@ -171,29 +186,57 @@ def read_tiff(path: Path, name: str) -> np.ndarray:
         check_pixels([n for n, ax in zip(first.shape, axes, strict=False) if ax != "S"], name)
         if samples > 4:
             raise ValueError(f"{samples} samples per pixel")
+        page = tif.pages[0]
+        tags = {tag.name: tag.value for tag in page.tags.values()} if page is not None else {}
+        photometric = int(getattr(page, "photometric", 1) or 0)
+        extras = tuple(int(e) for e in (getattr(page, "extrasamples", ()) or ()))
+        spacing, unit = spacing_from_tiff(tags, tif.imagej_metadata)
         arr = first.asarray()
-    if "S" in axes:
-        arr = np.moveaxis(arr, axes.index("S"), -1)
-        axes = axes.replace("S", "") + "S"
+    return _tiff_layout(arr, axes, name, photometric, extras, spacing, unit)
+
+
+def _tiff_layout(arr, axes: str, name: str, photometric: int, extras, spacing, unit):
+    """Channels last (``S`` samples, else ImageJ ``C``), length-1 axes dropped; at most one
+    axis beyond rows and columns."""
+    channel_axis = "S" if "S" in axes else ("C" if "C" in axes else None)
+    if channel_axis is not None:
+        arr = np.moveaxis(arr, axes.index(channel_axis), -1)
+        axes = axes.replace(channel_axis, "") + channel_axis
     # Drop length-1 axes other than the image's own (ImageJ writes e.g. TZCYX with T=Z=C=1).
-    keep = [i for i, ax in enumerate(axes) if ax in "YXS" or arr.shape[i] != 1]
+    keep = [i for i, ax in enumerate(axes) if ax in "YX" or arr.shape[i] != 1]
     arr = arr.reshape([arr.shape[i] for i in keep])
-    planes = arr.ndim - (1 if axes.endswith("S") else 0)
-    if planes > 2:
+    axes = "".join(axes[i] for i in keep)
+    planes = [ax for ax in axes if ax not in "YX"]
+    if len(planes) > 1 or (planes and axes.index(planes[0]) not in (0, len(axes) - 1)):
         raise InputError(
-            f"{name}: got a 3-D stack of shape {arr.shape} (a multi-page TIFF) where a 2-D "
-            "image is needed; save a single page"
+            f"{name}: got a {arr.ndim}-D stack of shape {arr.shape} (axes {axes}) where a 2-D "
+            "image is needed; save a single image"
         )
-    return arr
+    if not planes:
+        return arr, ImageMeta(spacing=spacing, unit=unit), False
+    count = arr.shape[axes.index(planes[0])]
+    if count > MAX_CHANNELS and planes[0] in "SC":
+        raise InputError(f"{name}: {count} channels, more than {MAX_CHANNELS}")
+    if planes[0] not in "SC":  # pages: a stack, or channels saved as pages
+        return np.moveaxis(arr, 0, -1), ImageMeta(count, None, spacing, unit), True
+    colour = None
+    alpha = bool(extras) and extras[-1] in (1, 2)
+    if planes[0] == "S" and photometric in (2, 6) and count in (3, 4):  # RGB, YCbCr
+        colour = "RGB" if count == 3 else "RGBA"
+    elif planes[0] == "S" and photometric in (0, 1) and count == 2 and alpha:
+        colour = "LA"
+    return arr, ImageMeta(count, colour, spacing, unit), False
 
 
 # --------------------------------------------------------------------------- .npy
 
 
-def read_npy(path: Path, name: str) -> np.ndarray:
+def read_npy(path: Path, name: str) -> tuple[np.ndarray, ImageMeta]:
     """A ``.npy`` array, its header checked (shape, dtype) before the data is read.
 
-    Arrays of Python objects (pickles) are never loaded.
+    Arrays of Python objects (pickles) are never loaded.  ``(rows, cols, C)`` with C from 2
+    to 4 is an image with C channels: 3 and 4 are taken as RGB and RGBA (scikit-image's and
+    imageio's layout), 2 has no colour meaning; ``(1, rows, cols)`` is one plane.
     """
     fmt = np.lib.format
     with open(path, "rb") as handle:
@@ -210,8 +253,16 @@ def read_npy(path: Path, name: str) -> np.ndarray:
             f"{name}: the array holds {what}; regcli reads arrays of numbers (bool, integer "
             "or float)"
         )
-    if len(shape) == 3 and shape[-1] <= 4:
+    if len(shape) == 3 and shape[-1] <= _NPY_CHANNELS:
         check_pixels(shape[:2], name)
     else:
         check_pixels(shape, name)
-    return np.load(path, allow_pickle=False)
+    arr = np.load(path, allow_pickle=False)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]  # one plane, saved as a stack
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and 2 <= arr.shape[-1] <= _NPY_CHANNELS:
+        colour = {2: None, 3: "RGB", 4: "RGBA"}[arr.shape[-1]]
+        return arr, ImageMeta(channels=arr.shape[-1], colour=colour)
+    return arr, ImageMeta()

@@ -204,7 +204,7 @@ def initial_matrix(
     >>> from regcli.resample import rotate
     >>> y, x = np.mgrid[:96, :96]
     >>> img = np.exp(-((x - 40.0) ** 2 / 200 + (y - 50.0) ** 2 / 60))
-    >>> turned = rotate(img, np.radians(135), center="center")  # 135 deg clockwise
+    >>> turned = rotate(img, 135, center="center")  # 135 deg clockwise
     >>> m = initial_matrix(img, turned, "rigid", "ssd")
     >>> angle = np.degrees(np.arctan2(m[1, 0], m[0, 0]))  # close: the optimiser refines it
     >>> int(5 * round(angle / 5))

@@ -1,15 +1,21 @@
 """Reading, checking and writing images; atomic output files; transform JSON.
 
 * :func:`read_image` reads PNG, JPEG, TIFF and ``.npy`` (nothing else) into a 2-D array of
-  the file's own dtype; colour images become grey (luminance) with a warning, palette images
-  keep their indices.  The size a file declares is checked before it is decoded (at most
-  2**28 pixels, or ``$REGCLI_MAX_PIXELS``), so a small hostile file cannot claim gigabytes.
+  the file's own dtype, the image a registration uses; colour images become grey (luminance)
+  with a warning, or give one channel (``channel=K``); palette images keep their indices.
+* :func:`read_channels` reads every channel, ``(rows, cols[, channels])``, and the file's
+  :class:`~regcli.images.ImageMeta` (channel meaning, pixel spacing from TIFF resolution
+  tags): what the resampling commands move and write back.  The size a file declares is
+  checked before it is decoded (at most 2**28 pixels, or ``$REGCLI_MAX_PIXELS``), so a small
+  hostile file cannot claim gigabytes.
 * :func:`check_image` is the one validation helper: every public function that takes an image
   calls it, so every bad array gets the same clear :class:`~regcli.errors.InputError`.
-* :func:`write_image` converts to the requested dtype (rounding and clipping interpolation
-  overshoot to the dtype's range) and writes through :func:`atomic_output`, so a failed run
-  never leaves a half-written file; every dtype a format can hold reads back unchanged, the
-  others are refused before anything is written.
+* :func:`write_image` writes 2-D or ``(rows, cols, channels)`` images (with a TIFF's
+  resolution tags from an :class:`~regcli.images.ImageMeta`), converts to the requested
+  dtype (rounding and clipping interpolation overshoot to the dtype's range) and writes
+  through :func:`atomic_output`, so a failed run never leaves a half-written file; every
+  dtype a format can hold reads back unchanged, the others are refused before anything is
+  written.
 * :func:`read_transform_json` refuses JSON bombs (deep nesting, huge integers, huge shapes)
   with one clear error.
 """
@@ -18,13 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
-import math
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +37,14 @@ import numpy as np
 from regcli import _readers
 from regcli._json import dumps
 from regcli._limits import MAX_TRANSFORM_JSON_BYTES
+from regcli._transform_json import check_matrix_entries, parse_json, shape_pair
 from regcli._validate import check_image, check_same_shape
 from regcli.errors import InputError
+from regcli.images import ImageMeta, check_spacing, grey_for_registration, tiff_resolution
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "MATRIX_UNITS",
     "TRANSFORM_CONVENTION",
     "atomic_output",
     "check_image",
@@ -44,6 +52,7 @@ __all__ = [
     "check_output_format",
     "check_output_path",
     "check_same_shape",
+    "read_channels",
     "read_image",
     "read_transform_json",
     "to_dtype",
@@ -55,7 +64,6 @@ log = logging.getLogger("regcli")
 
 #: File endings regcli reads and writes.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
-_LUMINANCE = np.array([0.2125, 0.7154, 0.0721])  # ITU-R BT.709, as skimage.color.rgb2gray
 #: Pixel dtypes each format can store (formats not listed store any numeric dtype).
 _TIFF_DTYPES = (
     "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
@@ -68,28 +76,20 @@ _FORMAT_DTYPES = {
     ".tif": _TIFF_DTYPES,
     ".tiff": _TIFF_DTYPES,
 }
-#: Integers in a transform JSON longer than this are refused (Python's own limit is 4300).
-_MAX_JSON_DIGITS = 40
+#: Channel counts (beyond 1) each format stores, and the dtype it stores them in (formats not
+#: listed store any count in any dtype they hold).
+_FORMAT_CHANNELS = {".png": ((2, 3, 4), "uint8"), ".jpg": ((3,), "uint8"), ".jpeg": ((3,), "uint8")}
 #: The sentence every transform JSON (and sample_images/truth.json) carries.
 TRANSFORM_CONVENTION = (
     "matrix maps a fixed pixel (x=col, y=row, 1) to the moving pixel showing the same "
     "anatomy; aligned = regcli.warp(moving, matrix)"
 )
-
-
-def _to_gray(arr: np.ndarray, name: str) -> np.ndarray:
-    """Grey version of an (h, w, c) image; keeps integer dtypes (rounded luminance)."""
-    channels = arr.shape[2]
-    if channels in (1, 2):  # grey, grey + alpha
-        return arr[..., 0]
-    if channels in (3, 4):
-        kind = "RGBA" if channels == 4 else "RGB"
-        log.warning("%s: converted %s image to grey (luminance)", name, kind)
-        gray = arr[..., :3].astype(np.float64) @ _LUMINANCE
-        if np.issubdtype(arr.dtype, np.integer):
-            return to_dtype(gray, arr.dtype)
-        return gray.astype(arr.dtype)
-    raise InputError(f"{name}: got a 3-D stack of shape {arr.shape} where a 2-D image is needed")
+#: What the matrix's numbers are in (every transform JSON says it).
+MATRIX_UNITS = (
+    "pixels: fixed image pixels (x=col, y=row) -> moving image pixels; a point in physical "
+    "units is spacing * pixel (fixed_spacing, moving_spacing: [sy, sx] in fixed_unit, "
+    "moving_unit); transform.tfm holds the same map in physical units"
+)
 
 
 def check_input_path(path, name: str | None = None) -> Path:
@@ -122,20 +122,82 @@ def check_input_path(path, name: str | None = None) -> Path:
     return p
 
 
-def read_image(path, *, allow_nan: bool = False) -> np.ndarray:
-    """Read a 2-D grey image from ``path`` in the file's own dtype.
+def read_image(path, *, channel: int | None = None, allow_nan: bool = False) -> np.ndarray:
+    """Read the 2-D image a registration uses from ``path``, in the file's own dtype.
 
     Formats (told by the ending): PNG and JPEG (through Pillow), TIFF (through tifffile) and
     NumPy ``.npy``; anything else is refused with the list.  The size the file declares is
     checked before decoding: at most :func:`regcli._limits.max_pixels` pixels (2**28 unless
-    ``$REGCLI_MAX_PIXELS`` says otherwise).  Colour (RGB, RGBA) is converted to grey
-    (luminance, BT.709 weights) with a warning on the ``regcli`` logger; a palette image keeps
-    its palette indices (it is a label map), noted at INFO level; 1-bit images and bool
-    ``.npy`` arrays come back as bool.  Raises :class:`InputError` for a missing, unreadable
-    or non-image file, a TIFF with several images, a stack where a 2-D image is needed, an
-    empty image, or NaN/inf pixels (NaN is read with ``allow_nan``: for the commands that
-    treat NaN pixels as outside a mask).
+    ``$REGCLI_MAX_PIXELS`` says otherwise).  A multi-channel image gives channel ``channel``
+    when it is given; else colour (RGB, RGBA) is converted to grey (luminance, BT.709
+    weights) with a warning on the ``regcli`` logger, grey + alpha gives its grey, and
+    channels without a colour meaning (a ``(rows, cols, 2)`` array, a TIFF whose pages may
+    be channels or a stack) are an error that says how to choose.  A palette image keeps its
+    palette indices (it is a label map), noted at INFO level; 1-bit images and bool ``.npy``
+    arrays come back as bool.  Raises :class:`InputError` for a missing, unreadable or
+    non-image file, a TIFF with several images, a stack where a 2-D image is needed, an empty
+    image, or NaN/inf pixels (NaN is read with ``allow_nan``: for the commands that treat NaN
+    pixels as outside a mask).  :func:`read_channels` reads every channel.
     """
+    return read_for_registration(path, channel=channel, allow_nan=allow_nan)[0]
+
+
+def read_for_registration(
+    path, *, channel: int | None = None, allow_nan: bool = False
+) -> tuple[np.ndarray, np.ndarray, ImageMeta]:
+    """``(image, pixels, meta)``: the 2-D image :func:`read_image` gives, every channel of
+    the file (``(rows, cols[, channels])``; for a TIFF whose pages may be channels or frames,
+    the page chosen by ``channel``) and the file's :class:`~regcli.images.ImageMeta`.
+    ``allow_nan``: NaN pixels are let through (a registration treats them as masked)."""
+    name = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else ""
+    arr, meta, pages = _read(path)
+    if pages and channel is None:
+        count = arr.shape[-1]
+        shape = (count, *arr.shape[:2])
+        raise InputError(
+            f"{name}: got a 3-D stack of shape {shape} (a multi-page TIFF) where a 2-D image "
+            "is needed; the file does not say whether its pages are channels or frames: choose "
+            f"one page (channel=K, K from 0 to {count - 1}) or save a single page"
+        )
+    grey = grey_for_registration(arr, meta, channel=channel, name=name)
+    checked = check_image(grey, name=name, allow_nan=allow_nan)
+    if pages:  # the chosen page is the whole image
+        arr, meta = grey, replace(meta, channels=1)
+    elif arr.ndim == 3:
+        for k in range(arr.shape[2]):
+            check_image(arr[..., k], name=name, allow_nan=allow_nan)
+    return (grey if grey.dtype == bool else checked), arr, meta
+
+
+def read_channels(path, *, allow_nan: bool = False) -> tuple[np.ndarray, ImageMeta]:
+    """Read every channel of the image at ``path``: ``(pixels, meta)``.
+
+    ``pixels`` is ``(rows, cols)`` or ``(rows, cols, channels)`` in the file's dtype (RGB
+    stays RGB, an RGBA image keeps its alpha, a ``(rows, cols, C)`` ``.npy`` its C channels,
+    an ImageJ CYX or a TIFF with samples its channels, last).  ``meta`` is the file's
+    :class:`~regcli.images.ImageMeta`: channel count and meaning, pixel spacing and unit
+    (TIFF XResolution/YResolution and ResolutionUnit, or ImageJ's unit).  The same checks as
+    :func:`read_image` (NaN pixels let through with ``allow_nan``); a TIFF whose pages may be
+    channels or frames is an error.
+    """
+    name = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else ""
+    arr, meta, pages = _read(path)
+    if pages:
+        shape = (arr.shape[-1], *arr.shape[:2])
+        raise InputError(
+            f"{name}: got a 3-D stack of shape {shape} (a multi-page TIFF) where one image is "
+            "needed, and the file does not say whether its pages are channels or frames; save "
+            "channels as samples (rows x cols x C) or as an ImageJ CYX TIFF, frames as a stack"
+        )
+    planes = [arr] if arr.ndim == 2 else [arr[..., k] for k in range(arr.shape[-1])]
+    for plane in planes:
+        check_image(plane, name=name, allow_nan=allow_nan)
+    return arr, meta
+
+
+def _read(path) -> tuple[np.ndarray, ImageMeta, bool]:
+    """The file's array (channels last), its metadata, and whether the last axis holds the
+    pages of a TIFF that does not say what they are."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise InputError(f"path: expected a file name, got {path!r}", param="path")
     name = os.fsdecode(path)
@@ -143,11 +205,13 @@ def read_image(path, *, allow_nan: bool = False) -> np.ndarray:
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
-            arr = _readers.read_npy(p, name)
+            arr, meta = _readers.read_npy(p, name)
+            pages = False
         elif suffix in (".tif", ".tiff"):
-            arr = _readers.read_tiff(p, name)
+            arr, meta, pages = _readers.read_tiff(p, name)
         else:
-            arr = _readers.read_pillow(p, name)
+            arr, meta = _readers.read_pillow(p, name)
+            pages = False
     except InputError:
         raise
     except MemoryError:
@@ -162,12 +226,9 @@ def read_image(path, *, allow_nan: bool = False) -> np.ndarray:
             f"regcli reads {', '.join(IMAGE_SUFFIXES)}"
         ) from None
     arr = np.asarray(arr)
-    if suffix == ".npy" and arr.ndim == 3 and arr.shape[0] == 1:  # one plane, saved as a stack
-        arr = arr[0]
-    if arr.ndim == 3 and arr.shape[2] <= 4:
-        arr = _to_gray(arr, name)
-    checked = check_image(arr, name=name, allow_nan=allow_nan)
-    return arr if arr.dtype == bool else checked
+    if arr.ndim != 2 and (arr.ndim != 3 or meta.channels != arr.shape[2]):
+        check_image(arr, name=name)  # a stack: says so
+    return arr, meta, pages
 
 
 def to_dtype(image: np.ndarray, dtype) -> np.ndarray:
@@ -212,13 +273,16 @@ def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -
     return p
 
 
-def check_output_format(path, dtype=None) -> str:
-    """Check that ``path`` has an image ending regcli writes and can hold ``dtype`` pixels.
+def check_output_format(path, dtype=None, channels: int = 1) -> str:
+    """Check that ``path`` has an image ending regcli writes and can hold ``dtype`` pixels
+    with ``channels`` channels.
 
     Returns the lower-case ending.  Call it before the work, so a run does not fail at the
     end because of the output's name.  What each format stores: PNG bool (1-bit), uint8 and
-    uint16; JPEG uint8; TIFF every integer and float dtype up to float64 and bool; ``.npy``
-    every numeric dtype.  Every dtype a format stores reads back as the same dtype.
+    uint16, and 2 to 4 channels (grey + alpha, RGB, RGBA) of uint8; JPEG uint8, grey or RGB;
+    TIFF every integer and float dtype up to float64 and bool, any number of channels;
+    ``.npy`` every numeric dtype and channel count.  Every dtype a format stores reads back
+    as the same dtype.
     """
     suffix = Path(path).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -235,6 +299,15 @@ def check_output_format(path, dtype=None) -> str:
                 "write .tif or .npy instead"
                 if suffix not in (".tif", ".tiff")
                 else f"{path}: {suffix} cannot store {name} pixels; write .npy instead"
+            )
+    if channels > 1 and suffix in _FORMAT_CHANNELS:
+        counts, stored = _FORMAT_CHANNELS[suffix]
+        if channels not in counts or (dtype is not None and np.dtype(dtype).name != stored):
+            what = "" if dtype is None else f" of {np.dtype(dtype).name}"
+            raise InputError(
+                f"{path}: {suffix} cannot store {channels} channels{what} "
+                f"({' or '.join(map(str, counts))} channels of {stored} only); "
+                "write .tif or .npy instead"
             )
     return suffix
 
@@ -316,17 +389,24 @@ def _link_new(tmp: Path, path: Path) -> None:
     tmp.unlink(missing_ok=True)
 
 
-def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
+def write_image(
+    path, image, *, dtype=None, overwrite: bool = True, meta: ImageMeta | None = None
+) -> Path:
     """Write ``image`` to ``path`` atomically, converted to ``dtype`` (default: its own).
 
-    Integer dtypes are rounded and clipped to their range, so interpolation overshoot (cubic
-    splines ring past the input's extremes) saturates instead of wrapping around.  PNG holds
-    bool (as 1-bit), uint8 and uint16, JPEG uint8 (written at quality 95); TIFF every integer
-    and float dtype up to float64, and bool; ``.npy`` any numeric dtype.  Read back with
-    :func:`read_image`, every dtype a format holds comes back as itself.  Raises
-    :class:`InputError` for an unknown ending, a dtype the format cannot store, or an image
-    that is not 2-D, empty, or has infinite pixels, or NaN pixels where the dtype written is
-    not a float (a float image keeps its NaN: no data there).
+    ``image`` is ``(rows, cols)`` or ``(rows, cols, channels)`` (channels last, as
+    :func:`read_channels` gives them).  Integer dtypes are rounded and clipped to their range,
+    so interpolation overshoot (cubic splines ring past the input's extremes) saturates
+    instead of wrapping around.  PNG holds bool (as 1-bit), uint8 and uint16, and 2 to 4
+    channels of uint8; JPEG uint8 grey or RGB (written at quality 95); TIFF every integer
+    and float dtype up to float64, and bool, with any number of channels; ``.npy`` any
+    numeric dtype.  ``meta`` (an :class:`~regcli.images.ImageMeta`) says what the channels
+    mean (a TIFF of 3 or 4 channels is RGB or RGBA unless ``meta.colour`` says otherwise)
+    and, for TIFF, the pixel spacing to store (XResolution, YResolution, ResolutionUnit).
+    Read back with :func:`read_channels`, every dtype a format holds comes back as itself.
+    Raises :class:`InputError` for an unknown ending, a dtype or channel count the format
+    cannot store, or an image that is empty, or has infinite pixels, or NaN pixels where the
+    dtype written is not a float (a float image keeps its NaN: no data there).
     """
     p = Path(path)
     suffix = check_output_format(p)
@@ -338,11 +418,10 @@ def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
         floating = np.issubdtype(target, np.floating)
     except (TypeError, ValueError):
         floating = False
-    arr = check_image(source, name=str(path), allow_nan=floating)
-    if np.asarray(source).dtype == bool:
-        arr = np.asarray(source)
+    arr = _checked_pixels(source, str(path), allow_nan=floating)
     arr = to_dtype(arr, arr.dtype if dtype is None else dtype)
-    check_output_format(p, arr.dtype)
+    channels = arr.shape[2] if arr.ndim == 3 else 1
+    check_output_format(p, arr.dtype, channels)
     with atomic_output(p, overwrite=overwrite) as tmp:
         if suffix == ".npy":
             with open(tmp, "wb") as fh:
@@ -350,7 +429,7 @@ def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
         elif suffix in (".tif", ".tiff"):
             import tifffile
 
-            tifffile.imwrite(tmp, arr, photometric="minisblack")
+            tifffile.imwrite(tmp, arr, **_tiff_layout(arr, meta), **tiff_resolution(meta))
         elif arr.dtype == bool:
             from PIL import Image
 
@@ -363,32 +442,37 @@ def write_image(path, image, *, dtype=None, overwrite: bool = True) -> Path:
     return p
 
 
+def _checked_pixels(source, name: str, *, allow_nan: bool = False) -> np.ndarray:
+    """``source`` checked as a 2-D image or as ``(rows, cols, channels)`` (each channel a
+    2-D image), bool kept; NaN pixels let through with ``allow_nan``."""
+    raw = np.asarray(source)
+    if raw.ndim == 3 and not np.ma.isMaskedArray(source):
+        if raw.shape[2] == 1:
+            raw = raw[..., 0]
+        else:
+            for k in range(raw.shape[2]):
+                check_image(raw[..., k], name=name, allow_nan=allow_nan)
+            return raw
+    arr = check_image(source, name=name, allow_nan=allow_nan)
+    return np.asarray(source) if np.asarray(source).dtype == bool else arr
+
+
+def _tiff_layout(arr: np.ndarray, meta: ImageMeta | None) -> dict:
+    """tifffile keywords for the photometric layout of ``arr``."""
+    if arr.ndim == 2:
+        return {"photometric": "minisblack"}
+    count = arr.shape[2]
+    colour = meta.colour if meta is not None and meta.channels == count else None
+    if colour is None and (meta is None or meta.channels != count):
+        colour = {3: "RGB", 4: "RGBA"}.get(count)
+    if colour in ("RGB", "RGBA"):
+        extras = {"extrasamples": ["unassalpha"]} if colour == "RGBA" else {}
+        return {"photometric": "rgb", "planarconfig": "contig", **extras}
+    extras = ["unassalpha"] if colour == "LA" else ["unspecified"] * (count - 1)
+    return {"photometric": "minisblack", "planarconfig": "contig", "extrasamples": extras}
+
+
 # --------------------------------------------------------------------------- transform JSON
-
-
-def _shape_pair(value, *, name: str) -> tuple[int, int]:
-    """``value`` as ``(rows, cols)`` of positive whole numbers within the pixel limit, or
-    :class:`InputError`."""
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise InputError(f"{name}: expected [rows, cols], got {_short(value)}")
-    shape = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise InputError(
-                f"{name}: expected two positive whole numbers [rows, cols], got {_short(value)}"
-            )
-        if not (math.isfinite(item) and float(item).is_integer() and item >= 1):
-            raise InputError(
-                f"{name}: expected two positive whole numbers [rows, cols], got {_short(value)}"
-            )
-        shape.append(int(item))
-    _readers.check_pixels(shape, name)
-    return shape[0], shape[1]
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def write_transform_json(
@@ -401,13 +485,18 @@ def write_transform_json(
     moving_shape=None,
     extra: dict | None = None,
     overwrite: bool = True,
+    fixed_meta: ImageMeta | None = None,
+    moving_meta: ImageMeta | None = None,
 ) -> Path:
     """Write a transform JSON file (what ``regcli register`` saves and ``regcli apply`` reads).
 
     Keys: ``matrix`` (3x3, fixed -> moving), ``convention`` (:data:`TRANSFORM_CONVENTION`),
-    and when given ``transform``, ``params``, ``fixed_shape`` and ``moving_shape``
-    (``[rows, cols]``), plus the keys of ``extra`` (metric, optimizer, ...).  Written
-    atomically with sorted keys; NaN/inf values in ``extra`` become ``null``.
+    ``matrix_units`` (:data:`MATRIX_UNITS`: pixels), and when given ``transform``,
+    ``params``, ``fixed_shape`` and ``moving_shape`` (``[rows, cols]``), ``fixed_spacing``
+    and ``moving_spacing`` (``[sy, sx]``, 1 x 1 when the file gave none) with
+    ``fixed_unit``/``moving_unit`` (from ``fixed_meta``/``moving_meta``), plus the keys of
+    ``extra`` (metric, optimizer, ...).  Written atomically with sorted keys; NaN/inf values
+    in ``extra`` become ``null``.
     """
     from regcli.transforms import check_matrix
 
@@ -417,6 +506,11 @@ def write_transform_json(
     data = dict(extra or {})
     data["matrix"] = check_matrix(matrix, name=f"{path}: matrix")
     data["convention"] = TRANSFORM_CONVENTION
+    data["matrix_units"] = MATRIX_UNITS
+    for role, meta in (("fixed", fixed_meta), ("moving", moving_meta)):
+        if meta is not None:
+            data[f"{role}_spacing"] = list(meta.pixel_spacing)
+            data[f"{role}_unit"] = meta.unit
     optional = {"transform": transform, "params": params}
     optional["fixed_shape"] = None if fixed_shape is None else list(fixed_shape)[:2]
     optional["moving_shape"] = None if moving_shape is None else list(moving_shape)[:2]
@@ -425,48 +519,6 @@ def write_transform_json(
     with atomic_output(p, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return p
-
-
-def _parse_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_JSON_DIGITS:
-        raise ValueError(f"an integer with {len(text)} digits")
-    return int(text)
-
-
-def _no_duplicate_keys(pairs):
-    data = {}
-    for key, value in pairs:
-        if key in data:
-            raise ValueError(f"the key {key!r} appears twice")
-        data[key] = value
-    return data
-
-
-def _parse_json(text: str, name: str):
-    try:
-        return json.loads(text, parse_int=_parse_int, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except RecursionError:
-        raise InputError(f"{name}: not valid JSON: nested too deeply") from None
-    except ValueError as exc:
-        raise InputError(f"{name}: not a usable transform JSON file: {exc}") from None
-
-
-def _check_matrix_entries(value, name: str) -> None:
-    """The matrix is a list of rows of plain numbers (not strings, booleans or deeper
-    lists), checked before numpy sees it."""
-    rows = value if isinstance(value, list) else None
-    if rows is None or not all(isinstance(row, list) for row in rows):
-        return  # check_matrix says what is wrong with the shape
-    for row in rows:
-        for item in row:
-            if isinstance(item, bool) or not isinstance(item, (int, float)):
-                raise InputError(
-                    f"{name}: matrix: expected numbers, got {_short(item)} in {_short(value)}"
-                )
 
 
 def read_transform_json(path) -> dict:
@@ -503,7 +555,7 @@ def read_transform_json(path) -> dict:
         ) from None
     except OSError as exc:
         raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    data = _parse_json(text, name)
+    data = parse_json(text, name)
     if not isinstance(data, dict):
         raise InputError(
             f'{name}: expected a JSON object with a "matrix" key, got a {type(data).__name__}'
@@ -513,9 +565,12 @@ def read_transform_json(path) -> dict:
             f'{name}: no "matrix" key; expected a transform JSON file with a 3x3 '
             "fixed -> moving matrix (as written by regcli register)"
         )
-    _check_matrix_entries(data["matrix"], name)
+    check_matrix_entries(data["matrix"], name)
     data["matrix"] = check_matrix(data["matrix"], name=f"{name}: matrix")
     for key in ("fixed_shape", "moving_shape"):
         if data.get(key) is not None:
-            data[key] = _shape_pair(data[key], name=f"{name}: {key}")
+            data[key] = shape_pair(data[key], name=f"{name}: {key}")
+    for key in ("fixed_spacing", "moving_spacing"):
+        if data.get(key) is not None:
+            data[key] = check_spacing(data[key], name=f"{name}: {key}")
     return data

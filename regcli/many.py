@@ -3,8 +3,8 @@ on a Dask distributed cluster, yielding each pair's result as it finishes.
 
 Every mode runs the same function on each pair (:func:`_run_job`: read the two images,
 :func:`regcli.register`, then the caller's ``finish`` hook), so the matrices are the same in
-every mode.  A pair that fails (unreadable file, different shapes, an error while registering
-or in ``finish``) gives a :class:`PairResult` with its ``error``; the others still run.
+every mode.  A pair that fails (unreadable file, an error while registering or in
+``finish``) gives a :class:`PairResult` with its ``error``; the others still run.
 
 Pair names (:func:`pair_names`) are safe file names, unique within the batch: a caller can
 use them as folder names inside one output folder without any of them leaving it.
@@ -98,6 +98,10 @@ class _Job:
     data: Any = None
     #: The pair's own masks (paths or arrays; None: the options' masks, if any).
     masks: dict = field(default_factory=dict)
+    #: The channel of multi-channel images to register on (``read_image(channel=)``).
+    channel: int | None = None
+    #: Pixel sizes over the files' (:func:`regcli.images.given_spacing`'s ``given``).
+    spacing: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -190,32 +194,39 @@ _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _read(value, role: str, *, reuse: bool) -> np.ndarray:
-    """The image ``value`` (a path or an array); a path read before in this process with the
-    same size and modification time comes from the cache when ``reuse`` is set."""
-    from regcli.io import check_image, read_image
+def _read(value, role: str, *, reuse: bool, channel: int | None = None):
+    """``(image, meta)``: the image ``value`` (a path or an array; NaN pixels let through, as
+    masked) and what its file says (:class:`~regcli.images.ImageMeta`); a path read before in
+    this process with the same size and modification time comes from the cache when
+    ``reuse`` is set."""
+    from regcli.images import ImageMeta
+    from regcli.io import check_image, read_for_registration
+
+    def read():
+        image, _, meta = read_for_registration(value, channel=channel, allow_nan=True)
+        return image, meta
 
     if not isinstance(value, (str, os.PathLike)):
-        return check_image(value, name=role, allow_nan=True)
+        return check_image(value, name=role, allow_nan=True), ImageMeta()
     if not reuse:
-        return read_image(value, allow_nan=True)
+        return read()
     try:
         stat = os.stat(value)
-        key = (os.fspath(value), stat.st_mtime_ns, stat.st_size)
+        key = (os.fspath(value), stat.st_mtime_ns, stat.st_size, channel)
     except OSError:
-        return read_image(value, allow_nan=True)  # raises the reader's own message
+        return read()  # raises the reader's own message
     with _cache_lock:
-        image = _cache.get(key)
-        if image is not None:
+        found = _cache.get(key)
+        if found is not None:
             _cache.move_to_end(key)
-            return image
-    image = read_image(value, allow_nan=True)
-    image.flags.writeable = False  # shared between pairs: nobody may change it
+            return found
+    found = read()
+    found[0].flags.writeable = False  # shared between pairs: nobody may change it
     with _cache_lock:
-        _cache[key] = image
+        _cache[key] = found
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-    return image
+    return found
 
 
 def _describe(exc: BaseException) -> str:
@@ -238,19 +249,26 @@ def _named(message: str, job: _Job) -> str:
 
 def _run_job(job: _Job) -> _Outcome:
     """Read, register and finish one pair; every failure becomes the outcome's ``error``."""
+    from regcli.images import given_spacing, register_spacing
     from regcli.registration import register
 
     started = time.perf_counter()
     outcome = _Outcome()
     try:
-        fixed = _read(job.fixed, "fixed", reuse=job.reuse_fixed)
-        moving = _read(job.moving, "moving", reuse=False)
+        fixed, fixed_meta = _read(job.fixed, "fixed", reuse=job.reuse_fixed, channel=job.channel)
+        moving, moving_meta = _read(job.moving, "moving", reuse=False, channel=job.channel)
         masks = {
-            name: _read(value, name, reuse=True)
+            name: _read(value, name, reuse=True)[0]
             for name, value in job.masks.items()
             if value is not None
         }
-        outcome.result = register(fixed, moving, **{**job.options, **masks})
+        spacing = {}
+        if not {"fixed_spacing", "moving_spacing"} & set(job.options):  # numbers given win
+            spacing = register_spacing(
+                given_spacing(fixed_meta, "fixed", job.spacing),
+                given_spacing(moving_meta, "moving", job.spacing),
+            )
+        outcome.result = register(fixed, moving, **{**job.options, **masks}, **spacing)
         if job.finish is not None:
             record = PairResult(
                 job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data
@@ -405,6 +423,27 @@ def _check_options(options: dict) -> dict:
     return dict(options)
 
 
+def _check_spacing(spacing) -> dict:
+    """``spacing`` (see :func:`register_many`) as ``{key: ((sy, sx), unit)}``, checked."""
+    from regcli.images import check_spacing, normalize_unit
+
+    if spacing is None:
+        return {}
+    keys = ("spacing", "fixed_spacing", "moving_spacing")
+    if not isinstance(spacing, dict) or set(spacing) - set(keys):
+        raise InputError(
+            f"spacing: expected a dict with keys among {', '.join(keys)}, got {spacing!r}",
+            param="spacing",
+        )
+    out = {}
+    for key, value in spacing.items():
+        if value is None:
+            continue
+        pair, unit = value if len(value) == 2 and not np.isscalar(value[0]) else (value, None)
+        out[key] = (check_spacing(pair, f"spacing: {key}", param="spacing"), normalize_unit(unit))
+    return out
+
+
 def _check_workers(workers, client) -> int:
     if client is not None:
         if workers is not None:
@@ -423,6 +462,8 @@ def register_many(
     workers: int | None = None,
     client=None,
     finish: Callable | None = None,
+    channel: int | None = None,
+    spacing: dict | None = None,
     **register_options,
 ) -> Iterator[PairResult]:
     """Register many image pairs; yield each pair's :class:`PairResult` as it finishes.
@@ -448,6 +489,16 @@ def register_many(
         registered (``record`` is its :class:`PairResult`); what it returns becomes
         ``record.output``, and an exception in it the pair's ``error``.  It must be picklable
         (a module-level function or a ``functools.partial`` of one) for pool and Dask workers.
+    channel : int, optional
+        The channel of multi-channel images to register on (:func:`regcli.read_image`'s
+        ``channel``); default: the luminance of colour images.
+    spacing : dict, optional
+        Pixel sizes over those the files give (TIFF resolution), as the command line's
+        options: ``{"spacing": ((sy, sx), unit), "fixed_spacing": ..., "moving_spacing":
+        ...}``, each key optional, a role's own over ``"spacing"``, ``unit`` may be None.
+        Each pair's spacings reach :func:`regcli.register` through
+        :func:`regcli.images.register_spacing` (``fixed_spacing=``/``moving_spacing=`` in
+        ``register_options`` are used as they are instead).
     **register_options
         Passed to :func:`regcli.register` for every pair (``transform``, ``metric``...).
 
@@ -479,6 +530,7 @@ def register_many(
     """
     items = [_as_pair(item, i) for i, item in enumerate(pairs)]
     options = _check_options(register_options)
+    spacing = _check_spacing(spacing)
     count = _check_workers(workers, client)
     names = pair_names([item[1] for item in items], [item[2] for item in items])
     fixed_uses: dict[str, int] = {}
@@ -496,6 +548,8 @@ def register_many(
             reuse_fixed=isinstance(fixed, (str, os.PathLike)) and fixed_uses[os.fspath(fixed)] > 1,
             data=data,
             masks=masks,
+            channel=channel,
+            spacing=spacing,
         )
         for i, ((fixed, moving, _, data, masks), name) in enumerate(zip(items, names, strict=True))
     ]

@@ -13,7 +13,9 @@ any factor with the same pixel-centre geometry.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -134,6 +136,15 @@ def _halve(image: np.ndarray) -> np.ndarray:
     return _halve_axis(_halve_axis(image, 0), 1)
 
 
+@contextlib.contextmanager
+def _diagonal_matrix_ok():
+    """Older SciPy warns that a 1-D ``matrix`` (the diagonal: a zoom and a shift) has meant
+    that since SciPy 0.18; it is what is meant here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The behavior of affine_transform", UserWarning)
+        yield
+
+
 def _reduce(image: np.ndarray, downscale: float, sigma: float | None) -> np.ndarray:
     """Smooth (anti-alias) then sample at the coarse pixel centres ``f * (i + 0.5) - 0.5``."""
     if downscale == 2 and sigma is None:
@@ -143,16 +154,17 @@ def _reduce(image: np.ndarray, downscale: float, sigma: float | None) -> np.ndar
     smoothed = smooth(image, sigma)
     shape = tuple(max(1, math.ceil(n / downscale)) for n in image.shape)
     offset = 0.5 * (downscale - 1.0)
-    return ndimage.affine_transform(
-        smoothed,
-        np.array([downscale, downscale]),
-        offset=(offset, offset),
-        output_shape=shape,
-        output=image.dtype,
-        order=1,
-        mode="nearest",
-        prefilter=False,
-    )
+    with _diagonal_matrix_ok():
+        return ndimage.affine_transform(
+            smoothed,
+            np.array([downscale, downscale]),
+            offset=(offset, offset),
+            output_shape=shape,
+            output=image.dtype,
+            order=1,
+            mode="nearest",
+            prefilter=False,
+        )
 
 
 def downsample(image: np.ndarray, factor) -> np.ndarray:
@@ -203,14 +215,15 @@ def downsample(image: np.ndarray, factor) -> np.ndarray:
     smoothed = ndimage.gaussian_filter(img, sigma=0.5 * factor, mode="nearest")
     shape = tuple(max(1, round(n / factor)) for n in img.shape)
     offset = (factor - 1.0) / 2.0
-    return ndimage.affine_transform(
-        smoothed,
-        [factor, factor],
-        offset=[offset, offset],
-        output_shape=shape,
-        order=1,
-        mode="nearest",
-    )
+    with _diagonal_matrix_ok():
+        return ndimage.affine_transform(
+            smoothed,
+            [factor, factor],
+            offset=[offset, offset],
+            output_shape=shape,
+            order=1,
+            mode="nearest",
+        )
 
 
 def _downsample_axes(img: np.ndarray, factors: list[float]) -> np.ndarray:

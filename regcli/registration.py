@@ -48,7 +48,7 @@ from regcli.metrics import Metric
 from regcli.objective import MIN_PIXELS, LevelObjective
 from regcli.optimizers import Optimizer
 from regcli.quality import Evidence, assess
-from regcli.resample import warp
+from regcli.resample import warp_keeping_nan
 from regcli.result import RegistrationResult
 from regcli.settings import Settings, settings
 from regcli.spacing import level_transform
@@ -73,7 +73,7 @@ def register(
     center: str | Sequence[float] | None = None,
     init: str | None = None,
     initial_matrix: ArrayLike | None = None,
-    callback: Callable[[int, float, np.ndarray], None] | None = None,
+    callback: Callable[[int, float, dict], None] | None = None,
     gamma: float | None = None,
     beta: float | None = None,
     bins: int | None = None,
@@ -122,8 +122,9 @@ def register(
         Fixed -> moving matrix to start from.
     callback : callable, optional
         ``callback(iteration, cost, params)`` after every iteration, ``iteration`` counting
-        over all levels from 0 and ``params`` the transform parameters at full resolution
-        (radians, as :meth:`Transform.matrix` takes them).
+        over all levels from 0 and ``params`` the transform's named parameters at full
+        resolution, as in ``result.params`` (``{"angle_deg": ..., "tx": ..., "ty": ...,
+        "center": [x, y]}``: angles in degrees).
     gamma, beta : float, optional
         Momentum (``momentum``, ``nag``, adam's first moment) and squared-gradient decay
         (``rmsprop``, ``adam``), in [0, 1).
@@ -422,7 +423,9 @@ def _level_callback(callback, objective, level: int, offset: int, family: Transf
 
     def level_callback(iteration, cost, x):
         m_full = _pyramid.from_level(objective.matrix(x), level)
-        callback(offset + iteration, float(cost), family.params_from_matrix(m_full))
+        callback(
+            offset + iteration, float(cost), family.describe(family.params_from_matrix(m_full))
+        )
 
     return level_callback
 
@@ -484,9 +487,4 @@ def _resample_moving(moving: np.ndarray, matrix: np.ndarray, shape) -> np.ndarra
     Pixels whose value comes from a NaN pixel of the moving image are NaN (the NaN pixels are
     filled for the interpolation, so that they spread no further than that)."""
     values = np.asarray(moving, dtype=np.float64)
-    nan = np.isnan(values)
-    if not nan.any():
-        return warp(values, matrix, order=3, output_shape=shape)
-    out = warp(np.where(nan, np.nanmean(values), values), matrix, order=3, output_shape=shape)
-    out[warp(nan.astype(np.float64), matrix, order=1, output_shape=shape) > 0.5] = np.nan
-    return out
+    return warp_keeping_nan(values, matrix, output_shape=shape, order=3)

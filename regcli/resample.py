@@ -23,7 +23,15 @@ from regcli.transforms import (
     translation_matrix,
 )
 
-__all__ = ["as_float", "inside_mask", "rotate", "translate", "warp", "warp_linear"]
+__all__ = [
+    "as_float",
+    "inside_mask",
+    "rotate",
+    "translate",
+    "warp",
+    "warp_keeping_nan",
+    "warp_linear",
+]
 
 
 def as_float(image) -> np.ndarray:
@@ -109,6 +117,25 @@ def warp(
     )
 
 
+def warp_keeping_nan(
+    image, matrix, *, output_shape: Sequence[int] | None = None, order: int = 3
+) -> np.ndarray:
+    """:func:`warp` of an image whose NaN pixels mean "no data" (the masked pixels of a
+    registration): they are filled for the interpolation, so that they spread no further
+    than that, and the output pixels whose value comes from one are NaN.  Without NaN pixels,
+    exactly :func:`warp`."""
+    values = np.asarray(image)
+    nan = np.isnan(values) if np.issubdtype(values.dtype, np.floating) else None
+    if nan is None or not nan.any():
+        return warp(values, matrix, output_shape=output_shape, order=order)
+    out = warp(
+        np.where(nan, np.nanmean(values), values), matrix, output_shape=output_shape, order=order
+    )
+    spread = warp(nan.astype(values.dtype), matrix, output_shape=output_shape, order=1)
+    out[spread > 0.5] = np.nan
+    return out
+
+
 def warp_linear(image, matrix, output_shape: Sequence[int]) -> np.ndarray:
     """Bilinear :func:`warp` for the optimisation loops (float64 result).
 
@@ -122,9 +149,14 @@ def warp_linear(image, matrix, output_shape: Sequence[int]) -> np.ndarray:
     img = np.ascontiguousarray(image, dtype=np.float64)
     m = np.ascontiguousarray(matrix, dtype=np.float64)
     shape = (int(output_shape[0]), int(output_shape[1]))
-    kernel = _affine_kernel()
+    kernel = None if _KERNEL_BROKEN else _affine_kernel()
     if kernel is not None:
-        return np.asarray(kernel(img, m, output_shape=shape, order=1, mode="constant", cval=0.0))
+        try:
+            return np.asarray(
+                kernel(img, m, output_shape=shape, order=1, mode="constant", cval=0.0)
+            )
+        except TypeError:  # the private kernel's signature changed: use the public API
+            _KERNEL_BROKEN.append(True)
     from skimage.transform import warp as skimage_warp  # public API: ~0.1 s more to import
 
     return skimage_warp(
@@ -139,12 +171,16 @@ def warp_linear(image, matrix, output_shape: Sequence[int]) -> np.ndarray:
     )
 
 
+#: Set when the private kernel failed on a call: from then on the public API is used.
+_KERNEL_BROKEN: list = []
+
+
 @functools.cache
 def _affine_kernel():
     """scikit-image's Cython affine warp for float64 images, or None if its private module
-    moved (then the public ``skimage.transform.warp``, which calls the same kernel, is used).
-    Importing the kernel alone takes ~2 ms; ``skimage.transform`` takes ~0.1 s, paid by every
-    ``regcli register`` run."""
+    moved or its call failed once (then the public ``skimage.transform.warp``, which calls the
+    same kernel, is used).  Importing the kernel alone takes ~2 ms; ``skimage.transform``
+    takes ~0.1 s, paid by every ``regcli register`` run."""
     try:
         from skimage.transform._warps_cy import _warp_fast
 
@@ -198,18 +234,20 @@ def translate(image, dx: float, dy: float, *, order: int = 3, fill: float = 0.0)
 
 
 def rotate(
-    image, angle: float, *, center="topleft", order: int = 3, fill: float = 0.0
+    image, angle_deg: float, *, center="topleft", order: int = 3, fill: float = 0.0
 ) -> np.ndarray:
-    """Turn the content of ``image`` by ``angle`` radians about ``center``.
+    """Turn the content of ``image`` by ``angle_deg`` degrees about ``center``.
 
     ``center`` is ``"topleft"`` (pixel (0, 0), the course's definition), ``"center"`` or
     ``(x, y)``.  With ``y`` pointing down a positive angle is clockwise on screen, so a turn of
-    ``pi/2`` about the centre of a square image equals ``np.rot90(image, k=-1)``.
+    90 degrees about the centre of a square image equals ``np.rot90(image, k=-1)``
+    (``skimage.transform.rotate`` turns counter-clockwise about the centre: its
+    ``rotate(image, a)`` is ``regcli.rotate(image, -a, center="center")``).
 
     >>> image = np.arange(9.0).reshape(3, 3)
-    >>> bool(np.allclose(rotate(image, np.pi / 2, center="center"), np.rot90(image, k=-1)))
+    >>> bool(np.allclose(rotate(image, 90, center="center"), np.rot90(image, k=-1)))
     True
     """
-    angle = finite_number(angle, "angle")
+    angle_deg = finite_number(angle_deg, "angle_deg")
     c = resolve_center(center, np.shape(check_image(image, name="image")))
-    return warp(image, rotation_matrix(-angle, c), order=order, fill=fill)
+    return warp(image, rotation_matrix(-np.radians(angle_deg), c), order=order, fill=fill)

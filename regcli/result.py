@@ -167,6 +167,15 @@ class RegistrationResult:
         }
         return jsonable(fields)
 
+    def to_skimage(self):
+        """The transform as a ``skimage.transform.AffineTransform``:
+        ``skimage.transform.warp(moving, result.to_skimage())`` resamples ``moving`` onto the
+        fixed grid like ``regcli.warp(moving, result.matrix)`` (same ``order`` and
+        ``preserve_range=True``: equal to float precision)."""
+        from skimage.transform import AffineTransform
+
+        return AffineTransform(matrix=np.array(self.matrix, dtype=float))
+
 
 # ``warped`` stays a dataclass field (constructor argument, dataclasses.fields) but is read
 # through a property, so that it can be computed on first access.

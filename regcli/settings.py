@@ -47,7 +47,7 @@ class Settings:
     #: How the start is found; None when ``initial_matrix`` gives it.
     init: InitMethod | None
     initial_matrix: np.ndarray | None
-    callback: Callable[[int, float, np.ndarray], None] | None
+    callback: Callable[[int, float, dict], None] | None
     #: The pixel sizes ``((sy, sx) fixed, (sy, sx) moving)``, or None (pixels are the unit).
     spacings: tuple | None = None
 

@@ -92,7 +92,24 @@ def _natural_key(path: Path):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
-def _tiff_source(path: Path) -> FrameSource:
+def _channel_of(name: str, shape, axes: str, channel: int | None) -> int:
+    """The channel to read from a stack whose ``axes`` hold channels (``S`` or ``C``)."""
+    count = shape[axes.index("S" if "S" in axes else "C")]
+    if channel is None:
+        raise InputError(
+            f"{name}: a stack of shape {shape} (axes {axes}) with {count} channels; regcli "
+            f"aligns one channel: choose it (channel=K, K from 0 to {count - 1}) and move the "
+            "others with the transforms it writes"
+        )
+    if not 0 <= channel < count:
+        raise InputError(
+            f"channel: {name} has {count} channels (0 to {count - 1}), got {channel}",
+            param="channel",
+        )
+    return int(channel)
+
+
+def _tiff_source(path: Path, channel: int | None = None) -> FrameSource:
     import tifffile
 
     name = str(path)
@@ -104,7 +121,18 @@ def _tiff_source(path: Path) -> FrameSource:
     axes, shape = series.axes, tuple(series.shape)
     keep = [i for i, (ax, n) in enumerate(zip(axes, shape, strict=True)) if ax in "YX" or n != 1]
     axes, shape = "".join(axes[i] for i in keep), tuple(shape[i] for i in keep)
-    if "S" in axes or len(shape) not in (2, 3) or not axes.endswith("YX"):
+    pick = None  # (page stride, channel) of a C axis, or the sample of an S axis
+    if axes in ("YXS", "TYXS", "ZYXS", "IYXS", "QYXS") or axes in ("CYX", "TCYX", "ZCYX"):
+        try:
+            k = _channel_of(name, shape, axes, channel)
+        except InputError:
+            tif.close()
+            raise
+        pick = ("S", k) if axes.endswith("S") else ("C", k)
+        drop = axes.index("S" if pick[0] == "S" else "C")
+        count = shape[drop]
+        axes, shape = axes.replace(pick[0], ""), shape[:drop] + shape[drop + 1 :]
+    if "S" in axes or "C" in axes or len(shape) not in (2, 3) or not axes.endswith("YX"):
         tif.close()
         raise InputError(
             f"{name}: got a stack of shape {shape} (axes {axes}); regcli stacks are one "
@@ -113,7 +141,20 @@ def _tiff_source(path: Path) -> FrameSource:
     if len(shape) == 2:
         shape, axes = (1, *shape), "T" + axes
     pages = series.pages
-    if len(pages) == shape[0]:
+    if pick is not None and pick[0] == "S" and len(pages) == shape[0]:
+
+        def read(index: int) -> np.ndarray:
+            return pages[index].asarray().reshape((*shape[1:], count))[..., pick[1]]
+
+    elif pick is not None and pick[0] == "C" and len(pages) == shape[0] * count:
+
+        def read(index: int) -> np.ndarray:
+            return pages[index * count + pick[1]].asarray().reshape(shape[1:])
+
+    elif pick is not None:
+        tif.close()
+        raise InputError(f"{name}: a stack of shape {series.shape} that regcli cannot read")
+    elif len(pages) == shape[0]:
 
         def read(index: int) -> np.ndarray:
             return pages[index].asarray().reshape(shape[1:])
@@ -136,11 +177,13 @@ def _tiff_source(path: Path) -> FrameSource:
     return FrameSource(name, shape, np.dtype(series.dtype), info, read, tif.close)
 
 
-def _npy_source(path: Path) -> FrameSource:
+def _npy_source(path: Path, channel: int | None = None) -> FrameSource:
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # numpy raises several types for a broken file
         raise InputError(f"{path}: not a readable NumPy .npy array ({exc})") from exc
+    if data.ndim == 4 and data.shape[-1] <= 4:  # (T, rows, cols, C)
+        data = data[..., _channel_of(str(path), data.shape, "TYXS", channel)]
     if data.ndim == 2:
         data = data[np.newaxis]
     if data.ndim != 3 or not np.issubdtype(data.dtype, np.number):
@@ -150,11 +193,11 @@ def _npy_source(path: Path) -> FrameSource:
     )
 
 
-def _files_source(paths: Sequence[Path], name: str) -> FrameSource:
-    first = read_image(paths[0])
+def _files_source(paths: Sequence[Path], name: str, channel: int | None = None) -> FrameSource:
+    first = read_image(paths[0], channel=channel)
 
     def read(index: int) -> np.ndarray:
-        image = first if index == 0 else read_image(paths[index])
+        image = first if index == 0 else read_image(paths[index], channel=channel)
         if image.shape != first.shape or image.dtype != first.dtype:
             raise InputError(
                 f"{paths[index]}: shape {image.shape} {image.dtype.name} differs from the first "
@@ -165,10 +208,14 @@ def _files_source(paths: Sequence[Path], name: str) -> FrameSource:
     return FrameSource(name, (len(paths), *first.shape), first.dtype, {}, read)
 
 
-def open_stack(paths) -> FrameSource:
+def open_stack(paths, *, channel: int | None = None) -> FrameSource:
     """Open a stack: one multi-page TIFF or ``.npy`` (T, rows, cols), a folder of frame
     files, or several frame files (in the order given; a folder's in natural order:
-    ``f2`` before ``f10``)."""
+    ``f2`` before ``f10``).
+
+    ``channel``: the channel to read from a stack with channels (a TIFF's samples or ImageJ
+    channels, a ``.npy`` of shape (T, rows, cols, C), colour frame files); a TIFF or
+    ``.npy`` stack with channels needs it, frame files default to their luminance."""
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     if not paths:
         raise InputError("stack: no input given", param="stack")
@@ -183,14 +230,14 @@ def open_stack(paths) -> FrameSource:
         )
         if not found:
             raise InputError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in it")
-        return _files_source(found, str(folder))
+        return _files_source(found, str(folder), channel)
     if len(paths) == 1:
         path = paths[0]
         if path.suffix.lower() in _TIFF:
-            return _tiff_source(path)
+            return _tiff_source(path, channel)
         if path.suffix.lower() == ".npy":
-            return _npy_source(path)
-    return _files_source(paths, f"{paths[0]} ... ({len(paths)} files)")
+            return _npy_source(path, channel)
+    return _files_source(paths, f"{paths[0]} ... ({len(paths)} files)", channel)
 
 
 def write_stack(path, frames: Iterable, *, shape, dtype, tiff: dict | None = None) -> Path:

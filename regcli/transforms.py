@@ -63,13 +63,14 @@ def translation_matrix(dx: float, dy: float) -> np.ndarray:
     return m
 
 
-def rotation_matrix(angle: float, center: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
-    """Matrix of the rotation by ``angle`` radians about ``center = (x, y)``.
+def rotation_matrix(angle_rad: float, center: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
+    """Matrix of the rotation by ``angle_rad`` **radians** about ``center = (x, y)``
+    (``np.radians(degrees)`` for an angle in degrees, as ``params["angle_deg"]`` gives it).
 
     The linear part is ``[[cos, -sin], [sin, cos]]`` in ``(x, y)``; with ``y`` pointing down a
     positive angle turns clockwise on screen.
     """
-    c, s = math.cos(angle), math.sin(angle)
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
     return _about_center(np.array([[c, -s], [s, c]]), np.zeros(2), center)
 
 
@@ -79,21 +80,21 @@ def scaling_matrix(scale: float, center: Sequence[float] = (0.0, 0.0)) -> np.nda
 
 
 def similarity_matrix(
-    angle: float,
+    angle_rad: float,
     scale: float = 1.0,
     center: Sequence[float] = (0.0, 0.0),
     to: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """Matrix of ``x -> scale * R(angle) @ (x - center) + to``.
+    """Matrix of ``x -> scale * R(angle_rad) @ (x - center) + to``.
 
-    A rotation by ``angle`` radians and an isotropic scaling about ``center = (x, y)``, after
-    which ``center`` lands on ``to`` (default: it stays).  This is how an image's centre is
-    turned onto another image's centre.
+    A rotation by ``angle_rad`` **radians** and an isotropic scaling about
+    ``center = (x, y)``, after which ``center`` lands on ``to`` (default: it stays).  This is
+    how an image's centre is turned onto another image's centre.
 
     >>> similarity_matrix(math.pi / 2, 2.0, center=(1.0, 1.0), to=(5.0, 0.0)) @ [2.0, 1.0, 1.0]
     array([5., 2., 1.])
     """
-    c, s = math.cos(angle), math.sin(angle)
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
     linear = scale * np.array([[c, -s], [s, c]])
     source = np.asarray(center, dtype=float)
     target = source if to is None else np.asarray(to, dtype=float)

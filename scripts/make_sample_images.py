@@ -214,6 +214,12 @@ def build(output_dir: Path = SAMPLES, source_dir: Path = SOURCE_DIR) -> list[Pat
     noisy16 = 257.0 * t1 + _rng("BrainMRI_1_16bit.png").normal(0, 257 * NOISE_SIGMA, t1.shape)
     images["BrainMRI_1_16bit.png"] = np.clip(np.rint(noisy16), 0, 65535).astype(np.uint16)
 
+    # A label map on BrainMRI_2's grid (0 background, 1 grey matter, 2 white matter), for
+    # `regcli apply --order 0`: moved by BrainMRI_2's truth with nearest-neighbour sampling.
+    labels = np.where(wm > 0.5, 2, np.where(gm > 0.5, 1, 0)).astype(np.uint8)
+    shift = np.array(truth["pairs"]["BrainMRI_2.png"]["matrix"])
+    images["labels_2.png"] = warp(labels, np.linalg.inv(shift), order=0).astype(np.uint8)
+
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in sorted(images):
@@ -223,7 +229,39 @@ def build(output_dir: Path = SAMPLES, source_dir: Path = SOURCE_DIR) -> list[Pat
     path = output_dir / "truth.json"
     path.write_text(_json_text(truth))
     written.append(path)
+    path = output_dir / "pairs.csv"  # for `regcli batch --pairs`
+    path.write_text(PAIRS_CSV)
+    written.append(path)
+    written.append(_timelapse(t1, output_dir / "timelapse.tif"))
     return written
+
+
+#: The pairs of `regcli batch --pairs sample_images/pairs.csv` (paths relative to the CSV).
+PAIRS_CSV = """fixed,moving,name
+BrainMRI_1.png,BrainMRI_2.png,translated
+BrainMRI_1.png,BrainMRI_3.png,rotated
+BrainMRI_1.png,BrainMRI_4.png,rigid
+"""
+
+
+def _timelapse(t1: np.ndarray, path: Path, frames: int = 6) -> Path:
+    """A small drifting stack for `regcli stack`: the slice at half size, frame k shifted by
+    (1.5 k, -k) pixels and turned by k degrees about the centre, with noise."""
+    import tifffile
+
+    from regcli.pyramid import downsample
+    from regcli.resample import warp
+    from regcli.transforms import make_transform
+
+    small = downsample(t1, 2.0)
+    rigid = make_transform("rigid", shape=small.shape)
+    stack = []
+    for k in range(frames):
+        matrix = rigid.matrix([np.radians(k), 1.5 * k, -1.0 * k])
+        frame = warp(small, np.linalg.inv(matrix), order=3)
+        stack.append(_noisy_uint8(frame, f"timelapse{k}"))
+    tifffile.imwrite(path, np.array(stack), photometric="minisblack", compression="zlib")
+    return path
 
 
 def main(argv=None) -> int:

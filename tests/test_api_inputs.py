@@ -30,7 +30,7 @@ BAD_CALLS = {
         "more than the limit",
     ),
     "translate by a string": (lambda: regcli.translate(IMAGE, "3", 0), "dx"),
-    "rotate by None": (lambda: regcli.rotate(IMAGE, None), "angle"),
+    "rotate by None": (lambda: regcli.rotate(IMAGE, None), "angle_deg"),
     "compose a 2x2": (lambda: regcli.compose(np.eye(2)), r"matrices\[0\]"),
     "read_image(None)": (lambda: regcli.read_image(None), "path"),
     "empty shape": (lambda: regcli.mean_displacement(np.eye(3), np.eye(3), (0, 0)), "shape"),

@@ -55,7 +55,11 @@ def test_a_batch_recovers_every_truth_and_writes_its_tables(runner, data, tmp_pa
     assert _visible_files(out) == sorted(
         ["contact_sheet.png", "results.csv", "results.jsonl"]
         + [f"m0{k}" for k in range(4)]
-        + [f"m0{k}/{name}" for k in range(4) for name in (f"m0{k}_aligned.png", "transform.json")]
+        + [
+            f"m0{k}/{name}"
+            for k in range(4)
+            for name in (f"m0{k}_aligned.png", "transform.json", "transform.tfm")
+        ]
     )
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     assert header[:9] == [
@@ -301,6 +305,7 @@ def test_kill_9_then_rerun_does_every_pair_exactly_once(many_pairs, tmp_path, wo
         assert sorted(p.name for p in (out / name).iterdir()) == [
             f"{name}_aligned.png",
             "transform.json",
+            "transform.tfm",
         ]
     rerun = _start(fixed, movings, out, workers)
     _, stderr = rerun.communicate(timeout=120)
@@ -364,5 +369,6 @@ def test_plots_all_draws_registers_figures_in_every_folder(runner, data, tmp_pat
             f"{name}_aligned.png",
             "overlay.png",
             "transform.json",
+            "transform.tfm",
         ]
     assert not (out / "contact_sheet.png").exists()

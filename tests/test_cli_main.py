@@ -135,23 +135,24 @@ def rgb_png(tmp_path):
 
 
 def test_quiet_silences_notes_and_verbose_is_accepted(run_regcli, tmp_path, rgb_png):
-    normal = run_regcli("rotate", rgb_png, "--angle", "1", "-o", tmp_path / "a.png")
+    # similarity registers nothing but reads images as registration does: colour -> luminance
+    normal = run_regcli("similarity", rgb_png, rgb_png, "--metric", "ssd")
     assert normal.returncode == 0, normal.stderr
     assert "converted RGB image to grey" in normal.stderr
-    quiet = run_regcli("-q", "rotate", rgb_png, "--angle", "1", "-o", tmp_path / "b.png")
+    quiet = run_regcli("-q", "similarity", rgb_png, rgb_png, "--metric", "ssd")
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""
-    assert quiet.stdout.startswith(str(tmp_path / "b.png"))
-    verbose = run_regcli("-vv", "translate", rgb_png, "--dx", "1", "-o", tmp_path / "c.png")
+    assert quiet.stdout.startswith("metric")
+    verbose = run_regcli("-vv", "similarity", rgb_png, rgb_png, "--metric", "ssd")
     assert verbose.returncode == 0, verbose.stderr
     assert "converted RGB image to grey" in verbose.stderr
 
 
 def test_json_goes_to_stdout_and_notes_to_stderr(run_regcli, tmp_path, rgb_png):
-    proc = run_regcli("translate", rgb_png, "--dx", "2", "-o", tmp_path / "o.png", "--json")
+    proc = run_regcli("similarity", rgb_png, rgb_png, "--metric", "ssd", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)  # exactly one JSON object, nothing else
-    assert report["dx"] == 2.0
+    assert report["ssd"] == 0.0
     assert "converted RGB" in proc.stderr
     assert "converted RGB" not in proc.stdout
 
@@ -194,7 +195,7 @@ def test_verbose_shows_regcli_debug_lines_and_not_other_libraries(run_regcli, tm
     proc = run_regcli("-vv", "translate", "broken.png", cwd=tmp_path)
     assert proc.returncode == 1
     assert "regcli: broken.png: ValueError" in proc.stderr  # regcli's own debug line
-    proc = run_regcli("-vv", "translate", rgb_png, "-o", tmp_path / "o.png")
+    proc = run_regcli("-vv", "similarity", rgb_png, rgb_png, "--metric", "ssd")
     assert proc.returncode == 0, proc.stderr
     assert "converted RGB image to grey" in proc.stderr
     assert "STREAM" not in proc.stderr  # Pillow's PNG chunk debug lines stay off
@@ -207,16 +208,14 @@ def test_only_the_regcli_logger_is_configured(runner, tmp_path, rgb_png):
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     for _ in range(2):
-        result = runner.invoke(
-            cli, ["-vv", "translate", str(rgb_png), "-o", str(tmp_path / "o.png"), "--overwrite"]
-        )
+        result = runner.invoke(cli, ["-vv", "similarity", str(rgb_png), str(rgb_png), "-m", "ssd"])
         assert result.exit_code == 0, result.output
         assert "regcli: " in result.stderr and "converted RGB image to grey" in result.stderr
     assert (root.level, root.handlers) == (level, handlers)
     regcli_logger = logging.getLogger("regcli")
     assert regcli_logger.level == logging.DEBUG
     assert len(regcli_logger.handlers) == 1  # configured again, not added twice
-    result = runner.invoke(cli, ["-q", "translate", str(rgb_png), "-o", str(tmp_path / "q.png")])
+    result = runner.invoke(cli, ["-q", "similarity", str(rgb_png), str(rgb_png), "-m", "ssd"])
     assert result.exit_code == 0 and result.stderr == ""
     assert regcli_logger.level == logging.ERROR
 

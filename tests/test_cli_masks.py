@@ -187,7 +187,9 @@ def test_stack_reference_mask(runner, files, tmp_path):
 
     frames = np.array([translate(brain, 3.0 * t, -2.0 * t) for t in range(3)])
     frames[:, 200:240, 20:200] = 255.0  # a label in the frame, not moving with the content
-    tifffile.imwrite(tmp_path / "stack.tif", frames.astype(np.uint8), imagej=True)
+    tifffile.imwrite(
+        tmp_path / "stack.tif", frames.astype(np.uint8), imagej=True, metadata={"axes": "TYX"}
+    )
     mask = np.ones(brain.shape, np.uint8)
     mask[190:250, 10:210] = 0
     write_image(tmp_path / "mask.png", mask)

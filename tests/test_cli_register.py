@@ -12,7 +12,13 @@ from regcli.cli.main import cli
 from regcli.io import read_image, write_image
 from regcli.transforms import mean_displacement
 
-OUTPUT_NAMES = {"BrainMRI_2_aligned.png", "cost.png", "overlay.png", "transform.json"}
+OUTPUT_NAMES = {
+    "BrainMRI_2_aligned.png",
+    "cost.png",
+    "overlay.png",
+    "transform.json",
+    "transform.tfm",
+}
 JSON_KEYS = {
     "matrix",
     "params",
@@ -321,8 +327,14 @@ def test_plots_none_writes_only_the_aligned_image_and_the_transform(runner, work
     assert {p.name for p in (workdir / "out").iterdir()} == {
         "BrainMRI_4_aligned.png",
         "transform.json",
+        "transform.tfm",
     }
-    assert set(json.loads(result.stdout)["outputs"]) == {"directory", "aligned", "transform"}
+    assert set(json.loads(result.stdout)["outputs"]) == {
+        "directory",
+        "aligned",
+        "transform",
+        "itk_transform",
+    }
     text = runner.invoke(cli, [*args, "--overwrite"])
     assert text.exit_code == 0, text.output
     assert "aligned image" in text.output and "transform.json" in text.output
@@ -417,6 +429,7 @@ def test_unrelated_images_exit_3_with_the_reasons_and_all_outputs(runner, workdi
         "cost.png",
         "overlay.png",
         "transform.json",
+        "transform.tfm",
     }
     allowed = runner.invoke(
         cli, ["register", "noise1.png", "noise2.png", "-o", "out2", "--allow-suspect"]

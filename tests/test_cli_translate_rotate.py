@@ -232,13 +232,19 @@ def test_rotate_help_documents_direction_and_default_centre(runner):
     assert "default: topleft" in text
 
 
-def test_rgb_input_is_noted_on_stderr_and_written_grey(run_regcli, tmp_path, samples):
-    out = tmp_path / "grey.png"
-    proc = run_regcli("rotate", samples / "BrainMRI_1_rgb.png", "--angle", 0, "-o", out, "--json")
+def test_rgb_input_stays_rgb(run_regcli, tmp_path, samples):
+    from regcli.io import read_channels
+
+    out = tmp_path / "turned.png"
+    source = samples / "BrainMRI_1_rgb.png"
+    proc = run_regcli("rotate", source, "--angle", 0, "-o", out, "--json")
     assert proc.returncode == 0, proc.stderr
-    assert "converted RGB image to grey" in proc.stderr
-    assert json.loads(proc.stdout)["output"] == str(out)
-    assert read_image(out).ndim == 2
+    assert "grey" not in proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["output"] == str(out) and report["channels"] == 3
+    pixels, meta = read_channels(out)
+    assert pixels.shape == (256, 256, 3) and meta.colour == "RGB"
+    np.testing.assert_array_equal(pixels, read_channels(source)[0])  # a turn by 0 is exact
 
 
 def test_translate_in_a_real_subprocess(run_regcli, tmp_path):

@@ -37,7 +37,7 @@ from regcli.io import write_image, write_transform_json
 COMMANDS = {
     "register": (
         ["-q", "register", "{f}", "{m}", "-o", "{o}", "--transform", "translation"],
-        ["m_aligned.png", "cost.png", "overlay.png", "transform.json"],
+        ["m_aligned.png", "cost.png", "overlay.png", "transform.json", "transform.tfm"],
     ),
     "translate": (
         ["translate", "{m}", "--dx", "1.5", "-o", "{o}/t.png", "--save-transform", "{o}/t.json"],
@@ -223,7 +223,7 @@ def test_sigterm_at_a_random_moment_gives_all_outputs_or_none(tmp_path, delay):
     # (the default action ends the process; nothing can have been written yet).
     assert proc.returncode in (0, 143, -signal.SIGTERM), stderr
     written = sorted(p.name for p in out.iterdir()) if out.exists() else []
-    every = ["cost.png", "m_aligned.npy", "overlay.png", "transform.json"]
+    every = ["cost.png", "m_aligned.npy", "overlay.png", "transform.json", "transform.tfm"]
     if proc.returncode == 0:
         assert written == every
     else:  # a signal after the outputs were renamed into place (while the report is printed,

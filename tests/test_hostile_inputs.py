@@ -91,6 +91,7 @@ def test_two_concurrent_registers_into_one_folder_never_mix(pair):
         "mov_aligned.png",
         "overlay.png",
         "transform.json",
+        "transform.tfm",
     ]
 
 

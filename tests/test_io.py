@@ -344,7 +344,7 @@ def test_transform_json_matches_truth_json_convention(truth):
 
 def test_write_transform_json_without_optional_keys(tmp_path):
     path = write_transform_json(tmp_path / "t.json", np.eye(3)[:2])
-    assert sorted(json.loads(path.read_text())) == ["convention", "matrix"]
+    assert sorted(json.loads(path.read_text())) == ["convention", "matrix", "matrix_units"]
     assert read_transform_json(path)["matrix"].shape == (3, 3)
 
 

@@ -97,9 +97,9 @@ def test_a_fixed_path_used_twice_is_read_once_per_process(pairs, monkeypatch):
 
     fixed, movings = pairs
     reads = []
-    real = regcli.io.read_image
+    real = regcli.io.read_for_registration
     monkeypatch.setattr(
-        regcli.io, "read_image", lambda p, **kw: reads.append(str(p)) or real(p, **kw)
+        regcli.io, "read_for_registration", lambda p, **kw: reads.append(str(p)) or real(p, **kw)
     )
     list(register_many([(fixed, m) for m, _ in movings[:3]], workers=1))
     assert reads.count(str(fixed)) == 1

@@ -370,16 +370,19 @@ def test_deterministic_and_one_callback_per_cost(small_pair, optimizer):
                 transform="rigid",
                 optimizer=optimizer,
                 init="none",
-                callback=lambda i, c, p: calls.append((i, c, np.array(p))),
+                callback=lambda i, c, p: calls.append((i, c, p)),
             )
         )
         assert [c[0] for c in calls] == list(range(runs[-1].iterations))
         np.testing.assert_array_equal([c[1] for c in calls], runs[-1].cost_history)
     np.testing.assert_array_equal(runs[0].matrix, runs[1].matrix)
     np.testing.assert_array_equal(runs[0].cost_history, runs[1].cost_history)
-    # The callback's parameters are full-resolution ones: the last equals the result.
-    tf = make_transform("rigid", shape=small_pair[0].shape)
-    np.testing.assert_allclose(tf.matrix(calls[-1][2]), runs[1].matrix, atol=0.05)
+    # The callback's parameters are the named full-resolution ones, degrees: the last
+    # equals the result's.
+    last = calls[-1][2]
+    assert set(last) == set(runs[1].params) == {"angle_deg", "tx", "ty", "center"}
+    for name in ("angle_deg", "tx", "ty"):
+        assert last[name] == pytest.approx(runs[1].params[name], abs=0.05)
 
 
 def test_initial_matrix_is_the_start(small_pair):

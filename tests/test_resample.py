@@ -52,7 +52,7 @@ def test_translate_there_and_back_is_identity_inside(dx, dy):
 def test_rotation_by_90_about_centre_is_rot90_clockwise(size):
     rng = np.random.default_rng(7)
     image = rng.random((size, size))
-    out = rotate(image, math.pi / 2, center="center", order=1)
+    out = rotate(image, 90, center="center", order=1)
     np.testing.assert_allclose(out, np.rot90(image, k=-1), atol=1e-12)
     assert not np.allclose(out, np.rot90(image, k=1))
 
@@ -69,13 +69,13 @@ def test_rotation_about_topleft_turns_clockwise():
     # Content at (x, y) = (10, 0) on the top row moves down the first column by +90 deg.
     image = np.zeros((15, 15))
     image[0, 10] = 1.0
-    out = rotate(image, math.pi / 2, order=0)
+    out = rotate(image, 90, order=0)
     assert np.argwhere(out == 1.0).tolist() == [[10, 0]]
 
 
 def test_rotate_there_and_back_about_explicit_point():
     image = smooth_blobs((70, 70), seed=3)
-    back = rotate(rotate(image, 0.3, center=(30, 40)), -0.3, center=(30, 40))
+    back = rotate(rotate(image, 17, center=(30, 40)), -17, center=(30, 40))
     np.testing.assert_allclose(back[20:50, 20:50], image[20:50, 20:50], atol=5e-3)
 
 
@@ -202,3 +202,46 @@ def test_warp_linear_equals_linear_warp_inside_the_image(blobs, monkeypatch, use
     far_outside = ~inside_mask(m, (80, 90), blobs.shape, margin=-1.0)
     assert far_outside.sum() > 100
     assert np.all(fast[far_outside] == 0.0)
+
+
+def test_the_private_kernel_is_found_and_its_absence_or_change_falls_back(blobs, monkeypatch):
+    """The fast path really runs on this scikit-image; an import that fails (the private
+    module moved) or a call that fails (its signature changed) gives the public API's values."""
+    import sys
+    import types
+
+    from skimage.transform import warp as public_warp  # loaded before the private module moves
+
+    from regcli import resample
+
+    resample._affine_kernel.cache_clear()
+    assert resample._affine_kernel() is not None
+    m = make_transform("rigid", shape=blobs.shape).matrix([0.3, 2.0, -1.0])
+    expected = resample.warp_linear(blobs, m, blobs.shape)
+    resample._affine_kernel.cache_clear()
+    moved = types.ModuleType("skimage.transform._warps_cy")  # without _warp_fast
+    monkeypatch.setitem(sys.modules, "skimage.transform._warps_cy", moved)
+    assert public_warp is not None
+    assert resample._affine_kernel() is None
+    np.testing.assert_allclose(resample.warp_linear(blobs, m, blobs.shape), expected, atol=1e-12)
+    monkeypatch.undo()
+
+    def changed(*args, **kwargs):
+        raise TypeError("unexpected keyword argument")
+
+    resample._affine_kernel.cache_clear()
+    monkeypatch.setattr(resample, "_affine_kernel", lambda: changed)
+    monkeypatch.setattr(resample, "_KERNEL_BROKEN", [])
+    np.testing.assert_allclose(resample.warp_linear(blobs, m, blobs.shape), expected, atol=1e-12)
+    assert resample._KERNEL_BROKEN == [True]
+
+
+def test_rotate_takes_degrees_like_skimage_with_the_opposite_sense(blobs):
+    from skimage.transform import rotate as skimage_rotate
+
+    ours = rotate(blobs, 30, center="center", order=1)
+    theirs = skimage_rotate(blobs, -30, order=1, preserve_range=True)  # counter-clockwise
+    turn = rotation_matrix(np.radians(-30), ((blobs.shape[1] - 1) / 2, (blobs.shape[0] - 1) / 2))
+    inside = inside_mask(turn, blobs.shape, blobs.shape, margin=1.0)
+    assert inside.mean() > 0.6
+    np.testing.assert_allclose(ours[inside], theirs[inside], atol=1e-9)

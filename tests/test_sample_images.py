@@ -10,6 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from regcli.io import read_image
 from regcli.resample import inside_mask, warp
 from regcli.transforms import make_transform
 
@@ -80,7 +81,7 @@ def test_rgb_and_16bit_images():
     assert rgb.dtype == np.uint8
     assert rgb.shape == (*SHAPE, 3)
     assert not np.array_equal(rgb[..., 0], rgb[..., 2])  # really coloured
-    deep = iio.imread(SAMPLES / "BrainMRI_1_16bit.png")
+    deep = read_image(SAMPLES / "BrainMRI_1_16bit.png")  # (old Pillow opens it as int32)
     assert deep.dtype == np.uint16
     assert deep.shape == SHAPE
     assert deep.max() > 255 * 100

@@ -91,7 +91,7 @@ def test_npy_and_frame_files_and_folders(tmp_path, frames):
 
 def test_unusable_stacks_are_refused_with_the_reason(tmp_path):
     tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((3, 8, 8, 3), np.uint8), photometric="rgb")
-    with pytest.raises(InputError, match="one channel of grey frames"):
+    with pytest.raises(InputError, match=r"with 3 channels; regcli aligns one channel: choose"):
         open_stack(tmp_path / "rgb.tif")
     with pytest.raises(InputError, match="no such file or folder"):
         open_stack(tmp_path / "nothing.tif")

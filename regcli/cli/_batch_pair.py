@@ -33,12 +33,12 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     """
     from regcli.cli.register import (
         COST_PLOT_NAME,
+        ITK_TRANSFORM_NAME,
         OVERLAY_NAME,
         TRANSFORM_NAME,
         aligned_for_output,
         write_outputs,
     )
-    from regcli.io import write_image, write_transform_json
 
     result, outdir = record.result, Path(outdir)
     job = record.data
@@ -48,35 +48,23 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     final = folder_io.pair_folder(outdir, record.name)
     staging = folder_io.staging_folder(outdir, record.name)
     try:
-        aligned = aligned_for_output(result.warped, moving_image)
-        if plots == "all":  # everything register writes, by register's own writer
-            paths = {
-                "aligned": staging / report["aligned"],
-                "cost_plot": staging / COST_PLOT_NAME,
-                "overlay": staging / OVERLAY_NAME,
-                "transform": staging / TRANSFORM_NAME,
-            }
-            write_outputs(
-                result,
-                report,
-                Path(job["fixed"]),
-                Path(job["moving"]),
-                fixed_image,
-                moving_image,
-                paths,
-            )
-        else:
-            write_image(staging / report["aligned"], aligned)
-            extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}
-            write_transform_json(
-                staging / TRANSFORM_NAME,
-                result.matrix,
-                transform=result.transform,
-                params=result.params,
-                fixed_shape=fixed_image.shape,
-                moving_shape=moving_image.shape,
-                extra=extra,
-            )
+        names = {"aligned": report["aligned"]}
+        if plots == "all":  # everything register writes
+            names.update(cost_plot=COST_PLOT_NAME, overlay=OVERLAY_NAME)
+        names["transform"] = TRANSFORM_NAME
+        names["itk_transform"] = ITK_TRANSFORM_NAME
+        paths = {key: staging / name for key, name in names.items()}
+        # register's own writer: the same files and transform.json as `regcli register`
+        write_outputs(
+            result,
+            report,
+            Path(job["fixed"]),
+            Path(job["moving"]),
+            fixed_image,
+            moving_image,
+            paths,
+            inputs=pair_inputs(record, fixed_image, moving_image, job),
+        )
         folder_io.publish(staging, final)
     except BaseException:
         import shutil
@@ -87,8 +75,31 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
     if plots == "qc":
         from regcli.qc import overlay_thumbnail
 
-        thumbnail = overlay_thumbnail(fixed_image, moving_image, aligned)
+        thumbnail = overlay_thumbnail(
+            fixed_image, moving_image, aligned_for_output(result.warped, moving_image)
+        )
     return {"report": report, "thumbnail": thumbnail}
+
+
+def pair_inputs(record, fixed_image, moving_image, job: dict):
+    """The pair as ``register`` writes it (:class:`regcli.cli.helpers.Inputs`): every channel
+    of the moving image and both files' metadata (read again from the files, the worker
+    registered on the 2-D images), with the batch's spacing options applied."""
+    import os
+
+    from regcli.cli.helpers import Inputs
+    from regcli.images import ImageMeta, given_spacing, pair_spacing
+    from regcli.io import read_for_registration
+
+    metas, pixels = [], moving_image
+    for role in ("fixed", "moving"):
+        value = getattr(record, role)
+        meta = ImageMeta()
+        if isinstance(value, (str, os.PathLike)):
+            _, full, meta = read_for_registration(value, channel=job.get("channel"), allow_nan=True)
+            pixels = full if role == "moving" else pixels
+        metas.append(given_spacing(meta, role, job.get("spacing")))
+    return Inputs(fixed_image, moving_image, *pair_spacing(*metas), pixels)
 
 
 def thumbnail_from_disk(outdir: Path, name: str, report: dict, fixed: Path, moving: Path):

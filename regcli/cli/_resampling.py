@@ -18,18 +18,29 @@ def stage_image_output(out: outputs.OutputSet, output: Path) -> Path:
 
 
 def write_warped(
-    output: Path, staged: Path, image, matrix, *, output_shape=None, order: int, fill: float
+    output: Path,
+    staged: Path,
+    image,
+    matrix,
+    *,
+    output_shape=None,
+    order: int,
+    fill: float,
+    meta=None,
 ):
-    """Resample ``image`` by ``matrix`` (output pixel -> input pixel) and write it to
-    ``staged`` (the staged file of ``output``) in the input's dtype (rounded and clipped for
-    integer images)."""
+    """Resample ``image`` (``(rows, cols[, channels])``: every channel by the same matrix) by
+    ``matrix`` (output pixel -> input pixel) and write it to ``staged`` (the staged file of
+    ``output``) in the input's dtype (rounded and clipped for integer images), with ``meta``
+    (channel meaning, spacing) for the writer."""
+    from regcli.images import warp_channels
     from regcli.io import check_output_format, write_image
-    from regcli.resample import warp
 
-    check_output_format(output, image.dtype)  # before warping: a float image cannot go to PNG
+    channels = image.shape[2] if image.ndim == 3 else 1
+    # Before warping: a float image cannot go to PNG, nor 2 channels to JPEG.
+    check_output_format(output, image.dtype, channels)
     interrupts.pause("work")
-    warped = warp(image, matrix, output_shape=output_shape, order=order, fill=fill)
-    write_image(staged, warped, dtype=image.dtype)
+    warped = warp_channels(image, matrix, output_shape=output_shape, order=order, fill=fill)
+    write_image(staged, warped, dtype=image.dtype, meta=meta)
     return warped
 
 
@@ -55,18 +66,21 @@ def move_content(
     """
     import numpy as np
 
-    from regcli.io import TRANSFORM_CONVENTION, read_image, write_transform_json
+    from regcli.io import TRANSFORM_CONVENTION, read_channels, write_transform_json
 
     if save_transform is not None and Path(save_transform).resolve() == Path(output).resolve():
         raise click.BadParameter("must differ from -o/--output", param_hint="--save-transform")
     with outputs.OutputSet(overwrite=overwrite, inputs=[image_path]) as out:
         staged = stage_image_output(out, output)
         staged_transform = None if save_transform is None else out.stage(save_transform)
-        image = read_image(image_path)
+        pixels, meta = read_channels(image_path)
+        image = pixels if pixels.ndim == 2 else pixels[..., 0]  # the grid
         interrupts.pause("read")
         matrix = geometric(image.shape)
         params = describe(image.shape)
-        write_warped(output, staged, image, np.linalg.inv(matrix), order=order, fill=fill)
+        write_warped(
+            output, staged, pixels, np.linalg.inv(matrix), order=order, fill=fill, meta=meta
+        )
         if staged_transform is not None:
             write_transform_json(
                 staged_transform,
@@ -86,6 +100,7 @@ def move_content(
         "transform": transform_name,
         "params": params,
         "shape": list(image.shape),
+        "channels": pixels.shape[2] if pixels.ndim == 3 else 1,
         "dtype": image.dtype.name,
         "order": order,
         "fill": fill,

@@ -12,12 +12,17 @@ from regcli.cli import _resampling, helpers, interrupts, options, outputs
 log = logging.getLogger("regcli")
 
 
-@click.command(short_help="Apply a saved transform JSON to an image.")
+@click.command(short_help="Apply a saved transform (JSON or ITK .tfm) to an image.")
 @options.image_argument("image")
 @click.argument(
-    "transform_file", metavar="TRANSFORM.json", type=click.Path(path_type=Path), required=False
+    "transform_file",
+    metavar="TRANSFORM.json|.tfm",
+    type=click.Path(path_type=Path),
+    required=False,
 )
-@options.output_opt("Output image (.png, .jpg, .tif, .npy); same dtype as IMAGE.", required=True)
+@options.output_opt(
+    "Output image (.png, .jpg, .tif, .npy); same dtype and channels as IMAGE.", required=True
+)
 @click.option(
     "--like",
     type=click.Path(path_type=Path),
@@ -38,22 +43,28 @@ log = logging.getLogger("regcli")
 @options.overwrite_opt
 @options.json_opt
 def apply(image, transform_file, output, like, transforms_csv, order, fill, overwrite, as_json):
-    """Resample IMAGE with the transform saved in TRANSFORM.json onto the fixed grid.
+    """Resample IMAGE with the transform saved in TRANSFORM onto the fixed grid.
 
-    TRANSFORM.json is what `regcli register` writes (or `translate`/`rotate
-    --save-transform`): its "matrix" maps a fixed pixel (x=col, y=row, 1) to the moving
-    pixel showing the same anatomy, so IMAGE plays the moving image and the output is
-    aligned with the fixed one. Use it to move a second image (another channel, a label
-    map) with a transform found on the first.
+    TRANSFORM is what `regcli register` writes: transform.json (or `translate`/`rotate
+    --save-transform`), whose "matrix" maps a fixed pixel (x=col, y=row, 1) to the moving
+    pixel showing the same anatomy, or transform.tfm, the same map as an ITK transform
+    file (any ITK/SimpleITK 2-D affine, Euler2D, Similarity2D or translation transform, in
+    physical units: converted with the images' pixel spacing, from their TIFF resolution,
+    else 1). IMAGE plays the moving image and the output is aligned with the fixed one. Use
+    it to move a second image (another channel, a label map) with a transform found on the
+    first.
 
-    Use --order 0 for label maps: nearest-neighbour keeps label values exactly (no new
-    values between labels). The output has IMAGE's dtype, clipped to its range.
+    Every channel of IMAGE is moved by the same matrix (RGB stays RGB, RGBA keeps its
+    alpha). Use --order 0 for label maps: nearest-neighbour keeps label values exactly (no
+    new values between labels). The output has IMAGE's dtype, clipped to its range, and the
+    fixed image's pixel spacing (from --like, else from transform.json) in a TIFF.
 
     \b
     Examples:
-      regcli register BrainMRI_1.png BrainMRI_2.png -o out
-      regcli apply labels_2.png out/transform.json -o labels_on_1.png --order 0
-      regcli apply BrainMRI_2.png out/transform.json -o aligned.tif --like BrainMRI_1.png
+      regcli register sample_images/BrainMRI_1.png sample_images/BrainMRI_2.png -o out/reg2
+      regcli apply sample_images/labels_2.png out/reg2/transform.json -o out/labels.png --order 0
+      regcli apply sample_images/BrainMRI_2.png out/reg2/transform.tfm -o out/aligned.tif \\
+          --like sample_images/BrainMRI_1.png
       regcli apply --transforms aligned/transforms.csv channel2.tif -o channel2_aligned.tif
     """
     if transforms_csv is not None:
@@ -72,18 +83,10 @@ def apply(image, transform_file, output, like, transforms_csv, order, fill, over
         )
     if transform_file is None:
         raise click.UsageError("missing TRANSFORM.json (or --transforms TRANSFORMS.csv)")
-    from regcli.io import read_image, read_transform_json
-
     with outputs.OutputSet(overwrite=overwrite, inputs=[image, transform_file, like]) as out:
         staged = _resampling.stage_image_output(out, output)
-        data = read_transform_json(transform_file)
-        moving = read_image(image)
-        if like is not None:
-            shape, source = read_image(like).shape, "like"
-        elif data.get("fixed_shape") is not None:
-            shape, source = tuple(data["fixed_shape"]), "fixed_shape"
-        else:
-            shape, source = moving.shape, "image"
+        data, pixels, out_meta, shape, source = _read_inputs(image, transform_file, like)
+        moving = pixels if pixels.ndim == 2 else pixels[..., 0]
         interrupts.pause("read")
         _hint_label_map(image, moving, order)
         expected = data.get("moving_shape")
@@ -96,7 +99,14 @@ def apply(image, transform_file, output, like, transforms_csv, order, fill, over
                 tuple(expected),
             )
         _resampling.write_warped(
-            output, staged, moving, data["matrix"], output_shape=shape, order=order, fill=fill
+            output,
+            staged,
+            pixels,
+            data["matrix"],
+            output_shape=shape,
+            order=order,
+            fill=fill,
+            meta=out_meta,
         )
     if as_json:
         helpers.echo_json(
@@ -107,6 +117,8 @@ def apply(image, transform_file, output, like, transforms_csv, order, fill, over
                 "matrix": data["matrix"],
                 "output_shape": list(shape),
                 "shape_from": source,
+                "channels": pixels.shape[2] if pixels.ndim == 3 else 1,
+                "spacing": out_meta.to_dict(),
                 "dtype": moving.dtype.name,
                 "order": order,
                 "fill": fill,
@@ -117,6 +129,43 @@ def apply(image, transform_file, output, like, transforms_csv, order, fill, over
             f"{output}: {image} resampled with {transform_file} onto a "
             f"{shape[0]} x {shape[1]} grid ({moving.dtype.name}, order {order})"
         )
+
+
+def _read_inputs(image: Path, transform_file: Path, like: Path | None):
+    """``(transform data, IMAGE's pixels, the output's metadata, output shape, where the
+    shape came from)``.  The output is on the fixed grid: its spacing is the fixed image's
+    (``--like``, else what transform.json recorded)."""
+    import dataclasses
+
+    from regcli.io import read_channels
+    from regcli.transform_files import read_transform
+
+    pixels, meta = read_channels(image)
+    like_meta = None
+    if like is not None:
+        like_pixels, like_meta = read_channels(like)
+    if Path(transform_file).suffix.lower() == ".json":
+        data = read_transform(transform_file)
+    else:  # ITK: physical units, converted with the spacings (filled in as register does)
+        from regcli.images import pair_spacing
+
+        fixed_meta, moving_meta = pair_spacing(like_meta or meta, meta)
+        data = read_transform(
+            transform_file, fixed_spacing=fixed_meta.spacing, moving_spacing=moving_meta.spacing
+        )
+    if like is not None:
+        shape, source = like_pixels.shape[:2], "like"
+        spacing, unit = like_meta.spacing, like_meta.unit
+    elif data.get("fixed_shape") is not None:
+        shape, source = tuple(data["fixed_shape"]), "fixed_shape"
+        spacing, unit = data.get("fixed_spacing"), data.get("fixed_unit")
+    else:
+        shape, source = pixels.shape[:2], "image"
+        spacing, unit = meta.spacing, meta.unit
+    if spacing is not None and unit is None and tuple(spacing) == (1.0, 1.0):
+        spacing = None  # recorded as 1 x 1 pixel: the fixed image had no spacing
+    out_meta = dataclasses.replace(meta, spacing=spacing, unit=unit)
+    return data, pixels, out_meta, tuple(shape), source
 
 
 def _hint_label_map(path, image, order: int, *, most: int = 32) -> None:

@@ -40,6 +40,8 @@ class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exceptio
 )
 @options.registration_opts
 @options.mask_opts
+@options.init_transform_opt
+@options.channel_opt
 @options.spacing_opts
 @options.plots_opt(
     "qc",
@@ -75,18 +77,19 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
 
     Every registration option of `regcli register` applies to every pair (--fixed-mask and
     --moving-mask too, or a pair's own masks from the CSV's fixed_mask and moving_mask
-    columns; fixed and moving may differ in size). Each pair gets a
-    folder in OUTDIR named after its moving image (folder names are added when two moving
-    images share a name; a CSV's name column is made a safe file name) holding the aligned
-    image and transform.json, as `register` writes them. OUTDIR also holds:
+    columns; --spacing and the files' TIFF resolution too; fixed and moving may differ in
+    size). Each pair gets a folder in OUTDIR named after its moving image (folder names are
+    added when two moving images share a name; a CSV's name column is made a safe file name)
+    holding the aligned image and transform.json, as `register` writes them. OUTDIR also
+    holds:
 
     \b
       results.csv, results.jsonl   one row per pair: fixed, moving, name, matrix, params,
                                    quality, converged, seconds, error (empty if it worked)
       contact_sheet.png            (--plots qc) before/after thumbnails, name and verdict
 
-    A pair that fails (unreadable file, different shapes...) is a row with its error; the
-    others still run. A rerun skips the pairs whose folder is complete (--overwrite redoes
+    A pair that fails (unreadable file, a mask of another shape...) is a row with its error;
+    the others still run. A rerun skips the pairs whose folder is complete (--overwrite redoes
     them); an interrupted or killed batch loses no finished pair and leaves no partial file.
 
     Exit codes: 0 all pairs registered and trustworthy; 1 a pair failed; 3 a result is not
@@ -101,15 +104,20 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     as_json = kwargs.pop("as_json")
     allow_suspect = kwargs.pop("allow_suspect")
     register_options = {k: kwargs[k] for k in options.REGISTRATION_OPTIONS}
-    for name in ("fixed_spacing", "moving_spacing"):  # (only when given: kept folders match)
-        if kwargs[name] is not None:
-            register_options[name] = kwargs[name]
     helpers.check_register_options(**register_options)
+    initial_transform = kwargs.pop("initial_transform")
+    if initial_transform is not None and register_options["init"] not in (None, "none"):
+        raise click.UsageError(
+            f"give either --initial-transform or --init {register_options['init']}, not both"
+        )
     pairs = _read_pairs(images, pairs_file)
     for pair in pairs:  # the masks of every pair, unless the CSV gives the pair its own
         for name in ("fixed_mask", "moving_mask"):
             if pair.get(name) is None and kwargs[name] is not None:
                 pair[name], pair[f"read_{name}"] = str(kwargs[name]), kwargs[name]
+    if initial_transform is not None:
+        register_options["initial_matrix"] = _initial_matrix(initial_transform, pairs, kwargs)
+    channel = kwargs.pop("channel")
     if scheduler is not None and workers is not None:
         raise click.UsageError("give either --workers or --scheduler, not both")
     client = _connect(scheduler) if scheduler is not None else None
@@ -124,6 +132,12 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
                 client=client,
                 overwrite=overwrite,
                 register_options=register_options,
+                channel=channel,
+                spacing={
+                    key: kwargs[key]
+                    for key in ("spacing", "fixed_spacing", "moving_spacing")
+                    if kwargs[key] is not None
+                },
             )
     except folder_io.BatchFolderError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -244,7 +258,37 @@ def _sigterm_raises():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_options) -> dict:
+def _initial_matrix(path: Path, pairs: list[dict], kwargs: dict):
+    """``--initial-transform``'s pixel matrix, the same for every pair: a JSON as it is, an
+    ITK file converted with the spacing options, else the first pair's files' spacing."""
+    from regcli.images import ImageMeta, pair_spacing
+    from regcli.io import read_for_registration
+
+    metas = []
+    for role in ("fixed", "moving"):
+        given = kwargs.get(f"{role}_spacing") or kwargs.get("spacing")
+        if given is None and Path(path).suffix.lower() != ".json":
+            first = pairs[0][f"read_{role}"]
+            meta = read_for_registration(first, channel=kwargs["channel"], allow_nan=True)[2]
+            given = (meta.spacing, meta.unit)
+        metas.append(ImageMeta().with_spacing(*(given or (None, None))))
+    inputs = helpers.Inputs(None, None, *pair_spacing(*metas), None)
+    return helpers.initial_matrix(path, inputs)
+
+
+def _run(
+    ctx,
+    pairs,
+    outdir,
+    *,
+    plots,
+    workers,
+    client,
+    overwrite,
+    register_options,
+    channel=None,
+    spacing=None,
+) -> dict:
     from regcli.many import pair_names, register_many
 
     names = pair_names(
@@ -257,6 +301,10 @@ def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_opti
         for mask in ("fixed_mask", "moving_mask"):  # (only when given: kept folders match)
             if pair.get(mask) is not None:
                 jobs[name][mask] = pair[mask]
+        if channel is not None:
+            jobs[name]["channel"] = channel
+        if spacing:
+            jobs[name]["spacing"] = spacing
     jobs = _jsonable(jobs)
     rows, thumbnails, todo = {}, {}, []
     for pair in pairs:
@@ -281,6 +329,8 @@ def _run(ctx, pairs, outdir, *, plots, workers, client, overwrite, register_opti
         workers=workers,
         client=client,
         finish=finish,
+        channel=channel,
+        spacing=spacing,
         **register_options,
     )
     by_name = {p["name"]: p for p in pairs}

@@ -65,6 +65,7 @@ def _parse_optimizers(ctx, param, value):
     metavar="PLOT.png",
     dir_okay=False,
 )
+@options.channel_opt
 @options.json_opt
 @options.overwrite_opt
 @options.quiet_opt
@@ -85,6 +86,7 @@ def compare(
     plot_path,
     as_json,
     overwrite,
+    channel=None,
 ):
     """Register MOVING onto FIXED once per optimiser and compare how they converge.
 
@@ -125,7 +127,7 @@ def compare(
         staged = out.stage(
             plot_path, suffixes=outputs.FIGURE_SUFFIXES, kind="figure", option="plot_path"
         )
-        fixed_image, moving_image = helpers.read_pair(fixed, moving)
+        fixed_image, moving_image = helpers.read_pair(fixed, moving, channel=channel)
         interrupts.pause("work")
         results = _run_all(ctx, fixed, moving, fixed_image, moving_image, optimizers, options)
 

@@ -7,10 +7,13 @@ Only click is imported at module level; the core is imported inside the helpers 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -165,18 +168,133 @@ def display_name(path) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def read_pair(fixed: Path, moving: Path, *, same_shape: bool = True, allow_nan: bool = False):
+def read_pair(
+    fixed: Path,
+    moving: Path,
+    *,
+    channel: int | None = None,
+    same_shape: bool = True,
+    allow_nan: bool = False,
+):
     """Read two images (of the same shape, unless ``same_shape`` is false; with NaN pixels
-    when ``allow_nan``, for the commands that treat them as masked); errors name both
-    files."""
-    from regcli.io import check_same_shape, read_image
+    when ``allow_nan``, for the commands that treat them as masked); errors name both files.
+    ``channel``: the channel of multi-channel images to use (``--channel``)."""
+    inputs = read_inputs(fixed, moving, channel=channel, same_shape=same_shape, allow_nan=allow_nan)
+    return inputs.fixed, inputs.moving
 
-    fixed_image = read_image(fixed, allow_nan=allow_nan)
-    interrupts.pause("read")
-    moving_image = read_image(moving, allow_nan=allow_nan)
+
+@dataclasses.dataclass
+class Inputs:
+    """A pair as the commands that register use it."""
+
+    #: The 2-D images :func:`regcli.register` gets (a channel, or the luminance of colour).
+    fixed: Any
+    moving: Any
+    #: What the files say (channels, spacing), the command line's spacing applied.
+    fixed_meta: Any
+    moving_meta: Any
+    #: Every channel of the moving image, ``(rows, cols[, channels])``: the aligned output's.
+    moving_pixels: Any
+
+    @property
+    def output_meta(self):
+        """The aligned image's metadata: the moving image's channels on the fixed image's
+        grid, so the fixed image's spacing and unit."""
+        return dataclasses.replace(
+            self.moving_meta, spacing=self.fixed_meta.spacing, unit=self.fixed_meta.unit
+        )
+
+
+def read_inputs(
+    fixed: Path,
+    moving: Path,
+    *,
+    channel: int | None = None,
+    spacing=None,
+    fixed_spacing=None,
+    moving_spacing=None,
+    same_shape: bool = True,
+    allow_nan: bool = False,
+) -> Inputs:
+    """Read a pair for registration (errors name both files): of the same shape unless
+    ``same_shape`` is false, NaN pixels let through (as masked) with ``allow_nan``.
+
+    ``spacing``, ``fixed_spacing``, ``moving_spacing``: ``((sy, sx), unit)`` from the
+    command line (``--spacing`` for both, the others for one image), over the files' TIFF
+    resolution tags.
+    """
+    from regcli.images import given_spacing, pair_spacing
+    from regcli.io import check_same_shape, read_for_registration
+
+    read = functools.partial(read_for_registration, channel=channel, allow_nan=allow_nan)
+    with cli_wording():
+        fixed_image, _, fixed_meta = read(fixed)
+        interrupts.pause("read")
+        moving_image, moving_pixels, moving_meta = read(moving)
     if same_shape:
         check_same_shape(fixed_image, moving_image, names=(str(fixed), str(moving)))
-    return fixed_image, moving_image
+    given = {"spacing": spacing, "fixed_spacing": fixed_spacing, "moving_spacing": moving_spacing}
+    fixed_meta, moving_meta = pair_spacing(
+        given_spacing(fixed_meta, "fixed", given), given_spacing(moving_meta, "moving", given)
+    )
+    return Inputs(fixed_image, moving_image, fixed_meta, moving_meta, moving_pixels)
+
+
+def spacing_for_register(inputs: Inputs) -> dict:
+    """``fixed_spacing=`` and ``moving_spacing=`` (``(sy, sx)`` each) for
+    :func:`regcli.register` from the pair's metadata (:func:`regcli.images.register_spacing`).
+
+    Every command that registers a pair read by :func:`read_inputs` passes
+    ``**spacing_for_register(inputs)``, so the spacing read from the files (or given on the
+    command line) reaches the engine through this one place.
+    """
+    from regcli.images import register_spacing
+
+    return register_spacing(inputs.fixed_meta, inputs.moving_meta)
+
+
+def initial_matrix(path: Path, inputs: Inputs):
+    """The fixed -> moving pixel matrix of ``--initial-transform`` (a regcli JSON, or an ITK
+    file converted with the pair's spacings)."""
+    from regcli.transform_files import read_transform
+
+    data = read_transform(
+        path,
+        fixed_spacing=inputs.fixed_meta.spacing,
+        moving_spacing=inputs.moving_meta.spacing,
+    )
+    return data["matrix"]
+
+
+def write_itk(path: Path, result, inputs: Inputs | None) -> None:
+    """``transform.tfm``: ``result.matrix`` for ITK, centred on the transform's centre, in
+    the physical units of the pair's spacings."""
+    from regcli.transform_files import write_itk_transform
+
+    center = (result.params or {}).get("center") or (0.0, 0.0)
+    spacing = getattr(result, "fixed_spacing", None)
+    if spacing is not None:  # physical params: the centre back in fixed pixels
+        center = (float(center[0]) / spacing[1], float(center[1]) / spacing[0])
+    write_itk_transform(
+        path,
+        result.matrix,
+        center=center,
+        fixed_spacing=None if inputs is None else inputs.fixed_meta.spacing,
+        moving_spacing=None if inputs is None else inputs.moving_meta.spacing,
+    )
+
+
+@contextlib.contextmanager
+def cli_wording():
+    """A core message's ``channel=K`` said as the command line's ``--channel K``."""
+    from regcli.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        if "channel=K" not in str(exc):
+            raise
+        raise InputError(str(exc).replace("channel=K", "--channel K"), param=exc.param) from exc
 
 
 def read_masks(fixed_mask: Path | None, moving_mask: Path | None) -> dict:

@@ -56,6 +56,7 @@ def _handler(signum, frame) -> None:
     if _state["interrupted"]:  # already unwinding: let the clean-up finish
         return
     _state["interrupted"] = True
+    _state["signum"] = signum
     raise Interrupted(signum)
 
 
@@ -77,6 +78,13 @@ def _unraisable(unraisable) -> None:
         _redeliver(unraisable.exc_value.signum)
         return
     _state["previous_hook"](unraisable)
+
+
+def pending() -> Interrupted | None:
+    """The signal being handled, if one came: C code that calls back into Python (matplotlib's
+    transforms) can turn the :class:`Interrupted` raised inside it into its own error (a
+    ``ValueError``); the caller re-raises this instead."""
+    return Interrupted(_state["signum"]) if _state["interrupted"] else None
 
 
 def install() -> None:

@@ -17,11 +17,11 @@ def _labels(first: Path, second: Path) -> tuple[str, str]:
     return helpers.display_name(first.name), helpers.display_name(second.name)
 
 
-def _pair_report(first: Path, second: Path, bins, normed: bool) -> tuple[dict, dict]:
+def _pair_report(first: Path, second: Path, bins, normed: bool, channel=None) -> tuple[dict, dict]:
     """Histogram of one pair: JSON-able facts, and the panel to draw (with the arrays)."""
     from regcli.histogram import joint_entropy, joint_histogram, marginal_entropies
 
-    image1, image2 = helpers.read_pair(first, second)
+    image1, image2 = helpers.read_pair(first, second, channel=channel)
     counts, edges1, edges2 = joint_histogram(image1, image2, bins=bins)
     total = float(counts.sum())
     entropy1, entropy2 = marginal_entropies(counts)
@@ -104,8 +104,9 @@ def _write_npy(path: Path, staged: Path, hists) -> None:
     "several pairs. Rows index I's bins, columns J's.",
 )
 @options.overwrite_opt
+@options.channel_opt
 @options.json_opt
-def jointhist(images, bins, normed, output, npy, overwrite, as_json):
+def jointhist(images, bins, normed, output, npy, overwrite, as_json, channel=None):
     """Joint histogram H of images I and J (same size), for one or several pairs.
 
     H[i, j] counts the pixels whose intensity is in bin i in I and in bin j in J, so for
@@ -146,7 +147,7 @@ def jointhist(images, bins, normed, output, npy, overwrite, as_json):
         pairs = list(zip(images[::2], images[1::2], strict=True))
         reports, panels = [], []
         for first, second in pairs:
-            facts, panel = _pair_report(first, second, bins, normed)
+            facts, panel = _pair_report(first, second, bins, normed, channel)
             reports.append(facts)
             panels.append(panel)
         interrupts.pause("work")

@@ -24,7 +24,7 @@ import traceback
 import click
 
 from regcli import __version__
-from regcli.cli import helpers, options
+from regcli.cli import helpers, interrupts, options
 
 #: Subcommand name -> module in regcli.cli holding a click command of the same name.
 COMMANDS = {
@@ -89,6 +89,9 @@ class RegcliGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:  # a bug: one line, the traceback only with -v
+            signalled = interrupts.pending()
+            if signalled is not None:  # a signal turned into another error by C code
+                raise signalled from exc
             _show_traceback(ctx)
             text = " ".join(str(exc).split()) or "(no message)"
             hint = "" if helpers.verbosity(ctx) > 0 else "; run with -v for the traceback"

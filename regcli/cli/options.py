@@ -67,10 +67,19 @@ mask_opts            --fixed-mask,   image file (non-zero =   every pixel       
                                                                                  profile
 reference_mask_opt   --reference-    image file (as above)    every pixel        stack
                      mask
-spacing_opts         --fixed-spacing SY,SX (numbers > 0)      1,1 (pixels)       register,
-                     --moving-spacing                                            batch
 plots_opt(...)       --plots         none|all (+ a command's  all; batch: qc     register,
                                      own: batch's qc)                            batch
+channel_opt          --channel       whole number >= 0        luminance of       register,
+                                                              colour, else       batch, stack,
+                                                              an error           compare,
+                                                                                 similarity,
+                                                                                 jointhist,
+                                                                                 profile
+spacing_opts         --spacing,      SY,SX[UNIT] (> 0)        the file's TIFF    register,
+                     --fixed-,                                resolution, else   batch
+                     --moving-spacing                         1,1 (pixels)
+init_transform_opt   --initial-      T.json or T.tfm          none               register,
+                     transform                                                   batch
 ==================== =============== ======================== ================== ==========
 
 Each option's Python name is the name of the core argument it feeds (``--iters`` is
@@ -489,38 +498,53 @@ reference_mask_opt = _mask_option(
 )
 
 
-def _parse_spacing_pair(ctx, param, value):
-    """``SY,SX`` (the size of a pixel along rows and columns) -> ``(sy, sx)``."""
+channel_opt = click.option(
+    "--channel",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="K",
+    help="Register on channel K (from 0) of a multi-channel image (every image that has "
+    "channels) [default: the luminance of colour images; other channel layouts need K]. "
+    "The aligned output keeps every channel.",
+)
+
+
+def _parse_spacing(ctx, param, value):
+    """``SY,SX`` or ``SY,SXunit`` -> ``((sy, sx), unit)``."""
     if value is None:
         return None
-    parts = value.split(",")
+    from regcli.errors import InputError
+    from regcli.images import parse_spacing
+
     try:
-        numbers = tuple(float(part) for part in parts)
-    except ValueError:
-        numbers = ()
-    if len(numbers) != 2 or not all(math.isfinite(n) and n > 0 for n in numbers):
-        raise click.BadParameter(
-            f"expected SY,SX: the size of a pixel along rows and along columns, two numbers "
-            f"> 0 in one unit for both images (e.g. 2,1), got {value!r}"
-        )
-    return numbers
+        return parse_spacing(value, param.name)
+    except InputError as exc:
+        raise click.BadParameter(exc.reason) from None
+
+
+_SPACING_HELP = {
+    "spacing": "Pixel size of both images along rows and columns, e.g. 2,1um (overrides the "
+    "files' TIFF resolution) [default: from the files, else 1,1 pixel].",
+    "fixed-spacing": "Pixel size of the fixed image only (over --spacing and the file).",
+    "moving-spacing": "Pixel size of the moving image only (over --spacing and the file).",
+}
 
 
 def spacing_opts(function):
-    """``--fixed-spacing`` and ``--moving-spacing``: pixel sizes, for transforms rigid in
-    physical units."""
-    for flag, name, which in (
-        ("--moving-spacing", "moving_spacing", "moving"),
-        ("--fixed-spacing", "fixed_spacing", "fixed"),
-    ):
-        function = click.option(
-            flag,
-            name,
-            callback=_parse_spacing_pair,
-            default=None,
-            metavar="SY,SX",
-            help=f"Pixel size of the {which} image along rows and columns (one unit for both "
-            "images): rotation, rigid and similarity are then rigid in physical units; the "
-            "matrix stays in pixels, the parameters are physical [default: 1,1].",
-        )(function)
+    """``--spacing``, ``--fixed-spacing``, ``--moving-spacing``: the size of a pixel, overriding
+    the files' TIFF resolution tags."""
+    for flag, text in reversed(_SPACING_HELP.items()):
+        option = click.option(
+            f"--{flag}", callback=_parse_spacing, metavar="SY,SX[UNIT]", help=text
+        )
+        function = option(function)
     return function
+
+
+init_transform_opt = click.option(
+    "--initial-transform",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="T.json|T.tfm",
+    help="Start from this transform (a regcli transform JSON or an ITK .tfm/.txt file) "
+    "instead of a global search; not with --init other than none.",
+)

@@ -102,6 +102,7 @@ def _parse_range(ctx, param, value):
 @options.output_opt(
     "PNG of the profile [default: <moving name>_profile_<param>.png in the current folder]."
 )
+@options.channel_opt
 @options.json_opt
 @options.overwrite_opt
 def profile(
@@ -122,6 +123,7 @@ def profile(
     output,
     as_json,
     overwrite,
+    channel=None,
 ):
     """Plot the cost as one parameter of the transform sweeps a range of values.
 
@@ -165,7 +167,7 @@ def profile(
     with outputs.OutputSet(overwrite=overwrite, inputs=[fixed, moving, *at_inputs]) as out:
         staged = out.stage(output, suffixes=(".png",), kind="figure", option="output")
         fixed_image, moving_image = helpers.read_pair(
-            fixed, moving, same_shape=False, allow_nan=True
+            fixed, moving, channel=channel, same_shape=False, allow_nan=True
         )
         masks = helpers.read_masks(fixed_mask, moving_mask)
         interrupts.pause("work")

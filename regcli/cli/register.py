@@ -12,6 +12,7 @@ from regcli.cli import helpers, interrupts, options, outputs, verdict
 COST_PLOT_NAME = "cost.png"
 OVERLAY_NAME = "overlay.png"
 TRANSFORM_NAME = "transform.json"
+ITK_TRANSFORM_NAME = "transform.tfm"
 
 
 @click.command(short_help="Align MOVING onto FIXED; write aligned image, plots, transform.")
@@ -33,6 +34,8 @@ TRANSFORM_NAME = "transform.json"
     "How to find the starting transform before the optimisation [default: the transform's own].",
 )
 @options.mask_opts
+@options.init_transform_opt
+@options.channel_opt
 @options.spacing_opts
 @options.output_opt(
     "Folder for the outputs, created if needed [default: regcli-<moving name>/ in the "
@@ -68,6 +71,9 @@ def register(
     init,
     fixed_mask,
     moving_mask,
+    initial_transform,
+    channel,
+    spacing,
     fixed_spacing,
     moving_spacing,
     outdir,
@@ -85,15 +91,22 @@ def register(
       cost.png                     cost against iteration, pyramid levels marked
       overlay.png                  before/after: magenta/green overlays and checkerboards
       transform.json               the 3x3 matrix (fixed pixel -> moving pixel) and its
-                                   parameters, metric, optimiser, convergence
+                                   parameters, metric, optimiser, convergence, spacings
+      transform.tfm                the same transform for ITK/SimpleITK (physical units)
+
+    A colour or multi-channel MOVING image is registered on its luminance (or --channel K)
+    and aligned with every channel.
 
     --plots none leaves out cost.png and overlay.png. The aligned image is on FIXED's grid.
 
     --fixed-mask/--moving-mask MASK compare only the pixels where MASK is non-zero (a region
     of interest; everything but a label or a corrupted region); NaN pixels of float images
-    are left out too (and stay NaN in the aligned image). --fixed-spacing/--moving-spacing
-    SY,SX make rotation, rigid and similarity rigid in physical units (non-square pixels);
-    the matrix stays in pixels, the parameters are physical.
+    are left out too (and stay NaN in the aligned image).
+
+    Pixel spacing (a TIFF's resolution tags, or --spacing/--fixed-spacing/--moving-spacing
+    SY,SX[UNIT]) makes rotation, rigid and similarity rigid in physical units (non-square
+    pixels, or pixels of two sizes); the matrix stays in pixels, the parameters are
+    physical, and the aligned TIFF carries the fixed image's spacing.
 
     The matrix M maps a FIXED pixel (x = column, y = row) to the MOVING pixel showing the
     same anatomy: aligned(x) = moving(M @ x). Angles are degrees, positive = clockwise on
@@ -132,11 +145,11 @@ def register(
         "beta": beta,
         "bins": bins,
         "sigma": sigma,
-        "fixed_spacing": fixed_spacing,
-        "moving_spacing": moving_spacing,
     }
     helpers.check_register_options(**options)
     masks = {"fixed_mask": fixed_mask, "moving_mask": moving_mask}
+    if initial_transform is not None and init not in (None, "none"):
+        raise click.UsageError(f"give either --initial-transform or --init {init}, not both")
     outdir = Path(f"regcli-{moving.stem}") if outdir is None else outdir
     if outdir.exists() and not outdir.is_dir():
         raise click.BadParameter(
@@ -146,23 +159,36 @@ def register(
     if plots == "all":
         names.update(cost_plot=COST_PLOT_NAME, overlay=OVERLAY_NAME)
     names["transform"] = TRANSFORM_NAME
+    names["itk_transform"] = ITK_TRANSFORM_NAME
     paths = {key: outdir / name for key, name in names.items()}
     from regcli.io import IMAGE_SUFFIXES, check_input_path, check_output_format
 
     check_input_path(moving)  # its format is the aligned image's: known before any work
-    inputs = (fixed, moving, *(path for path in masks.values() if path is not None))
-    with outputs.OutputSet(outdir, overwrite=overwrite, inputs=inputs, create=True) as out:
+    files = (fixed, moving, *(path for path in masks.values() if path is not None))
+    with outputs.OutputSet(outdir, overwrite=overwrite, inputs=files, create=True) as out:
         staged = {
             key: out.stage(name, suffixes=IMAGE_SUFFIXES, kind="image")
             if key == "aligned"
             else out.stage(name)
             for key, name in names.items()
         }
-        fixed_image, moving_image = helpers.read_pair(
-            fixed, moving, same_shape=False, allow_nan=True
+        inputs = helpers.read_inputs(
+            fixed,
+            moving,
+            channel=channel,
+            spacing=spacing,
+            fixed_spacing=fixed_spacing,
+            moving_spacing=moving_spacing,
+            same_shape=False,
+            allow_nan=True,
         )
         options.update(helpers.read_masks(**masks))
-        check_output_format(paths["aligned"], moving_image.dtype)
+        fixed_image, moving_image = inputs.fixed, inputs.moving
+        pixels = inputs.moving_pixels
+        channels = pixels.shape[2] if pixels.ndim == 3 else 1
+        check_output_format(paths["aligned"], pixels.dtype, channels)
+        if initial_transform is not None:
+            options["initial_matrix"] = helpers.initial_matrix(initial_transform, inputs)
         interrupts.pause("work")
 
         from regcli.registration import register as run_registration
@@ -172,12 +198,20 @@ def register(
             helpers.progress_bar(enabled=enabled, description=optimizer or "register") as tick,
             helpers.inputs_named(fixed=fixed, moving=moving),
         ):
-            result = run_registration(fixed_image, moving_image, callback=tick, **options)
+            result = run_registration(
+                fixed_image,
+                moving_image,
+                callback=tick,
+                **options,
+                **helpers.spacing_for_register(inputs),
+            )
         code = verdict.exit_code(result)
         report = helpers.result_report(result, fixed=str(fixed), moving=str(moving))
         report.update({name: str(path) for name, path in masks.items() if path is not None})
         report["exit_code"] = 0 if allow_suspect else code
-        write_outputs(result, report, fixed, moving, fixed_image, moving_image, staged)
+        write_outputs(
+            result, report, fixed, moving, fixed_image, moving_image, staged, inputs=inputs
+        )
     report["outputs"] = {"directory": outdir, **paths}
     if as_json:
         helpers.echo_json(report)
@@ -200,12 +234,25 @@ def aligned_for_output(warped, moving_image):
     return to_dtype(np.clip(warped, low, high), moving_image.dtype)
 
 
+def channels_for_output(pixels, matrix, shape):
+    """Every channel of ``pixels`` (``(rows, cols, channels)``) resampled by ``matrix`` onto
+    a grid of ``shape`` (the fixed image's; cubic, as ``result.warped``), each clipped to its
+    own range, in the input's dtype."""
+    from regcli.images import clip_channels, warp_channels
+    from regcli.io import to_dtype
+
+    warped = warp_channels(pixels, matrix, output_shape=shape[:2], order=3)
+    return to_dtype(clip_channels(warped, pixels), pixels.dtype)
+
+
 def write_outputs(
-    result, report: dict, fixed: Path, moving: Path, fixed_image, moving_image, paths
+    result, report: dict, fixed: Path, moving: Path, fixed_image, moving_image, paths, inputs=None
 ) -> None:
     """Write the aligned image, the figures named in ``paths`` (``cost_plot``, ``overlay``)
     and the transform JSON (``report``'s facts) to ``paths`` (staged by the command's output
-    set).
+    set), and ``transform.tfm`` when ``paths`` has ``itk_transform``.  With ``inputs``
+    (:class:`helpers.Inputs`) the aligned image has every channel of the moving image and
+    the fixed image's spacing, and the transform files record both spacings.
 
     matplotlib is imported only for the cost curve; the overlay is composed with numpy.
     """
@@ -213,7 +260,11 @@ def write_outputs(
 
     moving_name, fixed_name = helpers.display_name(moving.name), helpers.display_name(fixed.name)
     warped = result.warped  # the cubic resampling, computed once for both uses
-    write_image(paths["aligned"], aligned_for_output(warped, moving_image))
+    if inputs is not None and inputs.moving_pixels.ndim == 3:
+        aligned = channels_for_output(inputs.moving_pixels, result.matrix, fixed_image.shape)
+    else:
+        aligned = aligned_for_output(warped, moving_image)
+    write_image(paths["aligned"], aligned, meta=None if inputs is None else inputs.output_meta)
     if "overlay" in paths:
         from regcli.overlay import save_overlay_image
 
@@ -237,6 +288,9 @@ def write_outputs(
             title=f"{moving_name} onto {fixed_name}\nmetric {result.metric}, "
             f"optimiser {result.optimizer}, transform {result.transform}",
         )
+    if inputs is not None:  # the spacings transform.json records, in --json's report too
+        for role, meta in (("fixed", inputs.fixed_meta), ("moving", inputs.moving_meta)):
+            report.update({f"{role}_spacing": list(meta.pixel_spacing), f"{role}_unit": meta.unit})
     extra = {k: v for k, v in report.items() if k not in ("matrix", "transform", "params")}
     write_transform_json(
         paths["transform"],
@@ -246,7 +300,11 @@ def write_outputs(
         fixed_shape=fixed_image.shape,
         moving_shape=moving_image.shape,
         extra=extra,
+        fixed_meta=None if inputs is None else inputs.fixed_meta,
+        moving_meta=None if inputs is None else inputs.moving_meta,
     )
+    if "itk_transform" in paths:
+        helpers.write_itk(paths["itk_transform"], result, inputs)
 
 
 _OUTPUT_DESCRIPTIONS = {
@@ -254,6 +312,7 @@ _OUTPUT_DESCRIPTIONS = {
     "cost_plot": "cost curve",
     "overlay": "before/after overlay",
     "transform": "matrix and parameters",
+    "itk_transform": "the transform for ITK/SimpleITK",
 }
 
 
@@ -277,7 +336,7 @@ def _text_report(summary: dict, outdir: Path) -> str:
         f"{Path(summary['moving']).name} onto {Path(summary['fixed']).name}: "
         f"{summary['transform']}, {summary['metric']}, {summary['optimizer']}: {status} after "
         f"{helpers.plural(summary['iterations'], 'iteration')} in {summary['seconds']:.2f} s",
-        f"  parameters: {helpers.format_params(summary['params'])}",
+        f"  parameters{_params_unit(summary)}: {helpers.format_params(summary['params'])}",
         f"  cost ({summary['cost_label']}) at the finest level ({rows}x{cols}): "
         f"{_number(summary['initial_cost'])} -> {_number(summary['final_cost'])}",
         verdict.quality_line(summary["quality"]),
@@ -287,6 +346,13 @@ def _text_report(summary: dict, outdir: Path) -> str:
         if key in outputs:
             lines.append(f"    {outputs[key].name:<24} {what}")
     return "\n".join(lines)
+
+
+def _params_unit(summary: dict) -> str:
+    """`` (physical, um)`` when the parameters are physical (pixel spacing), else ``""``."""
+    if not str((summary.get("units") or {}).get("params", "")).startswith("physical"):
+        return ""
+    return f" (physical, {summary.get('fixed_unit') or 'the spacing unit'})"
 
 
 def _number(value) -> str:

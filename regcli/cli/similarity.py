@@ -28,8 +28,9 @@ def _with_file_names(message: str, first: Path, second: Path) -> str:
 )
 @options.sigma_opt
 @options.mask_opts
+@options.channel_opt
 @options.json_opt
-def similarity(image1, image2, metric, bins, sigma, fixed_mask, moving_mask, as_json):
+def similarity(image1, image2, metric, bins, sigma, fixed_mask, moving_mask, as_json, channel=None):
     """Compare IMAGE1 and IMAGE2 (same size) with one similarity measure or all of them.
 
     With --fixed-mask (IMAGE1's) and/or --moving-mask (IMAGE2's) only the pixels in use in
@@ -57,7 +58,7 @@ def similarity(image1, image2, metric, bins, sigma, fixed_mask, moving_mask, as_
     from regcli.errors import InputError
     from regcli.metrics import METRICS
 
-    first, second = helpers.read_pair(image1, image2, allow_nan=True)
+    first, second = helpers.read_pair(image1, image2, channel=channel, allow_nan=True)
     masks = helpers.read_masks(fixed_mask, moving_mask)
     interrupts.pause("work")
     first, second, mask = _pixels_in_use(first, second, masks)

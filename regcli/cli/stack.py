@@ -49,6 +49,7 @@ def _parse_reference(ctx, param, value):
 )
 @options.registration_opts
 @options.reference_mask_opt
+@options.channel_opt
 @options.overwrite_opt
 @options.allow_suspect_opt("a frame's result")
 @options.json_opt
@@ -74,7 +75,9 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
     --reference-mask MASK (a frame's shape, non-zero = use) leaves pixels of the reference
     out of every registration (a static label, a region that does not move with the rest).
 
-    Apply the same transforms to another channel with
+    A stack with channels (ImageJ TCYX, samples, a (T, rows, cols, C) .npy) is aligned on
+    --channel K, which the aligned stack holds. Apply the same transforms to another channel
+    with
     `regcli apply --transforms OUTDIR/transforms.csv OTHER.tif -o OTHER_aligned.tif`
     (--order 0 for labels).
 
@@ -103,7 +106,8 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
         staged = {key: out.stage(name) for key, name in names.items()}
         if mask_path is not None:
             register_options["fixed_mask"] = helpers.read_masks(mask_path, None)["fixed_mask"]
-        source = open_stack(stack if len(stack) > 1 else stack[0])
+        with helpers.cli_wording():
+            source = open_stack(stack if len(stack) > 1 else stack[0], channel=kwargs["channel"])
         with contextlib.closing(source):
             reference = check_reference(reference, len(source))
             frames = _align(ctx, source, staged, reference, register_options)

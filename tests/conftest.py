@@ -44,6 +44,17 @@ def regcli_executable() -> list[str]:
     return [found] if found else [sys.executable, "-m", "regcli"]
 
 
+def default_signals() -> None:
+    """``preexec_fn`` for a child a test will interrupt: SIGINT, SIGTERM and SIGHUP at their
+    default disposition.  A CI runner that starts the suite in the background (``cmd &``)
+    ignores SIGINT, children inherit that, and regcli, like any program, keeps a signal its
+    parent chose to ignore: the test would wait forever for the child to stop."""
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @pytest.fixture
 def run_regcli():
     """Run the installed ``regcli`` in a real subprocess: ``run_regcli(*args, cwd=...)``."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import regcli_executable
+from conftest import default_signals, regcli_executable
 from many_cases import write_pairs
 
 from regcli.cli.main import cli
@@ -264,7 +264,13 @@ def _start(fixed, movings, out, workers):
     command = [*regcli_executable(), "batch", str(fixed), *map(str, movings), "-o", str(out)]
     command += ["--plots", "none", "--workers", str(workers)]
     env = dict(os.environ, MPLBACKEND="Agg")
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=default_signals,
+    )
 
 
 def _wait_for_pairs(out, count, process, timeout=60):

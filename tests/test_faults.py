@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import regcli_executable, smooth_blobs
+from conftest import default_signals, regcli_executable, smooth_blobs
 
 from regcli.cli.main import cli
 from regcli.io import write_image, write_transform_json
@@ -135,6 +135,7 @@ def _spawn(args, *, env_extra=None, cwd=None):
         text=True,
         env=env,
         cwd=cwd,
+        preexec_fn=default_signals,
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import png_bytes, regcli_executable, smooth_blobs
+from conftest import default_signals, png_bytes, regcli_executable, smooth_blobs
 from PIL import Image
 
 from regcli.cli.main import cli
@@ -134,6 +134,7 @@ def test_ctrl_c_exits_130_with_one_short_line_and_no_partial_set(pair):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_signals,
     )
     deadline = time.monotonic() + 60
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:

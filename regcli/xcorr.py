@@ -33,7 +33,10 @@ class Correlation:
 
     The surfaces are in the FFT's circular layout: index ``[..., i, j]`` is the shift
     ``(sx, sy) = (shift_x[j], shift_y[i])``, i.e. ``fixed(x, y)`` compared with
-    ``moving(x + sx, y + sy)``.  Indices of no shift with an overlap have ``n = 0``.
+    ``moving(x + sx, y + sy)``.  Indices of no shift with an overlap have ``n = 0``.  A
+    :class:`MaskedCorrelator` with ``max_shift`` keeps only the rows and columns of the
+    shifts within it (each run of left-out indices stands for one row or column with
+    ``n = 0``, so neighbouring indices are still neighbouring shifts or nothing).
 
     Attributes
     ----------
@@ -131,7 +134,8 @@ class MaskedCorrelator:
     sees contrast a million times fainter.  When neither image has a mask (both domains are
     whole rectangles) the overlap's sums of ``1, f, f^2, g, g^2`` are box sums of integral
     images (Lewis, "Fast normalized cross-correlation", 1995) and only ``sum f g`` needs
-    transforms.
+    transforms.  ``max_shift`` (pixels, each axis) limits the shifts: the transforms are
+    shorter, and the surfaces hold those shifts alone (:class:`Correlation`).
     """
 
     def __init__(self, fixed, fixed_mask, moving_shape, *, dtype=np.float32, max_shift=None):

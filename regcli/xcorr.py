@@ -35,8 +35,9 @@ class Correlation:
     ``(sx, sy) = (shift_x[j], shift_y[i])``, i.e. ``fixed(x, y)`` compared with
     ``moving(x + sx, y + sy)``.  Indices of no shift with an overlap have ``n = 0``.  A
     :class:`MaskedCorrelator` with ``max_shift`` keeps only the rows and columns of the
-    shifts within it (each run of left-out indices stands for one row or column with
-    ``n = 0``, so neighbouring indices are still neighbouring shifts or nothing).
+    shifts within it and of their neighbours (left-out indices lie between two kept ones
+    with ``n = 0``, so the neighbouring indices of a shift are its neighbouring shifts or
+    have ``n = 0``, as in the whole layout).
 
     Attributes
     ----------

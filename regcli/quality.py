@@ -234,8 +234,7 @@ def _surface_measures(fixed, fixed_mask, warped, warped_mask, n0: int) -> tuple:
     )
     surface = correlator(warped, warped_mask, min_overlap=max(16, int(RIVAL_OVERLAP * n0)))
     r, n = surface.r, surface.n
-    sy, sx = np.meshgrid(surface.shift_y, surface.shift_x, indexing="ij")
-    radius = np.hypot(sx, sy)
+    radius = np.hypot(surface.shift_x[None, :], surface.shift_y[:, None])
     valid = n >= max(16, RIVAL_OVERLAP * n0)
     near = valid & (radius <= 1.5)
     if not near.any():
@@ -250,15 +249,12 @@ def _surface_measures(fixed, fixed_mask, warped, warped_mask, n0: int) -> tuple:
     spread = max(1.4826 * float(np.median(np.abs(values - median))), MIN_SPREAD)
     # Rival peaks: local maxima of the surface away from the solution's own peak.
     padded = np.pad(np.where(valid, z, -np.inf), 1, constant_values=-np.inf)
-    neighbours = np.max(
-        [
-            padded[1 + di : padded.shape[0] - 1 + di, 1 + dj : padded.shape[1] - 1 + dj]
-            for di in (-1, 0, 1)
-            for dj in (-1, 0, 1)
-            if di or dj
-        ],
-        axis=0,
-    )
+    rows, cols = z.shape
+    neighbours = np.full(z.shape, -np.inf)
+    for di, dj in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+        np.maximum(
+            neighbours, padded[1 + di : rows + 1 + di, 1 + dj : cols + 1 + dj], out=neighbours
+        )
     peaks = null & (z >= neighbours)
     rival = float(z[peaks].max()) if peaks.any() else median
     return (z0 - median) / spread, (z0 - rival) / spread, (rival - median) / spread

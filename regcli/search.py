@@ -304,13 +304,18 @@ def _canvas_candidates(pair: CoarsePair, linears: np.ndarray, features) -> np.nd
         _fft.next_fast_len(a + b - 1, real=True)
         for a, b in zip(pair.fixed.shape, canvas_shape, strict=True)
     )
-    masks = np.array([pair.moving_domain.inside(m, canvas_shape) for m in maps], dtype=float)
+    twins = _half_turn_twins(linears)
+    masks = _canvas_stack(
+        twins, lambda m: pair.moving_domain.inside(m, canvas_shape).astype(float), maps
+    )
     out = []
     for feature in features:
         fixed_feature, moving_feature = pair.feature(feature)
         weights = np.ones(pair.fixed.shape) if pair.fixed_domain.full else pair.fixed_domain.valid()
         fixed = np.conj(_fft.rfft2(spectra.zero_mean(fixed_feature, weights), shape))
-        images = np.array([warp_linear(moving_feature, m, canvas_shape) for m in maps])
+        images = _canvas_stack(
+            twins, lambda m, f=moving_feature: warp_linear(f, m, canvas_shape), maps
+        )
         spectrum = fixed * _fft.rfft2(
             spectra.zero_mean(images, masks).astype(np.float32), shape, axes=(-2, -1)
         )
@@ -333,6 +338,26 @@ def _canvas_candidates(pair: CoarsePair, linears: np.ndarray, features) -> np.nd
             )
             out.append(m @ translation_matrix(shift_x[j] + dx, shift_y[i] + dy))
     return np.array(out).reshape(-1, 3, 3)
+
+
+def _half_turn_twins(linears: np.ndarray) -> list[int | None]:
+    """For each linear part, the index of an earlier one that is its half turn (``-A``), or
+    None."""
+    out: list[int | None] = []
+    for k, a in enumerate(linears):
+        out.append(
+            next((j for j in range(k) if np.allclose(linears[j], -a, rtol=0.0, atol=1e-12)), None)
+        )
+    return out
+
+
+def _canvas_stack(twins: list[int | None], make, maps) -> np.ndarray:
+    """``make(m)`` for every canvas map; a half-turn twin's canvas is its twin's turned by
+    half a turn (the canvases are centred on the moving image: an array flip, no warp)."""
+    images: list[np.ndarray] = []
+    for m, twin in zip(maps, twins, strict=True):
+        images.append(make(m) if twin is None else images[twin][::-1, ::-1])
+    return np.array(images)
 
 
 def _canvases(pair: CoarsePair, linears: np.ndarray) -> tuple[tuple[int, int], list]:

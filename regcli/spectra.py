@@ -20,6 +20,7 @@ import functools
 import math
 
 import numpy as np
+from scipy import fft as _fft
 
 __all__ = [
     "FOURIER_ANGLES",
@@ -79,12 +80,15 @@ def _hann_disc(shape: tuple[int, int], cx: float, cy: float, radius: float) -> n
 
 @functools.lru_cache(maxsize=16)
 def _polar_sampler(side: int, rings: int, log: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear sampling of a centred ``side x side`` spectrum on rings over half a turn.
+    """Bilinear sampling of a ``side x side`` spectrum on rings over half a turn.
 
-    Returns flat indices ``(4, rings, angles)`` of the four neighbours of every sample and
-    their weights: ``sum(weights * spectrum.ravel()[index], axis=0)`` is linear
-    interpolation without its per-call set-up.  Radii from 2 frequency samples to 0.45 of the
-    side, linearly or geometrically spaced.
+    The samples lie in the half plane of non-negative vertical frequencies, which a real
+    transform along the rows gives (the magnitudes of a real image's spectrum are symmetric):
+    the spectrum is ``(side // 2 + 1, side)``, row ``k`` the vertical frequency ``k``, the
+    columns centred (``fftshift``).  Returns flat indices ``(4, rings, angles)`` of the four
+    neighbours of every sample and their weights: ``sum(weights * spectrum.ravel()[index],
+    axis=0)`` is linear interpolation without its per-call set-up.  Radii from 2 frequency
+    samples to 0.45 of the side, linearly or geometrically spaced.
     """
     theta = np.arange(FOURIER_ANGLES) * (math.pi / FOURIER_ANGLES)
     low, high = 2.0, 0.45 * side
@@ -94,7 +98,8 @@ def _polar_sampler(side: int, rings: int, log: bool) -> tuple[np.ndarray, np.nda
     cols = center + radii[:, None] * np.cos(theta)[None, :]
     r0, c0 = np.floor(rows), np.floor(cols)
     fr, fc = rows - r0, cols - c0
-    r0 = np.clip(r0.astype(np.intp), 0, side - 2)
+    # (rows >= center: sin >= 0 over half a turn; the clip keeps r0 + 1 <= side // 2)
+    r0 = np.clip(r0.astype(np.intp), 0, side - 2) - center
     c0 = np.clip(c0.astype(np.intp), 0, side - 2)
     base = r0 * side + c0
     index = np.stack([base, base + 1, base + side, base + side + 1])
@@ -108,13 +113,12 @@ def _rings(image: np.ndarray, window: np.ndarray, side: int, rings: int, log: bo
     """Square-rooted Fourier magnitudes of the windowed image and of its gradient magnitude
     on the rings: ``(2, rings, FOURIER_ANGLES)``."""
     index, weights = _polar_sampler(side, rings, log)
-    out = []
-    for feature in (image, gradient_magnitude(image)):
-        values = zero_mean(feature, window)
-        # Zero padding to a square: equal frequency steps along x and y.
-        magnitude = np.abs(np.fft.fftshift(np.fft.fft2(values, (side, side)))).ravel()
-        out.append(np.sqrt(np.einsum("kij,kij->ij", magnitude[index], weights)))
-    return np.stack(out)
+    values = zero_mean(np.stack([image, gradient_magnitude(image)]), window)
+    # Zero padding to a square: equal frequency steps along x and y; a real transform along
+    # the rows (the half plane the rings sample), the columns centred.
+    spectrum = _fft.rfft2(values, (side, side), axes=(-1, -2))
+    magnitudes = np.abs(np.fft.fftshift(spectrum, axes=-1)).reshape(2, -1)
+    return np.sqrt([np.einsum("kij,kij->ij", m[index], weights) for m in magnitudes])
 
 
 def _unit_rows(rings: np.ndarray) -> np.ndarray:

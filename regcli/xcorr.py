@@ -33,7 +33,11 @@ class Correlation:
 
     The surfaces are in the FFT's circular layout: index ``[..., i, j]`` is the shift
     ``(sx, sy) = (shift_x[j], shift_y[i])``, i.e. ``fixed(x, y)`` compared with
-    ``moving(x + sx, y + sy)``.  Indices of no shift with an overlap have ``n = 0``.
+    ``moving(x + sx, y + sy)``.  Indices of no shift with an overlap have ``n = 0``.  A
+    :class:`MaskedCorrelator` with ``max_shift`` keeps only the rows and columns of the
+    shifts within it and of their neighbours (left-out indices lie between two kept ones
+    with ``n = 0``, so the neighbouring indices of a shift are its neighbouring shifts or
+    have ``n = 0``, as in the whole layout).
 
     Attributes
     ----------
@@ -131,7 +135,8 @@ class MaskedCorrelator:
     sees contrast a million times fainter.  When neither image has a mask (both domains are
     whole rectangles) the overlap's sums of ``1, f, f^2, g, g^2`` are box sums of integral
     images (Lewis, "Fast normalized cross-correlation", 1995) and only ``sum f g`` needs
-    transforms.
+    transforms.  ``max_shift`` (pixels, each axis) limits the shifts: the transforms are
+    shorter, and the surfaces hold those shifts alone (:class:`Correlation`).
     """
 
     def __init__(self, fixed, fixed_mask, moving_shape, *, dtype=np.float32, max_shift=None):
@@ -167,7 +172,16 @@ class MaskedCorrelator:
             (np.arange(size) >= size - int(a) + 1) & (np.arange(size) <= int(m) - 1)
             for a, m, size in zip(f.shape, moving_shape, self.shape, strict=True)
         ]
-        self.valid = ~(aliased[0][:, None] | aliased[1][None, :])
+        # The surfaces keep the rows and columns of unaliased shifts and their neighbours (so
+        # that a neighbour of a kept shift is a kept index or nothing, as in the whole layout):
+        # with ``max_shift`` most of the transform's samples alias, and everything after the
+        # transforms works on the kept ones alone.
+        self._keep = [_kept(~a) for a in aliased]
+        self.shift_y, self.shift_x = (
+            s if k is None else s[k]
+            for s, k in zip((self.shift_y, self.shift_x), self._keep, strict=True)
+        )
+        self.valid = ~(self._crop(aliased[0][:, None]) | self._crop(aliased[1][None, :]))
         self._fixed = (a, f)
         self._spectra = None
         self._box = None  # integral images and spectrum of f, made on first use
@@ -191,6 +205,15 @@ class MaskedCorrelator:
             stack = np.stack([a, f, f * f]).astype(self.dtype)
             self._spectra = np.conj(_fft.rfft2(stack, self.shape, axes=(-2, -1)))
         return self._spectra
+
+    def _crop(self, surfaces: np.ndarray) -> np.ndarray:
+        """The kept rows and columns of ``surfaces`` (the last two axes; an axis of length 1
+        is a broadcast one, left as it is)."""
+        out = surfaces
+        for axis, keep in ((-2, self._keep[0]), (-1, self._keep[1])):
+            if keep is not None and out.shape[axis] > 1:
+                out = np.take(out, keep, axis=axis)
+        return out
 
     def __call__(self, moving, moving_mask, *, min_overlap: int = 16) -> Correlation:
         g = np.asarray(moving, dtype=np.float64)
@@ -228,7 +251,7 @@ class MaskedCorrelator:
         fa, ff, ff2 = self.spectra[:, None] if g.ndim == 3 else self.spectra
         gb, gg, gg2 = forward
         products = np.stack([fa * gb, ff * gb, fa * gg, ff * gg, ff2 * gb, fa * gg2])
-        return _fft.irfft2(products, self.shape, axes=(-2, -1))
+        return self._crop(_fft.irfft2(products, self.shape, axes=(-2, -1)))
 
     def _box_sums(self, g: np.ndarray):
         """The same sums for two whole rectangles: box sums, and one transform for f g."""
@@ -252,8 +275,17 @@ class MaskedCorrelator:
         if g.ndim == 3:
             fixed = fixed[:, None]
         spectrum = fixed_spectrum * _fft.rfft2(g.astype(self.dtype), self.shape, axes=(-2, -1))
-        sum_fg = _fft.irfft2(spectrum, self.shape, axes=(-2, -1))
+        sum_fg = self._crop(_fft.irfft2(spectrum, self.shape, axes=(-2, -1)))
         return n, fixed[0], moving[0], sum_fg, fixed[1], moving[1]
+
+
+def _kept(valid: np.ndarray) -> np.ndarray | None:
+    """Indices of the ``valid`` entries of an axis and of their neighbours, or None when
+    that is every index."""
+    near = valid.copy()
+    near[1:] |= valid[:-1]
+    near[:-1] |= valid[1:]
+    return None if near.all() else np.flatnonzero(near)
 
 
 def _integral(images: np.ndarray) -> np.ndarray:

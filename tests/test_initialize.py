@@ -222,3 +222,29 @@ def test_search_on_given_pyramid_level_agrees(brain):
     # A pair of the wrong size is not used (the images are reduced as usual).
     wrong = initial_matrix(brain, moving, "rigid", "ssd", coarse=(brain[:10, :10], brain[:10, :10]))
     np.testing.assert_allclose(wrong, own)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_half_turn_twin_candidates_match_their_own_canvases(brain, masked):
+    """A canvas turned by half a turn is its twin's canvas flipped: the shifts found for an
+    angle and its twin together are those found for each alone."""
+    from regcli.domain import Domain
+    from regcli.search import _linear, coarse_pair, shift_candidates
+
+    transform = make_transform("rigid", shape=brain.shape)
+    moving = moved(brain, transform.matrix([math.radians(35.0), 6.0, -4.0]))
+    domains = None
+    if masked:
+        mask = np.ones(brain.shape, bool)
+        mask[:40, 150:] = False
+        domains = (Domain.of(brain), Domain.of(moving, mask))
+    pair = coarse_pair(brain, moving, 64, domains=domains)
+    angle = math.radians(33.0)
+    features = ("intensity", "gradient")
+    together = shift_candidates(
+        pair, np.array([_linear(angle), _linear(angle + math.pi)]), features
+    )
+    alone = [shift_candidates(pair, _linear(a)[None], features) for a in (angle, angle + math.pi)]
+    # (ordered by feature, then canvas)
+    np.testing.assert_allclose(together[[0, 2]], alone[0], atol=1e-9)
+    np.testing.assert_allclose(together[[1, 3]], alone[1], atol=1e-9)

@@ -12,12 +12,13 @@ import pytest
 from scipy import ndimage
 
 import regcli
+from bench import precision
 from regcli import refine
 from regcli.resample import warp
 from regcli.transforms import make_transform, mean_displacement, translation_matrix
 
-#: scikit-image's sub-pixel test shift (rows, cols), then seeded ones (as in bench/precision.py).
-SHIFTS = [(-2.4, 1.32), *np.random.default_rng(13).uniform(-6.0, 6.0, (4, 2)).round(3)]
+#: scikit-image's sub-pixel test shift (rows, cols), then four of the benchmark's seeded ones.
+SHIFTS = precision.SHIFTS[:5]
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +28,11 @@ def camera():
     return data.camera().astype(np.float64)
 
 
-def fourier_shifted(image: np.ndarray, shift) -> np.ndarray:
-    """``image`` with its content moved by ``shift = (rows, cols)`` (periodic)."""
-    return np.fft.ifftn(ndimage.fourier_shift(np.fft.fftn(image), shift)).real
-
-
 @pytest.mark.parametrize("transform", ["translation", "rigid"])
 def test_fourier_shifted_camera_is_recovered_within_a_hundredth_of_a_pixel(camera, transform):
     kwargs = {} if transform == "rigid" else {"transform": transform}  # rigid: the default
     for dy, dx in SHIFTS:
-        result = regcli.register(camera, fourier_shifted(camera, (dy, dx)), **kwargs)
+        result = regcli.register(camera, precision.fourier_shifted(camera, (dy, dx)), **kwargs)
         # content moved by (dx, dy): fixed pixel x shows in the moving image at x + (dx, dy)
         error = mean_displacement(result.matrix, translation_matrix(dx, dy), camera.shape)
         assert error < 0.01, ((dy, dx), transform, error)
@@ -90,3 +86,23 @@ def test_finest_objective_smooths_only_for_metrics_that_compare_intensities_line
     np.testing.assert_array_equal(ssd.fixed, refine.smooth(image))
     assert mi.fixed is image
     assert ssd.cost(family.identity() * ssd.scales) < 1e-12
+
+
+def test_precision_table_counts_only_the_cases_every_method_solves():
+    def row(case, method, error):
+        return {"case": case, "method": method, "error_px": error, "solved": error < 0.5}
+
+    rows = [
+        row("a", "regcli", 0.01),
+        row("a", "ecc", 0.02),
+        row("b", "regcli", 0.03),
+        row("b", "ecc", 9.0),  # not solved by ecc: left out
+        row("c", "regcli", 0.05),
+        row("c", "ecc", 0.04),
+    ]
+    count, stats = precision.precision_stats(rows, ["regcli", "ecc"])
+    assert count == 2
+    assert stats["regcli"]["median_error_px"] == pytest.approx(0.03)
+    assert stats["ecc"]["max_error_px"] == pytest.approx(0.04)
+    assert precision.methods_for(["regcli", "ecc"]) == ["regcli", "regcli_t", "ecc"]
+    assert precision.SHIFTS[0] == (-2.4, 1.32) and len(precision.SHIFTS) == 11

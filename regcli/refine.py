@@ -43,9 +43,18 @@ import functools
 import numpy as np
 from scipy import ndimage
 
+from regcli.domain import KEEP_ERODED
 from regcli.objective import LevelObjective
 
-__all__ = ["MARGIN", "MAX_UPSAMPLED_PIXELS", "SMOOTHING", "finest_objective", "smooth", "upsample"]
+__all__ = [
+    "MARGIN",
+    "MASK_MARGIN",
+    "MAX_UPSAMPLED_PIXELS",
+    "SMOOTHING",
+    "finest_objective",
+    "smooth",
+    "upsample",
+]
 
 #: The smoothing of both images at the finest level for ``same_modality`` metrics: binomial
 #: ``[1, 2, 1] / 4`` along each axis (variance 0.5 px^2).  ``[1, 4, 6, 4, 1] / 16`` removes a
@@ -55,6 +64,13 @@ SMOOTHING = np.array([1.0, 2.0, 1.0]) / 4.0
 #: Pixels this close to an image's border (or its domain's) are not compared at the finest
 #: level: the smoothing reaches that far, and there it reads repeated edge pixels.
 MARGIN = 1.0
+#: Pixels this close to a domain's mask are not compared at the finest level: the filters put
+#: more than 1 % of the (filled) pixels outside a mask into the pixels within 2 px of it.  A
+#: mask that this erosion would mostly remove (scattered pixels: scikit-image's example with a
+#: quarter of the pixels corrupted at random) leaves the finest level as it is (bilinear, no
+#: smoothing): smoothed, the fill reached nearly every pixel and the error went from 0.008 to
+#: 0.08 px.
+MASK_MARGIN = 2.0
 #: Moving images of more pixels than this (about 724^2) are only smoothed, not upsampled: the
 #: copy has four times the pixels, and at 1024^2 making it took 15 ms of a 50 ms registration.
 #: On the benchmark's 1024^2 pairs (cubic upsamplings of a 256^2 slice, smooth at the pixel
@@ -157,7 +173,16 @@ def finest_objective(
     """The :class:`~regcli.objective.LevelObjective` of the finest level (the module's
     docstring): the moving image upsampled (only smoothed above
     :data:`MAX_UPSAMPLED_PIXELS`), both images smoothed for a ``same_modality`` metric,
-    compared at least :data:`MARGIN` pixels inside both images' domains."""
+    compared at least :data:`MARGIN` pixels inside both images (:data:`MASK_MARGIN` inside a
+    mask); the plain objective when a mask is scattered pixels."""
+    margins = []
+    for domain in domains or ():
+        if domain.full:
+            margins.append(MARGIN)
+        elif _compact(domain.mask):
+            margins.append(MASK_MARGIN)
+        else:
+            return LevelObjective(fixed, moving, transform, metric, options, domains=domains)
     smoothed = bool(metric.same_modality)
     if moving.size <= MAX_UPSAMPLED_PIXELS:
         extra = {"upsampled": upsample(moving, smoothed=smoothed)}
@@ -170,6 +195,15 @@ def finest_objective(
         metric,
         options,
         domains=domains,
-        margins=(MARGIN, MARGIN),
+        margins=tuple(margins) if margins else (MARGIN, MARGIN),
         **extra,
     )
+
+
+def _compact(mask: np.ndarray) -> bool:
+    """Whether eroding ``mask`` by :data:`MASK_MARGIN` pixels keeps at least half of it (the
+    rule :class:`~regcli.domain.Domain` erodes masks by)."""
+    eroded = ndimage.binary_erosion(
+        mask, np.ones((3, 3), bool), iterations=int(MASK_MARGIN), border_value=1
+    )
+    return np.count_nonzero(eroded) >= KEEP_ERODED * np.count_nonzero(mask)

@@ -51,6 +51,14 @@ def _regcli_run(prepared, *, metric: str = "ssd") -> np.ndarray:
     return np.asarray(result.matrix, dtype=float)
 
 
+def _regcli_translation_run(prepared, *, metric: str = "ssd") -> np.ndarray:
+    import regcli
+
+    fixed, moving = prepared
+    result = regcli.register(fixed, moving, metric=metric, transform="translation")
+    return np.asarray(result.matrix, dtype=float)
+
+
 # --------------------------------------------------------------------------------- SimpleITK
 
 
@@ -171,4 +179,10 @@ ADAPTERS: dict[str, Adapter] = {
         Adapter("ecc", "OpenCV findTransformECC", _ecc_prepare, _ecc_run),
         Adapter("stackreg", "pystackreg RIGID_BODY", _stackreg_prepare, _stackreg_run),
     )
+}
+#: Methods run on some cases only (the Fourier-shift cases of bench/precision.py).
+EXTRA_ADAPTERS: dict[str, Adapter] = {
+    "regcli_t": Adapter(
+        "regcli_t", "regcli --transform translation", _regcli_prepare, _regcli_translation_run
+    ),
 }

@@ -9,14 +9,15 @@ from pathlib import Path
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
-METHOD_ORDER = ("regcli", "sitk", "ecc", "stackreg")
+METHOD_ORDER = ("regcli", "regcli_t", "sitk", "ecc", "stackreg")
 LABELS = {
     "regcli": "regcli",
+    "regcli_t": "regcli (translation)",
     "sitk": "SimpleITK",
     "ecc": "OpenCV ECC",
     "stackreg": "pystackreg",
 }
-COLORS = {"regcli": "C3", "sitk": "C0", "ecc": "C2", "stackreg": "C1"}
+COLORS = {"regcli": "C3", "regcli_t": "C4", "sitk": "C0", "ecc": "C2", "stackreg": "C1"}
 
 
 def _methods(rows) -> list[str]:
@@ -163,11 +164,23 @@ def markdown(summary: dict) -> str:
                 f"{_fmt(_median(b for _, b in both))} px."
             )
         lines += _extras_lines(summary)
+        lines += _precision_lines(summary)
         lines += ["", "![summary](summary.png)", "", *_case_table(rows)]
     else:
         lines += _extras_lines(summary)
+        lines += _precision_lines(summary)
     lines += _profile_lines(summary.get("profile"))
     return "\n".join(lines) + "\n"
+
+
+def _precision_lines(summary: dict) -> list[str]:
+    """The precision tables (bench/precision.py): the benchmark's cases that every method
+    solves, and the Fourier-shift cases."""
+    from bench import precision
+
+    return precision.markdown(
+        summary.get("rows"), summary.get("precision_rows"), LABELS, METHOD_ORDER, _fmt
+    )
 
 
 def _profile_lines(profile: dict | None, top: int = 10) -> list[str]:

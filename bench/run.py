@@ -13,7 +13,9 @@ against a shell loop, stack against pystackreg, a 2000-frame stack's peak memory
 ``bench/many.py``, written to ``results/many.md``), ``trust`` (is every result reported as
 trustworthy really aligned? the benchmark's cases, the sample pairs and cases built to fail,
 :mod:`bench.trust`), ``calibration`` (the corpus the quality thresholds were set on: random
-poses of scikit-image's pictures, unrelated pairs).
+poses of scikit-image's pictures, unrelated pairs), ``precision`` (``skimage.data.camera()``
+moved by Fourier shifts, without and with noise, every method and regcli's translation mode:
+:mod:`bench.precision`).
 Results go to ``bench/results/`` (git-ignored); the summary plot is copied to
 ``bench/summary.png`` and the tables into ``bench/README.md`` on a full run.
 """
@@ -34,13 +36,13 @@ ROOT = BENCH.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import extras, many, report, trust  # noqa: E402
-from bench.adapters import ADAPTERS  # noqa: E402
+from bench import extras, many, precision, report, trust  # noqa: E402
+from bench.adapters import ADAPTERS, EXTRA_ADAPTERS  # noqa: E402
 from bench.cases import build_cases  # noqa: E402
 from regcli.transforms import mean_displacement  # noqa: E402
 
 SOLVED_PX = 0.5
-PARTS = ("cases", "startup", "memory", "profile", "many", "trust", "calibration")
+PARTS = ("cases", "precision", "startup", "memory", "profile", "many", "trust", "calibration")
 
 
 def available_methods(names) -> list[str]:
@@ -68,7 +70,7 @@ def run_one(method: str, case, *, budget: float = 1.0, max_repeats: int = 3) -> 
     best estimate of the method's own cost.  The error is the first call's (all methods are
     deterministic).
     """
-    adapter = ADAPTERS[method]
+    adapter = ADAPTERS[method] if method in ADAPTERS else EXTRA_ADAPTERS[method]
     prepared = adapter.prepare(case.fixed, case.moving)
     error, note, times = math.inf, "", []
     while len(times) < max_repeats and (not times or sum(times) < budget):
@@ -173,6 +175,13 @@ def main(argv=None) -> int:
         (args.out / "results.json").write_text(json.dumps(rows, indent=1))
         summary["rows"] = rows
         report.plot(rows, args.out / "summary.png")
+    if "precision" in parts:
+        fourier = precision.fourier_cases(quick=args.quick)
+        rows = run_cases(
+            fourier, precision.methods_for(methods), log=lambda s: print(s, flush=True)
+        )
+        (args.out / "precision.json").write_text(json.dumps(rows, indent=1))
+        summary["precision_rows"] = rows
     if "startup" in parts:
         summary["startup"] = extras.startup_times(args.out)
         print(json.dumps(summary["startup"], indent=1), flush=True)

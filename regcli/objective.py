@@ -4,8 +4,10 @@ One evaluation of :class:`LevelObjective` at scaled parameters ``x``::
 
     x ─ params = x / transform.param_scales(level shape) ─ M = transform.matrix(params)
       ─ SampleGrid: the fixed pixels evaluated (all of them, or every stride-th row/column)
-      ─ resampler: the moving image at M of those pixels (bilinear, float32)
+      ─ resampler: the moving image at M of those pixels (bilinear, float32; at the finest
+        level from a 2x upsampled copy, :mod:`regcli.refine`)
       ─ overlap mask: pixels of the fixed domain at least one pixel inside the moving domain
+        (``margins``: how far inside each image's domain)
       ─ metric: cost and d cost / d warped pixel (a least-squares metric is computed here)
       ─ chain rule: d cost / d params = sum_k dM_k : G,
           G[i, j] = sum_pixels dC/dw * grad_i(moving)(M x) * (x, y, 1)_j
@@ -63,6 +65,9 @@ MAX_SAMPLES = 1 << 16
 #: values to 1e-13 wherever the objective reads them), ~10 % at 1024^2; bigger levels keep
 #: ndimage on float32, which needs half the memory.
 FAST_WARP_PIXELS = 1 << 21
+#: The factor of an upsampled moving image (:mod:`regcli.refine`): ``upsampled[i, j]`` is the
+#: moving image at pixel ``(j / 2, i / 2)``.
+UPSAMPLED = 2
 #: Below this fraction of overlapping pixels the cost is treated as undefined (infinite),
 #: unless the level starts with less (a start the global search found on a small overlap):
 #: then the cost is undefined below half of the starting overlap.
@@ -171,23 +176,32 @@ def _sample_fast(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) 
     return warp_linear(image, matrix, shape).astype(np.float32)
 
 
+def _sample_single(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return warp_linear(image, matrix, shape, dtype=np.float32)
+
+
 def _sample_ndimage(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return warp(image, matrix, order=1, output_shape=shape)
 
 
 def choose_resampler(
-    moving: np.ndarray, shape: tuple[int, int]
+    moving: np.ndarray, shape: tuple[int, int], *, pixels: int | None = None
 ) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """The copy of ``moving`` a level samples, and the function that samples it.
 
     ``sample(image, M)`` is ``image`` (the moving image or one of its gradients) sampled
     bilinearly at ``M`` of the grid pixels, as a float32 array of ``shape = (rows, cols)``.
-    Levels of at most :data:`FAST_WARP_PIXELS` pixels use scikit-image's affine kernel on a
-    float64 copy; bigger ones scipy.ndimage on the float32 image.  Only pixels of the overlap
-    mask (one pixel inside the image) are ever read, so the two resamplers' border conventions
-    do not matter.
+    Levels of at most :data:`FAST_WARP_PIXELS` pixels (``pixels``, default ``moving.size``)
+    use scikit-image's affine kernel: on a float64 copy, or in single precision on a float32
+    ``moving`` of more than ``pixels`` pixels (an upsampled image, :mod:`regcli.refine`: half
+    the memory traffic); bigger ones scipy.ndimage on the float32 image.  Only pixels of the
+    overlap mask (one pixel inside the image) are ever read, so the two resamplers' border
+    conventions do not matter.
     """
-    if moving.size <= FAST_WARP_PIXELS:
+    pixels = moving.size if pixels is None else pixels
+    if pixels <= FAST_WARP_PIXELS:
+        if moving.dtype == np.float32 and moving.size > pixels:
+            return moving, functools.partial(_sample_single, shape=shape)
         return moving.astype(np.float64), functools.partial(_sample_fast, shape=shape)
     return moving, functools.partial(_sample_ndimage, shape=shape)
 
@@ -285,6 +299,14 @@ class LevelObjective:
     min_pixels : int, optional
         The cost is infinite when fewer pixels overlap; default :data:`MIN_OVERLAP` of the
         evaluated pixels.
+    upsampled : (2 rows, 2 cols) float32 array, optional
+        The moving image at half-pixel steps (:func:`regcli.refine.upsample`: sample
+        ``(i, j)`` at pixel ``(i / 2, j / 2)``): the warps read it instead of ``moving``
+        (bilinear on it is close to cubic B-spline interpolation of ``moving``).
+    margins : (fixed, moving), optional
+        How many pixels inside its domain a pixel of each image must lie to be compared
+        (default ``(0, 1)``: the central differences of the warped image never reach the
+        moving image's zero fill).
     """
 
     def __init__(
@@ -298,6 +320,8 @@ class LevelObjective:
         max_samples: int | None = None,
         domains: tuple[Domain, Domain] | None = None,
         min_pixels: int | None = None,
+        upsampled: np.ndarray | None = None,
+        margins: tuple[float, float] = (0.0, 1.0),
     ):
         self.fixed = fixed
         self.moving = moving
@@ -312,18 +336,35 @@ class LevelObjective:
         stride = sample_stride(self.shape, max_samples, least_squares=self.least_squares)
         self.grid = SampleGrid.for_level(self.shape, stride)
         self.fixed_samples = self.grid.samples(fixed)
-        self._source, self._resample = choose_resampler(moving, self.grid.shape)
+        source, factor = moving, 1
+        if upsampled is not None:
+            source, factor = upsampled, UPSAMPLED
+            if upsampled.shape != tuple(UPSAMPLED * n for n in moving.shape):
+                raise ValueError(f"upsampled: shape {upsampled.shape} for {moving.shape}")
+        #: Moving pixel -> pixel of the image the warps read (the upsampled copy, if any).
+        self._to_source = np.diag([float(factor), float(factor), 1.0])
+        self._source, self._resample = choose_resampler(source, self.grid.shape, pixels=moving.size)
         if stride > 1:
             # On a sparse grid the warped image's differences are not the image gradient:
             # warp the moving image's gradient instead (two more warps, each 1/stride**2).
             gy, gx = np.gradient(self._source)
+            if factor != 1:
+                gy *= factor
+                gx *= factor
             self._moving_gradient = (gx, gy)
         self.max_displacement = float(math.hypot(*self.shape))
         if min_pixels is None:
             min_pixels = int(MIN_OVERLAP * self.fixed_samples.size)
         self.min_pixels = max(MIN_PIXELS, int(min_pixels))
         fixed_domain, self.moving_domain = domains or (Domain.of(fixed), Domain.of(moving))
-        self._fixed_valid = None if fixed_domain.full else self.grid.samples(fixed_domain.valid())
+        self._fixed_margin, self._margin = (float(m) for m in margins)
+        if self._fixed_margin > 0:
+            valid = fixed_domain.inside(np.eye(3), self.shape, margin=self._fixed_margin)
+            self._fixed_valid = self.grid.samples(valid)
+        elif fixed_domain.full:
+            self._fixed_valid = None
+        else:
+            self._fixed_valid = self.grid.samples(fixed_domain.valid())
         self._check_plausible = transform.name in _SHAPE_CHANGING
         self.evaluations = 0
 
@@ -387,9 +428,9 @@ class LevelObjective:
         # of the warped image never reach the zero fill outside it, and in the fixed domain.
         # ``m`` is the matrix of the evaluated grid (see _warp).
         if self.moving_domain.full:
-            mask = inside_mask(m, self.grid.shape, self.moving.shape, margin=1.0)
+            mask = inside_mask(m, self.grid.shape, self.moving.shape, margin=self._margin)
         else:
-            mask = self.moving_domain.inside(m, self.grid.shape, margin=1.0)
+            mask = self.moving_domain.inside(m, self.grid.shape, margin=self._margin)
         if self._fixed_valid is not None:
             mask &= self._fixed_valid
         return mask
@@ -411,7 +452,7 @@ class LevelObjective:
         the matrix of the evaluated grid (``M`` itself when every pixel is used)."""
         if self.grid.stride > 1:
             m = m @ self.grid.matrix
-        warped = self._resample(self._source, m)
+        warped = self._resample(self._source, self._to_source @ m)
         return warped, self._mask(m), m
 
     # ------------------------------------------------------------------ evaluation
@@ -479,8 +520,9 @@ class LevelObjective:
             )
             dcost = np.where(mask, dcost, 0.0).astype(np.float32, copy=False)
         if self.grid.stride > 1:
-            gx = self._resample(self._moving_gradient[0], grid_matrix)
-            gy = self._resample(self._moving_gradient[1], grid_matrix)
+            source_matrix = self._to_source @ grid_matrix
+            gx = self._resample(self._moving_gradient[0], source_matrix)
+            gy = self._resample(self._moving_gradient[1], source_matrix)
             inverse_transposed = np.eye(2)
         else:
             gy, gx = _central_differences(warped)

@@ -16,7 +16,10 @@ Data flow::
           the matrix handed over in the level's pixels: pyramid.to_level / pyramid.from_level
                                              (S @ M @ inv(S), S = pyramid.level_scaling)
           _solve_level: the metric set up once for the level: LevelObjective (objective.py),
-                        x = params * transform.param_scales(level shape)
+                        x = params * transform.param_scales(level shape); at the finest
+                        level refine.finest_objective: the moving image upsampled 2x by
+                        cubic B-spline (and, for SSD / correlation, both images smoothed),
+                        so bilinear sampling no longer pulls the optimum to whole pixels
               objective(x): warp moving by M(x) ─ overlap of the domains
                   ─ metric cost and d cost / d pixel ─ chain rule: gradient
                   ─ Gauss-Newton-type Hessian (lm)
@@ -38,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from regcli import convergence, initialize
+from regcli import convergence, initialize, refine
 from regcli import pyramid as _pyramid
 from regcli._validate import check_image, normalize_pair
 from regcli.domain import Domain
@@ -391,7 +394,9 @@ def _solve_level(
     finest level a reported convergence is checked (:func:`regcli.convergence.check`)."""
     transform = level_transform(family, level)
     level_domains = (domains[0].level(level), domains[1].level(level))
-    objective = LevelObjective(fixed, moving, transform, metric, options, domains=level_domains)
+    # (the finest level compares smoothed images, the moving one upsampled: refine.py)
+    make_objective = refine.finest_objective if level == 0 else LevelObjective
+    objective = make_objective(fixed, moving, transform, metric, options, domains=level_domains)
     x0 = transform.params_from_matrix(start) * objective.scales
     # A start on a small overlap (found by the global search) may be refined where it is, but
     # the optimiser may not shrink the overlap much further; a coarse level too small to see

@@ -60,7 +60,10 @@ def test_text_table_lists_every_optimizer(runner, workdir):
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["optimizer", "lr", "iters"] and " ok " in lines[0]
     assert lines[1].startswith("gd ") and lines[2].startswith("momentum ")
-    assert "tx=17.3" in lines[1]
+    # The truth is tx = 17.3; the 8-bit files (the cubic warp's overshoot clipped at 0) put
+    # the optimum about 0.01 px away from it.
+    tx = float(lines[1].split("tx=")[1].split(",")[0])
+    assert abs(tx - 17.3) < 0.02
     assert (workdir / "regcli-compare-BrainMRI_2.png").exists()  # the default plot name
 
 

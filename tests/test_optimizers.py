@@ -260,8 +260,8 @@ def test_lm_probes_long_steps_only_at_grid_aligned_starts(aligned):
     assert out.converged
     if aligned:
         assert out.x[0] == pytest.approx(-0.5, abs=0.05)
-    else:
-        assert out.x[0] == 0.0
+    else:  # no probe: at most lm's last, unevaluated Gauss-Newton step (below 0.01 px)
+        assert abs(out.x[0]) < 0.01
 
 
 def test_grid_aligned_start_detection():

@@ -191,7 +191,7 @@ def test_warp_linear_equals_linear_warp_inside_the_image(blobs, monkeypatch, use
     from regcli import resample
 
     if not use_kernel:
-        monkeypatch.setattr(resample, "_affine_kernel", lambda: None)
+        monkeypatch.setattr(resample, "_affine_kernel", lambda *dtype: None)
     m = make_transform("rigid", shape=blobs.shape).matrix([0.4, 3.3, -2.1])
     fast = resample.warp_linear(blobs.astype(np.float32), m, (80, 90))
     reference = warp(blobs, m, order=1, output_shape=(80, 90))
@@ -230,7 +230,7 @@ def test_the_private_kernel_is_found_and_its_absence_or_change_falls_back(blobs,
         raise TypeError("unexpected keyword argument")
 
     resample._affine_kernel.cache_clear()
-    monkeypatch.setattr(resample, "_affine_kernel", lambda: changed)
+    monkeypatch.setattr(resample, "_affine_kernel", lambda *dtype: changed)
     monkeypatch.setattr(resample, "_KERNEL_BROKEN", [])
     np.testing.assert_allclose(resample.warp_linear(blobs, m, blobs.shape), expected, atol=1e-12)
     assert resample._KERNEL_BROKEN == [True]

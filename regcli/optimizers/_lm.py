@@ -140,11 +140,14 @@ def _levenberg_marquardt(
             if probed is not None:
                 step, trial, evaluation = probed
         if evaluation is None:
-            reason = (
-                f"step below {tolerance:g} px"
-                if first_length < tolerance
-                else "no step lowers the cost"
-            )
+            if first_length < tolerance:
+                # The last Gauss-Newton step is taken (unevaluated): it is the model's best
+                # estimate of the optimum, and stopping short of it left up to the tolerance
+                # (0.01 px) of error.
+                x = x + first_step
+                reason = f"step below {tolerance:g} px"
+            else:
+                reason = "no step lowers the cost"
             return OptimizeOutcome(x, costs, len(costs), True, f"lm: converged ({reason})")
         t_cost, t_gradient, t_hessian = evaluation
         predicted = -float(gradient @ step + 0.5 * step @ model @ step)

@@ -66,6 +66,12 @@ class PairResult:
     data : object
         The ``"data"`` of the pair's dict in ``pairs`` (``None`` if none): anything the caller
         wants back with the pair, and ``finish`` sees.
+    inputs : dict or None
+        In the record ``finish`` gets only (``None`` in the records yielded): what the worker
+        read for the pair, so that the hook need not read the files again: ``fixed_meta``
+        and ``moving_meta`` (the files' :class:`~regcli.images.ImageMeta`; empty for
+        arrays) and ``moving_pixels`` (every channel of the moving image, ``(rows, cols[,
+        channels])``).
     """
 
     index: int
@@ -77,6 +83,7 @@ class PairResult:
     output: Any = field(default=None, repr=False)
     seconds: float = 0.0
     data: Any = field(default=None, repr=False)
+    inputs: dict | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -195,19 +202,20 @@ _cache_lock = threading.Lock()
 
 
 def _read(value, role: str, *, reuse: bool, channel: int | None = None):
-    """``(image, meta)``: the image ``value`` (a path or an array; NaN pixels let through, as
-    masked) and what its file says (:class:`~regcli.images.ImageMeta`); a path read before in
-    this process with the same size and modification time comes from the cache when
-    ``reuse`` is set."""
+    """``(image, pixels, meta)``: the image ``value`` (a path or an array; NaN pixels let
+    through, as masked), every channel of it and what its file says
+    (:class:`~regcli.images.ImageMeta`), as :func:`regcli.io.read_for_registration` gives
+    them; a path read before in this process with the same size and modification time comes
+    from the cache when ``reuse`` is set."""
     from regcli.images import ImageMeta
     from regcli.io import check_image, read_for_registration
 
     def read():
-        image, _, meta = read_for_registration(value, channel=channel, allow_nan=True)
-        return image, meta
+        return read_for_registration(value, channel=channel, allow_nan=True)
 
     if not isinstance(value, (str, os.PathLike)):
-        return check_image(value, name=role, allow_nan=True), ImageMeta()
+        image = check_image(value, name=role, allow_nan=True)
+        return image, image, ImageMeta()
     if not reuse:
         return read()
     try:
@@ -221,7 +229,8 @@ def _read(value, role: str, *, reuse: bool, channel: int | None = None):
             _cache.move_to_end(key)
             return found
     found = read()
-    found[0].flags.writeable = False  # shared between pairs: nobody may change it
+    for array in found[:2]:
+        array.flags.writeable = False  # shared between pairs: nobody may change it
     with _cache_lock:
         _cache[key] = found
         while len(_cache) > _CACHE_SIZE:
@@ -255,8 +264,10 @@ def _run_job(job: _Job) -> _Outcome:
     started = time.perf_counter()
     outcome = _Outcome()
     try:
-        fixed, fixed_meta = _read(job.fixed, "fixed", reuse=job.reuse_fixed, channel=job.channel)
-        moving, moving_meta = _read(job.moving, "moving", reuse=False, channel=job.channel)
+        fixed, _, fixed_meta = _read(job.fixed, "fixed", reuse=job.reuse_fixed, channel=job.channel)
+        moving, moving_pixels, moving_meta = _read(
+            job.moving, "moving", reuse=False, channel=job.channel
+        )
         masks = {
             name: _read(value, name, reuse=True)[0]
             for name, value in job.masks.items()
@@ -273,6 +284,11 @@ def _run_job(job: _Job) -> _Outcome:
             record = PairResult(
                 job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data
             )
+            record.inputs = {
+                "fixed_meta": fixed_meta,
+                "moving_meta": moving_meta,
+                "moving_pixels": moving_pixels,
+            }
             outcome.output = job.finish(record, fixed, moving)
     except Exception as exc:  # a bad pair is a row with its error, not a crash of the batch
         log.debug("pair %s failed", job.name, exc_info=True)

@@ -233,9 +233,12 @@ def _read(path) -> tuple[np.ndarray, ImageMeta, bool]:
 
 def to_dtype(image: np.ndarray, dtype) -> np.ndarray:
     """Convert ``image`` to ``dtype``: integers are rounded and clipped to the dtype's range;
-    bool is ``value >= 0.5`` (a resampled mask stays a mask)."""
+    bool is ``value >= 0.5`` (a resampled mask stays a mask).  An array of ``dtype`` already
+    is returned as it is (not copied)."""
     dtype = np.dtype(dtype)
     arr = np.asarray(image)
+    if arr.dtype == dtype:
+        return arr  # nothing to round or clip: its values are the dtype's
     if dtype.kind == "b":
         return arr.astype(bool) if arr.dtype.kind == "b" else arr >= 0.5
     if np.issubdtype(dtype, np.integer):

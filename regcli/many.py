@@ -256,8 +256,10 @@ def _named(message: str, job: _Job) -> str:
     return message
 
 
-def _run_job(job: _Job) -> _Outcome:
-    """Read, register and finish one pair; every failure becomes the outcome's ``error``."""
+def _run_job(job: _Job, *, lazy_warped: bool = False) -> _Outcome:
+    """Read, register and finish one pair; every failure becomes the outcome's ``error``.
+    ``lazy_warped``: hand the result back with ``warped`` not made (see :func:`_run_remote`).
+    """
     from regcli.images import given_spacing, register_spacing
     from regcli.registration import register
 
@@ -280,6 +282,7 @@ def _run_job(job: _Job) -> _Outcome:
                 given_spacing(moving_meta, "moving", job.spacing),
             )
         outcome.result = register(fixed, moving, **{**job.options, **masks}, **spacing)
+        make_warped = vars(outcome.result).get("_warped")  # a function until first read
         if job.finish is not None:
             record = PairResult(
                 job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data
@@ -290,11 +293,22 @@ def _run_job(job: _Job) -> _Outcome:
                 "moving_pixels": moving_pixels,
             }
             outcome.output = job.finish(record, fixed, moving)
+        if lazy_warped and callable(make_warped):
+            outcome.result.warped = make_warped  # (made again on first access)
     except Exception as exc:  # a bad pair is a row with its error, not a crash of the batch
         log.debug("pair %s failed", job.name, exc_info=True)
         outcome.error = _named(_describe(exc), job)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _run_remote(job: _Job) -> _Outcome:
+    """:func:`_run_job` in a pool or Dask worker.  The result goes back to the batch's
+    process with ``warped`` not made (the function that makes it on first access, as
+    :func:`regcli.register` returns it, even if ``finish`` made it): the cubic resampling is
+    8 bytes a pixel to send, the function carries the moving image (often 1 or 2 bytes a
+    pixel) and the matrix, and a batch never reads it."""
+    return _run_job(job, lazy_warped=True)
 
 
 def _watch_parent(parent: int) -> None:
@@ -373,7 +387,7 @@ def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
         initializer=_init_pool_worker,
     )
     try:
-        futures = {executor.submit(_run_job, job): job for job in jobs}
+        futures = {executor.submit(_run_remote, job): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
             try:
@@ -391,7 +405,7 @@ def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:
 
     batch = uuid.uuid4().hex[:12]
     keys = [f"regcli-pair-{batch}-{job.index}" for job in jobs]
-    futures = client.map(_run_job, jobs, key=keys, pure=False)
+    futures = client.map(_run_remote, jobs, key=keys, pure=False)
     by_key = {future.key: job for future, job in zip(futures, jobs, strict=True)}
     pending = set(futures)
     try:

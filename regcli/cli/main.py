@@ -150,9 +150,10 @@ def main() -> None:
     was staged is removed) with exit code 128 + the signal's number."""
     for name, value in SINGLE_THREADED_BLAS.items():
         os.environ.setdefault(name, value)
-    from regcli.cli import interrupts
+    from regcli.cli import _plot_helper, interrupts
 
     interrupts.install()
+    _plot_helper.STANDALONE["enabled"] = True  # one command per process: a helper may fork
     try:
         cli(prog_name="regcli")
     except interrupts.Interrupted as exc:

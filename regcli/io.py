@@ -400,7 +400,7 @@ def write_image(
     ``image`` is ``(rows, cols)`` or ``(rows, cols, channels)`` (channels last, as
     :func:`read_channels` gives them).  Integer dtypes are rounded and clipped to their range,
     so interpolation overshoot (cubic splines ring past the input's extremes) saturates
-    instead of wrapping around.  PNG (zlib level 1: fast, a little larger) holds bool (as
+    instead of wrapping around.  PNG (zlib level 1, run-length: fast) holds bool (as
     1-bit), uint8 and uint16, and 2 to 4 channels of uint8; JPEG uint8 grey or RGB (written
     at quality 95); TIFF every integer and float dtype up to float64, and bool, with any
     number of channels; ``.npy`` any numeric dtype.  ``meta`` (an
@@ -442,18 +442,22 @@ def write_image(
 def _write_pillow(path: Path, arr: np.ndarray, suffix: str) -> None:
     """PNG or JPEG through Pillow directly (only its PNG or JPEG plugin is loaded).
 
-    PNG is compressed at zlib level 1: about a third of the default level's time for a file
-    ~15 % larger (``regcli batch`` writes one per pair).  bool becomes a 1-bit PNG (reads
-    back as bool), uint16 a 16-bit one; 2, 3, 4 channels of uint8 are LA, RGB, RGBA.  JPEG
-    is written at quality 95.
+    PNG is compressed at zlib level 1 with run-length matching (``Z_RLE``): on scans,
+    photographs and 16-bit images as small as Pillow's default level and 2-3.5x faster to
+    write (``regcli batch`` writes one per pair; drawings with long repeats pack better
+    without run-length matching: the figures are written by :func:`regcli.overlay.save_png`).
+    bool becomes a 1-bit PNG (reads back as bool), uint16 a 16-bit one; 2, 3, 4 channels of
+    uint8 are LA, RGB, RGBA.  JPEG is written at quality 95.
     """
+    import zlib
+
     from PIL import Image
 
     picture = Image.fromarray(np.ascontiguousarray(arr))
     if suffix == ".png":
         from PIL import PngImagePlugin  # noqa: F401  (registers the PNG writer only)
 
-        picture.save(path, format="PNG", compress_level=1)
+        picture.save(path, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
     else:
         from PIL import JpegImagePlugin  # noqa: F401  (registers the JPEG writer only)
 

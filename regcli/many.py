@@ -67,11 +67,9 @@ class PairResult:
         The ``"data"`` of the pair's dict in ``pairs`` (``None`` if none): anything the caller
         wants back with the pair, and ``finish`` sees.
     inputs : dict or None
-        In the record ``finish`` gets only (``None`` in the records yielded): what the worker
-        read for the pair, so that the hook need not read the files again: ``fixed_meta``
-        and ``moving_meta`` (the files' :class:`~regcli.images.ImageMeta`; empty for
-        arrays) and ``moving_pixels`` (every channel of the moving image, ``(rows, cols[,
-        channels])``).
+        Only in the record ``finish`` gets: what the worker read, ``fixed_meta`` and
+        ``moving_meta`` (:class:`~regcli.images.ImageMeta`) and ``moving_pixels`` (every
+        channel of the moving image), so that the hook need not read the files again.
     """
 
     index: int
@@ -202,11 +200,10 @@ _cache_lock = threading.Lock()
 
 
 def _read(value, role: str, *, reuse: bool, channel: int | None = None):
-    """``(image, pixels, meta)``: the image ``value`` (a path or an array; NaN pixels let
-    through, as masked), every channel of it and what its file says
-    (:class:`~regcli.images.ImageMeta`), as :func:`regcli.io.read_for_registration` gives
-    them; a path read before in this process with the same size and modification time comes
-    from the cache when ``reuse`` is set."""
+    """``(image, pixels, meta)`` of ``value`` (a path or an array; NaN pixels let through,
+    as masked) as :func:`regcli.io.read_for_registration` gives them; a path read before in
+    this process with the same size and modification time comes from the cache when
+    ``reuse`` is set."""
     from regcli.images import ImageMeta
     from regcli.io import check_image, read_for_registration
 
@@ -303,11 +300,9 @@ def _run_job(job: _Job, *, lazy_warped: bool = False) -> _Outcome:
 
 
 def _run_remote(job: _Job) -> _Outcome:
-    """:func:`_run_job` in a pool or Dask worker.  The result goes back to the batch's
-    process with ``warped`` not made (the function that makes it on first access, as
-    :func:`regcli.register` returns it, even if ``finish`` made it): the cubic resampling is
-    8 bytes a pixel to send, the function carries the moving image (often 1 or 2 bytes a
-    pixel) and the matrix, and a batch never reads it."""
+    """:func:`_run_job` in a pool or Dask worker: the result goes back with ``warped`` not
+    made (the function that makes it carries the moving image, often 1 or 2 bytes a pixel
+    where the cubic resampling is 8; most callers never read it)."""
     return _run_job(job, lazy_warped=True)
 
 
@@ -381,9 +376,12 @@ def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
+    context = _pool_context()
+    if context.get_start_method() == "fork":
+        _read_shared_fixed(jobs)  # the workers start with them, decoded once in all
     executor = ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)),
-        mp_context=_pool_context(),
+        mp_context=context,
         initializer=_init_pool_worker,
     )
     try:
@@ -398,6 +396,19 @@ def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
     finally:
         # Pairs already running finish (their outputs are complete); queued ones are dropped.
         executor.shutdown(wait=True, cancel_futures=True)
+        with _cache_lock:
+            _cache.clear()
+
+
+def _read_shared_fixed(jobs: list[_Job]) -> None:
+    """Cache the fixed images pairs share before the pool forks: the workers start with them
+    decoded (a file that cannot be read is left to its pairs, which report it)."""
+    shared = {(os.fspath(job.fixed), job.channel): job for job in jobs if job.reuse_fixed}
+    for job in list(shared.values())[:_CACHE_SIZE]:
+        try:
+            _read(job.fixed, "fixed", reuse=True, channel=job.channel)
+        except Exception:  # the pair's own read says what is wrong
+            continue
 
 
 def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:

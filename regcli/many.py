@@ -284,11 +284,8 @@ def _run_job(job: _Job, *, lazy_warped: bool = False) -> _Outcome:
             record = PairResult(
                 job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data
             )
-            record.inputs = {
-                "fixed_meta": fixed_meta,
-                "moving_meta": moving_meta,
-                "moving_pixels": moving_pixels,
-            }
+            read = {"fixed_meta": fixed_meta, "moving_meta": moving_meta}
+            record.inputs = {**read, "moving_pixels": moving_pixels}
             outcome.output = job.finish(record, fixed, moving)
         if lazy_warped and callable(make_warped):
             outcome.result.warped = make_warped  # (made again on first access)

@@ -66,6 +66,10 @@ class PairResult:
     data : object
         The ``"data"`` of the pair's dict in ``pairs`` (``None`` if none): anything the caller
         wants back with the pair, and ``finish`` sees.
+    inputs : dict or None
+        Only in the record ``finish`` gets: what the worker read, ``fixed_meta`` and
+        ``moving_meta`` (:class:`~regcli.images.ImageMeta`) and ``moving_pixels`` (every
+        channel of the moving image), so that the hook need not read the files again.
     """
 
     index: int
@@ -77,6 +81,7 @@ class PairResult:
     output: Any = field(default=None, repr=False)
     seconds: float = 0.0
     data: Any = field(default=None, repr=False)
+    inputs: dict | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -195,19 +200,19 @@ _cache_lock = threading.Lock()
 
 
 def _read(value, role: str, *, reuse: bool, channel: int | None = None):
-    """``(image, meta)``: the image ``value`` (a path or an array; NaN pixels let through, as
-    masked) and what its file says (:class:`~regcli.images.ImageMeta`); a path read before in
+    """``(image, pixels, meta)`` of ``value`` (a path or an array; NaN pixels let through,
+    as masked) as :func:`regcli.io.read_for_registration` gives them; a path read before in
     this process with the same size and modification time comes from the cache when
     ``reuse`` is set."""
     from regcli.images import ImageMeta
     from regcli.io import check_image, read_for_registration
 
     def read():
-        image, _, meta = read_for_registration(value, channel=channel, allow_nan=True)
-        return image, meta
+        return read_for_registration(value, channel=channel, allow_nan=True)
 
     if not isinstance(value, (str, os.PathLike)):
-        return check_image(value, name=role, allow_nan=True), ImageMeta()
+        image = check_image(value, name=role, allow_nan=True)
+        return image, image, ImageMeta()
     if not reuse:
         return read()
     try:
@@ -221,7 +226,8 @@ def _read(value, role: str, *, reuse: bool, channel: int | None = None):
             _cache.move_to_end(key)
             return found
     found = read()
-    found[0].flags.writeable = False  # shared between pairs: nobody may change it
+    for array in found[:2]:
+        array.flags.writeable = False  # shared between pairs: nobody may change it
     with _cache_lock:
         _cache[key] = found
         while len(_cache) > _CACHE_SIZE:
@@ -247,16 +253,20 @@ def _named(message: str, job: _Job) -> str:
     return message
 
 
-def _run_job(job: _Job) -> _Outcome:
-    """Read, register and finish one pair; every failure becomes the outcome's ``error``."""
+def _run_job(job: _Job, *, lazy_warped: bool = False) -> _Outcome:
+    """Read, register and finish one pair; every failure becomes the outcome's ``error``.
+    ``lazy_warped``: hand the result back with ``warped`` not made (see :func:`_run_remote`).
+    """
     from regcli.images import given_spacing, register_spacing
     from regcli.registration import register
 
     started = time.perf_counter()
     outcome = _Outcome()
     try:
-        fixed, fixed_meta = _read(job.fixed, "fixed", reuse=job.reuse_fixed, channel=job.channel)
-        moving, moving_meta = _read(job.moving, "moving", reuse=False, channel=job.channel)
+        fixed, _, fixed_meta = _read(job.fixed, "fixed", reuse=job.reuse_fixed, channel=job.channel)
+        moving, moving_pixels, moving_meta = _read(
+            job.moving, "moving", reuse=False, channel=job.channel
+        )
         masks = {
             name: _read(value, name, reuse=True)[0]
             for name, value in job.masks.items()
@@ -269,16 +279,28 @@ def _run_job(job: _Job) -> _Outcome:
                 given_spacing(moving_meta, "moving", job.spacing),
             )
         outcome.result = register(fixed, moving, **{**job.options, **masks}, **spacing)
+        make_warped = vars(outcome.result).get("_warped")  # a function until first read
         if job.finish is not None:
             record = PairResult(
                 job.index, job.name, job.fixed, job.moving, outcome.result, data=job.data
             )
+            read = {"fixed_meta": fixed_meta, "moving_meta": moving_meta}
+            record.inputs = {**read, "moving_pixels": moving_pixels}
             outcome.output = job.finish(record, fixed, moving)
+        if lazy_warped and callable(make_warped):
+            outcome.result.warped = make_warped  # (made again on first access)
     except Exception as exc:  # a bad pair is a row with its error, not a crash of the batch
         log.debug("pair %s failed", job.name, exc_info=True)
         outcome.error = _named(_describe(exc), job)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _run_remote(job: _Job) -> _Outcome:
+    """:func:`_run_job` in a pool or Dask worker: the result goes back with ``warped`` not
+    made (the function that makes it carries the moving image, often 1 or 2 bytes a pixel
+    where the cubic resampling is 8; most callers never read it)."""
+    return _run_job(job, lazy_warped=True)
 
 
 def _watch_parent(parent: int) -> None:
@@ -351,13 +373,16 @@ def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
+    context = _pool_context()
+    if context.get_start_method() == "fork":
+        _read_shared_fixed(jobs)  # the workers start with them, decoded once in all
     executor = ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)),
-        mp_context=_pool_context(),
+        mp_context=context,
         initializer=_init_pool_worker,
     )
     try:
-        futures = {executor.submit(_run_job, job): job for job in jobs}
+        futures = {executor.submit(_run_remote, job): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
             try:
@@ -368,6 +393,19 @@ def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
     finally:
         # Pairs already running finish (their outputs are complete); queued ones are dropped.
         executor.shutdown(wait=True, cancel_futures=True)
+        with _cache_lock:
+            _cache.clear()
+
+
+def _read_shared_fixed(jobs: list[_Job]) -> None:
+    """Cache the fixed images pairs share before the pool forks: the workers start with them
+    decoded (a file that cannot be read is left to its pairs, which report it)."""
+    shared = {(os.fspath(job.fixed), job.channel): job for job in jobs if job.reuse_fixed}
+    for job in list(shared.values())[:_CACHE_SIZE]:
+        try:
+            _read(job.fixed, "fixed", reuse=True, channel=job.channel)
+        except Exception:  # the pair's own read says what is wrong
+            continue
 
 
 def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:
@@ -375,7 +413,7 @@ def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:
 
     batch = uuid.uuid4().hex[:12]
     keys = [f"regcli-pair-{batch}-{job.index}" for job in jobs]
-    futures = client.map(_run_job, jobs, key=keys, pure=False)
+    futures = client.map(_run_remote, jobs, key=keys, pure=False)
     by_key = {future.key: job for future, job in zip(futures, jobs, strict=True)}
     pending = set(futures)
     try:

@@ -250,19 +250,26 @@ def test_quiet_after_the_subcommand_counts_with_the_group(runner, monkeypatch):
         assert quiet.callback is group_quiet.callback is options._count_verbosity
 
 
-def test_the_command_runs_with_one_blas_thread_unless_the_user_chose(monkeypatch):
+def test_the_command_runs_with_one_blas_thread_and_a_malloc_pad_unless_the_user_chose(monkeypatch):
     import os
 
     import regcli.cli.main as entry
-    from regcli.cli import interrupts
+    from regcli.cli import _plot_helper, interrupts
 
     calls = []
     monkeypatch.setattr(interrupts, "install", lambda: None)  # keep pytest's signal handlers
+    monkeypatch.setitem(_plot_helper.STANDALONE, "enabled", False)  # (main sets it)
     monkeypatch.setattr(
-        entry, "cli", lambda **kw: calls.append(os.environ.get("OPENBLAS_NUM_THREADS"))
+        entry,
+        "cli",
+        lambda **kw: calls.append(
+            (os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("MALLOC_TOP_PAD_"))
+        ),
     )
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
     entry.main()
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "4096")
     entry.main()
-    assert calls == ["1", "3"]
+    assert calls == [("1", str(16 << 20)), ("3", "4096")]

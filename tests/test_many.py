@@ -55,6 +55,41 @@ def test_a_bad_pair_is_a_record_with_its_error_and_the_others_run(tmp_path, pair
         assert "the image is constant" in records[2].error and records[2].result is None
 
 
+def test_a_pool_gives_the_same_warped_image_even_when_finish_made_it(pairs):
+    fixed, movings = pairs
+    items = [(fixed, m) for m, _ in movings[:3]]
+    serial = _by_index(register_many(items, workers=1, finish=_warped_sum))
+    pooled = _by_index(register_many(items, workers=2, finish=_warped_sum))
+    for a, b in zip(serial, pooled, strict=True):
+        assert a.output == pytest.approx(b.output, rel=1e-12)
+        np.testing.assert_allclose(a.result.warped, b.result.warped, rtol=0, atol=1e-9)
+
+
+def _warped_sum(record, fixed, moving):
+    return float(record.result.warped.sum())
+
+
+def test_finish_gets_what_the_worker_read_and_nothing_is_read_twice(pairs, monkeypatch):
+    import regcli.io
+
+    fixed, movings = pairs
+    reads = []
+    real = regcli.io.read_for_registration
+    monkeypatch.setattr(
+        regcli.io, "read_for_registration", lambda p, **kw: reads.append(str(p)) or real(p, **kw)
+    )
+    records = list(register_many([(fixed, movings[0][0])], workers=1, finish=_inputs))
+    assert records[0].output == ((96, 112), (96, 112), 1)
+    assert records[0].inputs is None  # only the record finish gets carries them
+    assert len(reads) == 2
+
+
+def _inputs(record, fixed, moving):
+    read = record.inputs
+    assert read["moving_pixels"] is moving or np.array_equal(read["moving_pixels"], moving)
+    return fixed.shape, read["moving_pixels"].shape, read["fixed_meta"].channels
+
+
 def test_an_error_in_finish_keeps_the_result_and_records_the_error(pairs):
     fixed, movings = pairs
 

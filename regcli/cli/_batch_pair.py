@@ -83,19 +83,20 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
 
 def pair_inputs(record, fixed_image, moving_image, job: dict):
     """The pair as ``register`` writes it (:class:`regcli.cli.helpers.Inputs`): every channel
-    of the moving image and both files' metadata (read again from the files, the worker
-    registered on the 2-D images), with the batch's spacing options applied."""
+    of the moving image and both files' metadata (what the worker read, ``record.inputs``;
+    read again from the files only without it), with the batch's spacing options applied."""
     import os
 
     from regcli.cli.helpers import Inputs
     from regcli.images import ImageMeta, given_spacing, pair_spacing
     from regcli.io import read_for_registration
 
-    metas, pixels = [], moving_image
+    read = record.inputs or {}
+    metas, pixels = [], read.get("moving_pixels", moving_image)
     for role in ("fixed", "moving"):
         value = getattr(record, role)
-        meta = ImageMeta()
-        if isinstance(value, (str, os.PathLike)):
+        meta = read.get(f"{role}_meta", ImageMeta())
+        if not read and isinstance(value, (str, os.PathLike)):
             _, full, meta = read_for_registration(value, channel=job.get("channel"), allow_nan=True)
             pixels = full if role == "moving" else pixels
         metas.append(given_spacing(meta, role, job.get("spacing")))

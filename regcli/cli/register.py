@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from regcli.cli import helpers, interrupts, options, outputs, verdict
+from regcli.cli._plot_helper import CostPlotHelper
 
 #: File names written into OUTDIR (the aligned image is named after the moving image).
 COST_PLOT_NAME = "cost.png"
@@ -146,6 +147,10 @@ def register(
         "bins": bins,
         "sigma": sigma,
     }
+    # The cost curve is drawn by a helper process that imports matplotlib meanwhile.
+    plot_helper = CostPlotHelper.start() if plots == "all" else None
+    if plot_helper is not None:
+        ctx.call_on_close(plot_helper.close)
     helpers.check_register_options(**options)
     masks = {"fixed_mask": fixed_mask, "moving_mask": moving_mask}
     if initial_transform is not None and init not in (None, "none"):
@@ -210,7 +215,15 @@ def register(
         report.update({name: str(path) for name, path in masks.items() if path is not None})
         report["exit_code"] = 0 if allow_suspect else code
         write_outputs(
-            result, report, fixed, moving, fixed_image, moving_image, staged, inputs=inputs
+            result,
+            report,
+            fixed,
+            moving,
+            fixed_image,
+            moving_image,
+            staged,
+            inputs=inputs,
+            plot_helper=plot_helper,
         )
     report["outputs"] = {"directory": outdir, **paths}
     if as_json:
@@ -246,7 +259,15 @@ def channels_for_output(pixels, matrix, shape):
 
 
 def write_outputs(
-    result, report: dict, fixed: Path, moving: Path, fixed_image, moving_image, paths, inputs=None
+    result,
+    report: dict,
+    fixed: Path,
+    moving: Path,
+    fixed_image,
+    moving_image,
+    paths,
+    inputs=None,
+    plot_helper=None,
 ) -> None:
     """Write the aligned image, the figures named in ``paths`` (``cost_plot``, ``overlay``)
     and the transform JSON (``report``'s facts) to ``paths`` (staged by the command's output
@@ -254,11 +275,43 @@ def write_outputs(
     (:class:`helpers.Inputs`) the aligned image has every channel of the moving image and
     the fixed image's spacing, and the transform files record both spacings.
 
-    matplotlib is imported only for the cost curve; the overlay is composed with numpy.
+    matplotlib is imported only for the cost curve; the overlay is composed with numpy.  With
+    ``plot_helper`` (a :class:`~regcli.cli._plot_helper.CostPlotHelper`) the cost curve is
+    drawn by that process while the other files are written (here if it fails); it is
+    stopped before this returns or raises, so nothing writes into the staged files after.
     """
+    moving_name, fixed_name = helpers.display_name(moving.name), helpers.display_name(fixed.name)
+    cost_plot = None
+    if "cost_plot" in paths:
+        cost_plot = {
+            "level_starts": result.level_starts,
+            "level_shapes": result.level_shapes,
+            "cost_label": result.cost_label,
+            "title": f"{moving_name} onto {fixed_name}\nmetric {result.metric}, "
+            f"optimiser {result.optimizer}, transform {result.transform}",
+        }
+    helper = plot_helper if cost_plot is not None else None
+    if helper is not None:
+        helper.send(result.cost_history, paths["cost_plot"], **cost_plot)
+    try:
+        _write_files(
+            result, report, fixed_image, moving_image, paths, inputs, moving_name, fixed_name
+        )
+        drawn = helper is not None and helper.finish()
+    except BaseException:
+        if helper is not None:
+            helper.close()
+        raise
+    if cost_plot is not None and not drawn:
+        from regcli.plots import plot_cost_curve
+
+        plot_cost_curve(result.cost_history, paths["cost_plot"], **cost_plot)
+
+
+def _write_files(result, report, fixed_image, moving_image, paths, inputs, moving_name, fixed_name):
+    """Everything :func:`write_outputs` writes but the cost curve."""
     from regcli.io import write_image, write_transform_json
 
-    moving_name, fixed_name = helpers.display_name(moving.name), helpers.display_name(fixed.name)
     warped = result.warped  # the cubic resampling, computed once for both uses
     if inputs is not None and inputs.moving_pixels.ndim == 3:
         aligned = channels_for_output(inputs.moving_pixels, result.matrix, fixed_image.shape)
@@ -275,18 +328,6 @@ def write_outputs(
             paths["overlay"],
             title=f"{moving_name} onto {fixed_name} ({result.transform}, {result.metric}, "
             f"{result.optimizer})",
-        )
-    if "cost_plot" in paths:
-        from regcli.plots import plot_cost_curve
-
-        plot_cost_curve(
-            result.cost_history,
-            paths["cost_plot"],
-            level_starts=result.level_starts,
-            level_shapes=result.level_shapes,
-            cost_label=result.cost_label,
-            title=f"{moving_name} onto {fixed_name}\nmetric {result.metric}, "
-            f"optimiser {result.optimizer}, transform {result.transform}",
         )
     if inputs is not None:  # the spacings transform.json records, in --json's report too
         for role, meta in (("fixed", inputs.fixed_meta), ("moving", inputs.moving_meta)):

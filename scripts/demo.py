@@ -240,7 +240,7 @@ def main(argv=None) -> int:
             relative(report["outputs"]["directory"]) + "/",
             ", ".join(
                 Path(report["outputs"][key]).name
-                for key in ("aligned", "cost_plot", "overlay", "transform")
+                for key in ("aligned", "cost_plot", "overlay", "transform", "itk_transform")
             ),
         )
         for report in results

@@ -151,22 +151,66 @@ class SampleGrid:
             return image
         return image[self.start :: self.stride, self.start :: self.stride]
 
-    def first_moments(self, image: np.ndarray) -> np.ndarray:
-        """``[sum I x, sum I y, sum I]`` over the grid, for an image of the grid's shape."""
-        cols = image.sum(axis=0, dtype=np.float64)
-        rows = image.sum(axis=1, dtype=np.float64)
+    def first_moments(self, image: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """``[sum I x, sum I y, sum I]`` over the grid for ``I = image`` (times ``weights``,
+        without forming the product), for float32 images of the grid's shape.
+
+        The row and column sums accumulate in single precision (rows and columns of at most a
+        few thousand pixels), the moments in double: several times faster than double
+        accumulators, which make numpy cast every pixel.
+        """
+        if weights is None:
+            cols, rows = image.sum(axis=0), image.sum(axis=1)
+        else:
+            cols = np.einsum("ij,ij->j", image, weights)
+            rows = np.einsum("ij,ij->i", image, weights)
+        cols, rows = cols.astype(np.float64), rows.astype(np.float64)
         return np.array([cols @ self.xs, rows @ self.ys, cols.sum()])
 
-    def second_moments(self, image: np.ndarray) -> np.ndarray:
-        """``sum I * u * v`` for ``u, v`` in ``(x, y, 1)``: a symmetric (3, 3) matrix."""
-        cols = image.sum(axis=0, dtype=np.float64)
-        rows = image.sum(axis=1, dtype=np.float64)
-        xs, ys = self.xs, self.ys
-        s1 = cols.sum()
-        sx, sy = cols @ xs, rows @ ys
-        sxx, syy = cols @ (xs * xs), rows @ (ys * ys)
-        sxy = float(np.einsum("ij,i,j->", image, ys, xs, dtype=np.float64))
-        return np.array([[sxx, sxy, sx], [sxy, syy, sy], [sx, sy, s1]])
+    def gradient_gram(self, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+        """The (6, 6) Gram matrix of the images ``g_i * u`` for ``g`` in ``(gx, gy)`` and
+        ``u`` in ``(x, y, 1)``, indexed ``(i, u) -> 3 * i + u``: ``sum g_i g_k u v``.
+
+        One product image at a time in one buffer (three at once would add two level-sized
+        temporaries); row and column sums accumulated as in :meth:`first_moments`, and the
+        three products' moments then together.
+        """
+        rows, cols = gx.shape
+        col_sums = np.empty((3, cols), dtype=np.float32)
+        row_sums = np.empty((3, rows), dtype=np.float32)
+        row_x = np.empty((3, rows), dtype=np.float32)
+        product = np.empty(gx.shape, dtype=np.float32)
+        for k, (a, b) in enumerate(((gx, gx), (gx, gy), (gy, gy))):
+            np.multiply(a, b, out=product)
+            product.sum(axis=0, out=col_sums[k])
+            product.sum(axis=1, out=row_sums[k])
+            np.einsum("ij,j->i", product, self._xs_single, out=row_x[k])
+        # [sum P x^2, sum P x, sum P] and [sum P y^2, sum P y, sum P] of the three products
+        x_moments = np.einsum("kc,cm->km", col_sums.astype(np.float64), self._powers[0])
+        y_moments = np.einsum("kr,rm->km", row_sums.astype(np.float64), self._powers[1])
+        xy = np.einsum("kr,r->k", row_x.astype(np.float64), self.ys)
+        blocks = np.empty((3, 3, 3))
+        blocks[:, 0, 0], blocks[:, 1, 1], blocks[:, 2, 2] = (
+            x_moments[:, 0],
+            y_moments[:, 0],
+            x_moments[:, 2],
+        )
+        blocks[:, 0, 1] = blocks[:, 1, 0] = xy
+        blocks[:, 0, 2] = blocks[:, 2, 0] = x_moments[:, 1]
+        blocks[:, 1, 2] = blocks[:, 2, 1] = y_moments[:, 1]
+        gram = np.empty((6, 6))
+        gram[:3, :3], gram[3:, 3:] = blocks[0], blocks[2]
+        gram[:3, 3:] = gram[3:, :3] = blocks[1]  # (each block is symmetric)
+        return gram
+
+    @functools.cached_property
+    def _powers(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(x^2, x, 1)`` per column and ``(y^2, y, 1)`` per row, as (n, 3) arrays."""
+        return tuple(np.column_stack([v * v, v, np.ones_like(v)]) for v in (self.xs, self.ys))
+
+    @functools.cached_property
+    def _xs_single(self) -> np.ndarray:
+        return self.xs.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- resampler
@@ -251,22 +295,19 @@ def measure_curvature(
 def _central_differences(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.gradient(image)`` (rows, then columns; one-sided at the borders), same dtype,
     written out: four times faster than numpy's general version on a 256^2 float32 image."""
-    rows, cols = image.shape
-    out = []
-    for axis, size in ((0, rows), (1, cols)):
-        d = np.empty_like(image)
+    half = image.dtype.type(0.5)
+    d_rows, d_cols = np.empty_like(image), np.empty_like(image)
+    for d, src in ((d_rows, image), (d_cols.T, image.T)):  # (the columns: as rows of .T)
+        size = src.shape[0]
         if size < 2:
             d[...] = 0
-            out.append(d)
             continue
-        moved, src = np.moveaxis(d, axis, 0), np.moveaxis(image, axis, 0)
         if size > 2:
-            np.subtract(src[2:], src[:-2], out=moved[1:-1])
-            moved[1:-1] *= image.dtype.type(0.5)
-        np.subtract(src[1], src[0], out=moved[0])
-        np.subtract(src[-1], src[-2], out=moved[-1])
-        out.append(d)
-    return out[0], out[1]
+            np.subtract(src[2:], src[:-2], out=d[1:-1])
+            d[1:-1] *= half
+        np.subtract(src[1], src[0], out=d[0])
+        np.subtract(src[-1], src[-2], out=d[-1])
+    return d_rows, d_cols
 
 
 # --------------------------------------------------------------------------- the objective
@@ -509,48 +550,39 @@ class LevelObjective:
         n = int(np.count_nonzero(mask))
         if n < self.min_pixels:
             return math.inf, np.zeros(k), np.eye(k)
+        if self.grid.stride > 1:
+            source_matrix = self._to_source @ grid_matrix
+            gx = self._resample(self._moving_gradient[0], source_matrix)
+            gy = self._resample(self._moving_gradient[1], source_matrix)
+            inverse_transposed = None
+        else:
+            gy, gx = _central_differences(warped)
+            inverse_transposed = np.linalg.inv(m[:2, :2]).T
         if self.least_squares:
-            residual = warped - self.fixed_samples
+            # d cost / d w = 2 r / n: the sums below take ``r`` and the factor comes after.
+            residual = np.subtract(warped, self.fixed_samples, out=warped)
             residual *= mask  # (a multiply is 3x cheaper than np.where)
             cost = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
-            dcost = residual * np.float32(2.0 / n)
+            dcost, dcost_scale = residual, 2.0 / n
         else:
             cost, dcost = self.metric.cost_gradient(
                 self.fixed_samples, warped, mask, **self.options
             )
             dcost = np.where(mask, dcost, 0.0).astype(np.float32, copy=False)
-        if self.grid.stride > 1:
-            source_matrix = self._to_source @ grid_matrix
-            gx = self._resample(self._moving_gradient[0], source_matrix)
-            gy = self._resample(self._moving_gradient[1], source_matrix)
-            inverse_transposed = np.eye(2)
-        else:
-            gy, gx = _central_differences(warped)
-            inverse_transposed = np.linalg.inv(m[:2, :2]).T
+            dcost_scale = 1.0
         grid = self.grid
-        sums = np.array([grid.first_moments(dcost * gx), grid.first_moments(dcost * gy)])
-        d_matrix = self.transform.matrix_derivatives(p)[:, :2, :].reshape(-1, 6)
-        d_matrix = d_matrix / self.scales[:, None]
-        gradient = d_matrix @ (inverse_transposed @ sums).ravel()
+        sums = np.array([grid.first_moments(dcost, gx), grid.first_moments(dcost, gy)])
+        # d x / d (sums of the warped image's gradient): dM/dx, then A^-T on the gradient index
+        d_matrix = self.transform.matrix_derivatives(p)[:, :2, :] / self.scales[:, None, None]
+        if inverse_transposed is not None:
+            d_matrix = np.einsum("kia,il->kla", d_matrix, inverse_transposed)
+        d_matrix = d_matrix.reshape(-1, 6)
+        gradient = d_matrix @ (dcost_scale * sums).ravel()
         if not hessian:
             return float(cost), gradient, None
         gx *= mask  # (fresh arrays: the warps or _central_differences made them)
         gy *= mask
-        gram = self._gram(gx, gy, inverse_transposed)
+        # J^T J = D gram D^T: the Gram matrix of the six images d w / d M[i, j]
+        gram = grid.gradient_gram(gx, gy)
         hessian_matrix = (2.0 * self.hessian_factor / n) * (d_matrix @ gram @ d_matrix.T)
         return float(cost), gradient, hessian_matrix
-
-    def _gram(self, gx: np.ndarray, gy: np.ndarray, inverse_transposed: np.ndarray) -> np.ndarray:
-        """Gram matrix (6, 6) of the six base images ``d w / d M[i, j]``, in moving axes.
-
-        ``d w / d M[i, j] = grad_i w * (x, y, 1)_j``, indexed ``(i, j) -> 3 * i + j``; then
-        ``A^-T`` on the gradient index.  ``J^T J = D gram D^T`` with ``D = dM/dx``.
-        """
-        gram = np.empty((6, 6))
-        # One product image at a time (three at once would add two level-sized temporaries).
-        for i, j, a, b in ((0, 0, gx, gx), (0, 1, gx, gy), (1, 1, gy, gy)):
-            block = self.grid.second_moments(a * b)
-            gram[3 * i : 3 * i + 3, 3 * j : 3 * j + 3] = block
-            gram[3 * j : 3 * j + 3, 3 * i : 3 * i + 3] = block.T
-        to_moving = np.kron(inverse_transposed, np.eye(3))
-        return to_moving @ gram @ to_moving.T

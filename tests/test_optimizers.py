@@ -89,6 +89,46 @@ def test_levenberg_marquardt_solves_a_quadratic_in_one_step():
     np.testing.assert_allclose(out.x, objective.minimum, atol=1e-3)
 
 
+class FlatModel(Quadratic):
+    """A quadratic whose Gauss-Newton model is ``factor`` times its true Hessian."""
+
+    def __init__(self, minimum, hessian, factor):
+        super().__init__(minimum, hessian)
+        self.factor = factor
+
+    def gauss_newton(self, x):
+        cost, gradient = self.cost_gradient(x)
+        return cost, gradient, self.factor * self.hessian
+
+
+def test_lm_corrects_a_model_flatter_than_the_cost():
+    """A model Hessian 20 % below the cost's curvature (as central differences of a noisy
+    image give): after one step lm measures the curvature along it and steps by the cost's."""
+    minimum = [0.3, -0.2, 0.1]
+    evaluations = {}
+    for factor in (1.0, 0.8):
+        objective = FlatModel(minimum, np.diag([1.0, 0.8, 0.5]), factor)
+        out = OPTIMIZERS["lm"].run(objective, np.zeros(3), learning_rate=None, iterations=20)
+        assert out.converged, out.message
+        np.testing.assert_allclose(out.x, minimum, atol=2e-3)
+        evaluations[factor] = objective.evaluations
+    # (without the correction every step overshot by a quarter: 4 evaluations)
+    assert evaluations[0.8] <= evaluations[1.0] + 1 <= 3
+
+
+def test_lm_never_lengthens_steps_past_the_model():
+    """A model steeper than the cost (MI far from the optimum) is the model scale's business:
+    the curvature correction only ever shortens steps."""
+    from regcli.optimizers._lm import MAX_CURVATURE_BOOST, _curvature_boost
+
+    step = np.array([1.0, 0.0])
+    model = np.eye(2)
+    assert _curvature_boost(step, 0.5 * step, model) == 1.0
+    assert _curvature_boost(step, 1.25 * step, model) == pytest.approx(1.25)
+    assert _curvature_boost(step, 10.0 * step, model) == MAX_CURVATURE_BOOST
+    assert _curvature_boost(step, np.array([np.nan, 0.0]), model) == 1.0
+
+
 class WithoutHessian:
     """Only cost, cost_gradient and curvature: what a generic objective offers."""
 

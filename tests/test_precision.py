@@ -68,6 +68,31 @@ def test_upsampled_image_is_the_smoothed_image_and_its_spline_between():
         assert np.max(np.abs(sampled - spline)[inner]) < 0.01 * np.ptp(base)
 
 
+def _upsampled_along(values, axis, even, taps, first):
+    """Even samples by ``even``, odd ones by ``taps`` from ``first``, edges repeated: a
+    direct, slow reference for one axis of :func:`refine.upsample`."""
+    values = np.moveaxis(values.astype(np.float64), axis, 0)
+    n, reach = values.shape[0], len(taps) + len(even)
+    padded = np.concatenate([values[:1]] * reach + [values] + [values[-1:]] * reach)
+    out = np.empty((2 * n, *values.shape[1:]))
+    for j in range(n):
+        centre = j + reach
+        out[2 * j] = sum(w * padded[centre - len(even) // 2 + i] for i, w in enumerate(even))
+        out[2 * j + 1] = sum(w * padded[centre + first + i] for i, w in enumerate(taps))
+    return np.moveaxis(out, 0, axis)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 9), (9, 2), (5, 7), (33, 20)])
+def test_upsampled_image_matches_a_direct_filter_with_repeated_edges(shape):
+    image = np.random.default_rng(2).random(shape).astype(np.float32)
+    for smoothed in (True, False):
+        taps, first = refine._half_sample_taps(smoothed)
+        even = refine.SMOOTHING if smoothed else np.ones(1)
+        expected = _upsampled_along(image, 0, even, taps, first)
+        expected = _upsampled_along(expected, 1, even, taps, first)
+        np.testing.assert_allclose(refine.upsample(image, smoothed=smoothed), expected, atol=1e-6)
+
+
 def test_half_sample_filter_is_symmetric_and_sums_to_one():
     for smoothed in (True, False):
         taps, first = refine._half_sample_taps(smoothed)

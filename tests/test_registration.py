@@ -249,6 +249,57 @@ def test_gauss_newton_agrees_with_cost_gradient(transform):
     assert np.all(np.linalg.eigvalsh(hessian) > 0)
 
 
+@pytest.mark.parametrize("shape", [(37, 53), (256, 300)])
+def test_sample_grid_moments_match_double_sums(shape):
+    """The moments accumulate rows and columns in float32: equal to float64 sums to 1e-5."""
+    from regcli.objective import SampleGrid
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=shape).astype(np.float32)
+    b = rng.normal(size=shape).astype(np.float32)
+    grid = SampleGrid.for_level(shape)
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    product = a.astype(np.float64) * b
+    monomials = (x, y, np.ones_like(x))
+    first = np.array([np.sum(product * u) for u in monomials])
+    second = np.array([[np.sum(product * u * v) for v in monomials] for u in monomials])
+    scale = np.sum(np.abs(product)) * shape[1] ** 2
+    np.testing.assert_allclose(grid.first_moments(a, b), first, atol=1e-5 * scale)
+    gram = grid.gradient_gram(a, b)
+    np.testing.assert_allclose(gram[:3, 3:], second, atol=1e-5 * scale)
+    np.testing.assert_allclose(gram[3:, :3], second, atol=1e-5 * scale)
+    squares = (a.astype(np.float64) ** 2, b.astype(np.float64) ** 2)
+    for block, square in zip((gram[:3, :3], gram[3:, 3:]), squares, strict=True):
+        expected = np.array([[np.sum(square * u * v) for v in monomials] for u in monomials])
+        np.testing.assert_allclose(block, expected, atol=1e-5 * np.sum(square) * shape[1] ** 2)
+
+
+@pytest.mark.parametrize("transform", ["rigid", "affine"])
+def test_gauss_newton_hessian_is_jacobian_product(transform):
+    """For SSD the Hessian is ``2/n J^T J``, ``J`` the residual's derivatives (here by
+    finite differences on a fixed mask)."""
+    fixed = smooth_blobs((64, 80), seed=3).astype(np.float32)
+    tf = make_transform(transform, shape=fixed.shape)
+    moving = warp(fixed, np.linalg.inv(tf.matrix(tf.identity())), order=3).astype(np.float32)
+    objective = LevelObjective(fixed, moving, tf, METRICS["ssd"])
+    disc = central_disc(fixed.shape)
+    objective._mask = lambda matrix: disc
+    x = tf.identity() * objective.scales + np.linspace(-0.7, 0.7, tf.n_params)
+
+    def residual(x):
+        warped, _, _ = objective._warp(objective.matrix(x))
+        return ((warped - fixed) * disc).astype(np.float64).ravel()
+
+    h = 1e-3
+    jacobian = np.column_stack(
+        [(residual(x + h * e) - residual(x - h * e)) / (2 * h) for e in np.eye(tf.n_params)]
+    )
+    expected = 2.0 / np.count_nonzero(disc) * jacobian.T @ jacobian
+    _, _, hessian = objective.gauss_newton(x)
+    # (central differences of the warped image vs the bilinear image's own derivative)
+    np.testing.assert_allclose(hessian, expected, rtol=0.1, atol=0.02 * np.abs(expected).max())
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -245,3 +245,11 @@ def test_rotate_takes_degrees_like_skimage_with_the_opposite_sense(blobs):
     inside = inside_mask(turn, blobs.shape, blobs.shape, margin=1.0)
     assert inside.mean() > 0.6
     np.testing.assert_allclose(ours[inside], theirs[inside], atol=1e-9)
+
+
+@pytest.mark.parametrize("cols", [300, 1 << 15, 40_000])
+def test_inside_mask_of_wide_images_equals_per_pixel_reference(cols):
+    """Rows of 2^15 columns or more take the wide integers (no int16 overflow)."""
+    m = rotation_matrix(0.001, (cols / 2, 1.0)) @ translation_matrix(-37.4, 0.2)
+    expected = _inside_by_pixel(m, (3, cols), (3, cols), margin=1.0)
+    np.testing.assert_array_equal(inside_mask(m, (3, cols), (3, cols), margin=1.0), expected)

@@ -41,7 +41,9 @@ What ``learning_rate`` means
   is adam's first-moment decay (``beta1``).
 * ``lm`` (the fast default) has no learning rate: Levenberg-Marquardt, i.e. Gauss-Newton steps
   with a damping that grows when a step raises the cost and shrinks when it lowers it, on the
-  objective's ``gauss_newton`` Hessian; a step is accepted only if it lowers the cost.  It
+  objective's ``gauss_newton`` Hessian; a step is accepted only if it lowers the cost, and
+  the model is scaled up to the curvature measured along the last accepted step (the
+  gradient's change) when that is higher (at most twice the model).  It
   usually needs 2-10 iterations per level.  On objectives that are not a
   :class:`GaussNewtonObjective` it runs BFGS with a backtracking line search.  ``lm`` stops
   when its step is below ``tolerance`` (by default :data:`LM_TOLERANCE`, 0.01 px) or when no

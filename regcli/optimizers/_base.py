@@ -12,6 +12,7 @@ and the package imports them), so there is no import cycle.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import sys
@@ -64,14 +65,21 @@ else:
         def __instancecheck__(cls, instance) -> bool:
             if not cls.__dict__.get("_is_protocol", False):  # a concrete subclass
                 return super().__instancecheck__(instance)
-            names = set()
-            for base in cls.__mro__:
-                if base is not Protocol and base.__dict__.get("_is_protocol", False):
-                    members = (*vars(base), *vars(base).get("__annotations__", {}))
-                    names.update(name for name in members if not name.startswith("_"))
             return all(
-                inspect.getattr_static(instance, name, _MISSING) is not _MISSING for name in names
+                inspect.getattr_static(instance, name, _MISSING) is not _MISSING
+                for name in _protocol_members(cls)
             )
+
+    @functools.cache
+    def _protocol_members(cls) -> tuple[str, ...]:
+        """The public members a protocol class and its protocol bases declare (read once:
+        ``lm`` checks its objective at every pyramid level)."""
+        names = set()
+        for base in cls.__mro__:
+            if base is not Protocol and base.__dict__.get("_is_protocol", False):
+                members = (*vars(base), *vars(base).get("__annotations__", {}))
+                names.update(name for name in members if not name.startswith("_"))
+        return tuple(sorted(names))
 
 
 @runtime_checkable

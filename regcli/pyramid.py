@@ -239,14 +239,15 @@ def _downsample_axes(img: np.ndarray, factors: list[float]) -> np.ndarray:
     sigma = [0.5 * f if f > 1.0 + 1e-9 else 0.0 for f in rest]
     smoothed = ndimage.gaussian_filter(img, sigma=sigma, mode="nearest")
     shape = tuple(max(1, round(n / f)) for n, f in zip(img.shape, rest, strict=True))
-    return ndimage.affine_transform(
-        smoothed,
-        rest,
-        offset=[(f - 1.0) / 2.0 for f in rest],
-        output_shape=shape,
-        order=1,
-        mode="nearest",
-    )
+    with _diagonal_matrix_ok():
+        return ndimage.affine_transform(
+            smoothed,
+            rest,
+            offset=[(f - 1.0) / 2.0 for f in rest],
+            output_shape=shape,
+            order=1,
+            mode="nearest",
+        )
 
 
 def gaussian_pyramid(

@@ -65,19 +65,25 @@ def test_a_pool_gives_the_same_warped_image_even_when_finish_made_it(pairs):
         np.testing.assert_allclose(a.result.warped, b.result.warped, rtol=0, atol=1e-9)
 
 
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """The paths ``regcli.io.read_for_registration`` reads (in this process), in order."""
+    import regcli.io
+
+    seen: list[str] = []
+    real = regcli.io.read_for_registration
+    monkeypatch.setattr(
+        regcli.io, "read_for_registration", lambda p, **kw: seen.append(str(p)) or real(p, **kw)
+    )
+    return seen
+
+
 def _warped_sum(record, fixed, moving):
     return float(record.result.warped.sum())
 
 
-def test_finish_gets_what_the_worker_read_and_nothing_is_read_twice(pairs, monkeypatch):
-    import regcli.io
-
+def test_finish_gets_what_the_worker_read_and_nothing_is_read_twice(pairs, reads):
     fixed, movings = pairs
-    reads = []
-    real = regcli.io.read_for_registration
-    monkeypatch.setattr(
-        regcli.io, "read_for_registration", lambda p, **kw: reads.append(str(p)) or real(p, **kw)
-    )
     records = list(register_many([(fixed, movings[0][0])], workers=1, finish=_inputs))
     assert records[0].output == ((96, 112), (96, 112), 1)
     assert records[0].inputs is None  # only the record finish gets carries them
@@ -127,15 +133,8 @@ def _data(record, fixed, moving):
     return record.data["k"]
 
 
-def test_a_fixed_path_used_twice_is_read_once_per_process(pairs, monkeypatch):
-    import regcli.io
-
+def test_a_fixed_path_used_twice_is_read_once_per_process(pairs, reads):
     fixed, movings = pairs
-    reads = []
-    real = regcli.io.read_for_registration
-    monkeypatch.setattr(
-        regcli.io, "read_for_registration", lambda p, **kw: reads.append(str(p)) or real(p, **kw)
-    )
     list(register_many([(fixed, m) for m, _ in movings[:3]], workers=1))
     assert reads.count(str(fixed)) == 1
     assert len(reads) == 4

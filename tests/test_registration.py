@@ -3,6 +3,7 @@ against finite differences, bad input, divergence, determinism."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -61,6 +62,20 @@ def test_default_settings_recover_the_sample_truth(pairs, case, optimizer):
     limit = OPTIMIZERS[result.optimizer].default_iterations
     per_level = np.diff([*result.level_starts, result.iterations])
     assert all(n <= limit for n in per_level)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("optimizer", STEP_RULES)
+def test_finer_levels_start_without_a_cost_spike(pairs, case, optimizer):
+    """Each finer pyramid level starts near the answer of the coarser one: at its default
+    rate no step rule may push the cost above 1.5x the level's starting cost (adagrad
+    overshot tenfold there, its rate 10x a Newton step while its sum restarted at zero)."""
+    fixed, moving, entry = pairs[case]
+    result = register(fixed, moving, transform=entry["transform"], optimizer=optimizer, init="none")
+    bounds = [*result.level_starts, result.iterations]
+    for start, end in itertools.pairwise(bounds[1:]):
+        level = np.asarray(result.cost_history[start:end])
+        assert level.max() <= 1.5 * level[0], (optimizer, start, level[:8])
 
 
 @pytest.mark.parametrize("metric", GRADIENT_METRICS)

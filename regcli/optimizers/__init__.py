@@ -35,8 +35,11 @@ What ``learning_rate`` means
   Sutskever et al. 2013).
 * ``adagrad``, ``rmsprop``, ``adam``: ``lr`` is the largest step in pixels per iteration and per
   component (the gradient is divided by its running RMS).  Once the normalised gradient falls
-  below ``epsilon`` (0.1 px by default) they turn into gradient descent with rate
-  ``lr / epsilon``, which is what lets them settle instead of oscillating by ``lr`` forever.
+  below ``epsilon`` they turn into gradient descent with rate ``lr / epsilon``, which is
+  what lets them settle instead of oscillating by ``lr`` forever; ``epsilon`` is 0.1 px for
+  rmsprop and adam and 1 px for adagrad, so that at each rule's default ``lr`` (0.1, 0.1, 1)
+  that rate is 1, a Newton step (adagrad at 10 overshot tenfold at the start of every finer
+  pyramid level, where its sum restarts at zero).
   ``beta`` is the decay of the squared-gradient average (rmsprop, adam's ``beta2``); ``gamma``
   is adam's first-moment decay (``beta1``).
 * ``lm`` (the fast default) has no learning rate: Levenberg-Marquardt, i.e. Gauss-Newton steps

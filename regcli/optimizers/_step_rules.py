@@ -27,8 +27,15 @@ __all__ = ["run_adagrad", "run_adam", "run_gd", "run_momentum", "run_nag", "run_
 PATIENCE = 3
 #: A cost above ``initial + DIVERGENCE_FACTOR * max(|initial|, curvature)`` means divergence.
 DIVERGENCE_FACTOR = 10.0
-#: Normalised-gradient size (pixels) below which the adaptive step rules act like plain GD.
+#: Normalised-gradient size (pixels) below which the adaptive step rules act like plain GD,
+#: at rate ``lr / epsilon`` (1 is a Newton step; from 2 on each step overshoots the minimum
+#: by more than it started from).  rmsprop and adam (default ``lr`` 0.1) use this one.
 DEFAULT_EPSILON = 0.1
+#: adagrad's: its default ``lr`` is 1, so its rate at the defaults is 1 too.  With 0.1 it was
+#: 10, and at the first iterations of every finer pyramid level (the rule restarts with its
+#: sum at zero and the gradient already small) the cost rose tenfold before the sum grew
+#: enough to damp the steps.
+ADAGRAD_EPSILON = 1.0
 
 
 class _StepRule(abc.ABC):
@@ -88,7 +95,7 @@ class _Nesterov(_Momentum):
 
 
 class _Adagrad(_StepRule):
-    def __init__(self, n, learning_rate, *, epsilon=DEFAULT_EPSILON):
+    def __init__(self, n, learning_rate, *, epsilon=ADAGRAD_EPSILON):
         super().__init__(n, learning_rate)
         self.epsilon = epsilon
         self.sum_squares = np.zeros(n)

@@ -94,3 +94,25 @@ def test_pages_of_another_shape_or_dtype_are_refused(runner, frames, tmp_path, o
         writer.write(other)
     result = runner.invoke(cli, ["stack", str(path), "-o", str(tmp_path / "out")])
     _one_line_error(result, str(path), "page 1 is", "page 0 is", "share one shape and dtype")
+
+
+def test_the_outputs_never_go_into_the_folder_of_frames(runner, frames, tmp_path):
+    from regcli.io import write_image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, frame in enumerate(frames):
+        write_image(folder / f"f{t}.png", frame)
+    listing = sorted(p.name for p in folder.iterdir())
+    files = [str(folder / name) for name in listing]
+    for args in (
+        [str(folder), "-o", str(folder)],
+        [str(folder), "-o", str(folder / "aligned")],
+        [*files, "-o", str(folder)],
+    ):
+        result = runner.invoke(cli, ["stack", *args, "-q"])
+        assert result.exit_code == 2, result.output
+        assert "-o/--output" in result.output and "choose" in result.output
+        assert sorted(p.name for p in folder.iterdir()) == listing
+    beside = runner.invoke(cli, ["stack", str(folder), "-o", str(tmp_path / "out"), "-q"])
+    assert beside.exit_code == 0, beside.output

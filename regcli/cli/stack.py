@@ -101,6 +101,7 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
         "transforms": TRANSFORMS_NAME,
         "drift": DRIFT_NAME,
     }
+    _check_outdir(outdir, stack)
     inputs = (*stack, *([] if mask_path is None else [mask_path]))
     with outputs.OutputSet(outdir, overwrite=overwrite, inputs=inputs, create=True) as out:
         staged = {key: out.stage(name) for key, name in names.items()}
@@ -134,6 +135,30 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
         shown = ", ".join(map(str, untrusted[:10])) + (" ..." if len(untrusted) > 10 else "")
         click.echo(f"regcli: frames not converged or suspect: {shown}", err=True)
         ctx.exit(verdict.EXIT_SUSPECT)
+
+
+def _check_outdir(outdir: Path, stack) -> None:
+    """A usage error on ``-o`` when OUTDIR is a folder the frames are read from (a folder of
+    frames, or inside it; the folder of several frame files): the outputs would land among
+    the frames, and the next run would read them as frames."""
+    target = Path(outdir).resolve()
+    paths = [Path(p) for p in stack]
+    for path in paths:
+        if path.is_dir():
+            folder = path.resolve()
+            if target == folder or folder in target.parents:
+                where = "is" if target == folder else "is inside"
+                raise click.BadParameter(
+                    f"{outdir} {where} the input folder {path} (its images are the frames); the "
+                    "outputs would be read as frames by the next run: choose a folder outside it",
+                    param_hint="-o/--output",
+                )
+        elif len(paths) > 1 and path.parent.resolve() == target:
+            raise click.BadParameter(
+                f"{outdir} is the folder of the frame files given; the outputs would land among "
+                "the frames: choose another folder",
+                param_hint="-o/--output",
+            )
 
 
 def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:

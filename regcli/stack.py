@@ -324,15 +324,20 @@ def register_stack(stack, *, reference="first", **register_options) -> StackResu
 
 
 def mean_frame(frames: Iterable) -> np.ndarray:
-    """The mean of ``frames`` in float64, summed one frame at a time."""
-    total, count = None, 0
+    """The mean of ``frames`` in float64, summed one frame at a time.  NaN pixels (no data)
+    are left out of the mean of their pixel; a pixel that is NaN in every frame is NaN."""
+    total = count = None
     for frame in frames:
         arr = np.asarray(frame, dtype=np.float64)
-        total = arr.copy() if total is None else total.__iadd__(arr)
-        count += 1
+        nan = np.isnan(arr)
+        if total is None:
+            total, count = np.zeros(arr.shape), np.zeros(arr.shape, dtype=np.int64)
+        total += np.where(nan, 0.0, arr)
+        count += ~nan
     if total is None:
         raise InputError("stack: got no frames", param="stack")
-    return total / count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0):
@@ -340,9 +345,10 @@ def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0
 
     ``matrices`` is (T, 3, 3) (:attr:`StackResult.matrices`, or read from a transforms CSV);
     a stack with another number of frames is an :class:`InputError`.  ``order=0`` keeps the
-    values of a label stack.
+    values of a label stack.  NaN pixels of a float frame (no data) stay NaN where they land;
+    pixels that map outside the frame get ``fill``.
     """
-    from regcli.resample import warp
+    from regcli.resample import warp_keeping_nan
 
     matrices = np.asarray(matrices, dtype=float)
     done = 0
@@ -352,7 +358,7 @@ def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0
                 f"frames: the stack has more frames than the {len(matrices)} transforms",
                 param="frames",
             )
-        yield warp(frame, matrices[done], order=order, fill=fill)
+        yield warp_keeping_nan(frame, matrices[done], order=order, fill=fill)
         done += 1
     if done != len(matrices):
         raise InputError(

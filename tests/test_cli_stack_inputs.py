@@ -116,3 +116,38 @@ def test_the_outputs_never_go_into_the_folder_of_frames(runner, frames, tmp_path
         assert sorted(p.name for p in folder.iterdir()) == listing
     beside = runner.invoke(cli, ["stack", str(folder), "-o", str(tmp_path / "out"), "-q"])
     assert beside.exit_code == 0, beside.output
+
+
+@pytest.mark.parametrize("reference", ["first", "mean"])
+def test_nan_pixels_of_a_stack_are_no_data(runner, tmp_path, reference):
+    from regcli.transforms import mean_displacement
+
+    stack, truths = drift_stack(frames=5, shape=SHAPE)
+    floats = (stack / 4000.0).astype(np.float32)
+    floats[:, :10, :] = np.nan  # a band without data in every frame
+    path = tmp_path / "nan.tif"
+    tifffile.imwrite(path, floats)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        cli, ["stack", str(path), "-o", str(out), "-q", "--reference", reference]
+    )
+    assert result.exit_code == 0, result.output
+    from regcli.stackio import read_transforms_csv
+
+    matrices = read_transforms_csv(out / "transforms.csv")
+    relative = [m @ np.linalg.inv(matrices[0]) for m in matrices]
+    assert max(mean_displacement(r, t, SHAPE) for r, t in zip(relative, truths, strict=True)) < 0.2
+    aligned = tifffile.imread(out / "nan_aligned.tif")
+    assert aligned.dtype == np.float32
+    rows, cols = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    grid = np.stack([cols.ravel(), rows.ravel(), np.ones(rows.size)])
+    for frame, m in zip(aligned, matrices, strict=True):
+        x, y = (m @ grid)[:2].reshape(2, *SHAPE)
+        inside = (x > 1) & (x < SHAPE[1] - 2) & (y > 1) & (y < SHAPE[0] - 2)
+        assert np.isnan(frame[inside & (y < 8.5)]).all()  # read from the band: no data
+        assert np.isfinite(frame[inside & (y > 11)]).all()
+    target = tmp_path / "again.tif"
+    table = str(out / "transforms.csv")
+    applied = runner.invoke(cli, ["apply", "--transforms", table, str(path), "-o", str(target)])
+    assert applied.exit_code == 0, applied.output
+    np.testing.assert_allclose(tifffile.imread(target), aligned, atol=1e-5)

@@ -140,10 +140,10 @@ def _read_inputs(image: Path, transform_file: Path, like: Path | None):
     from regcli.io import read_channels
     from regcli.transform_files import read_transform
 
-    pixels, meta = read_channels(image)
+    pixels, meta = read_channels(image, allow_nan=True)  # NaN: no data, kept where it lands
     like_meta = None
     if like is not None:
-        like_pixels, like_meta = read_channels(like)
+        like_pixels, like_meta = read_channels(like, allow_nan=True)  # its grid only
     if Path(transform_file).suffix.lower() == ".json":
         data = read_transform(transform_file)
     else:  # ITK: physical units, converted with the spacings (filled in as register does)

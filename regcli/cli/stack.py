@@ -179,14 +179,14 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
     records = []
 
     def aligned_frames():
-        from regcli.resample import warp
+        from regcli.resample import warp_keeping_nan
 
         results = iter_register_stack(
             source, reference=reference, reference_frame=reference_frame, **register_options
         )
         with helpers.count_bar(ctx, total=len(source), unit="frame", description="stack") as bar:
             for record in results:
-                yield to_dtype(warp(record.frame, record.matrix, order=3), source.dtype)
+                yield to_dtype(warp_keeping_nan(record.frame, record.matrix), source.dtype)
                 records.append(replace(record, frame=None))
                 bar.update(1)
 

@@ -129,7 +129,7 @@ def warp_keeping_nan(
     registration): they are filled for the interpolation, so that they spread no further
     than that, and the output pixels whose value comes from one are NaN (those that map
     outside the image get ``fill``).  Without NaN pixels, exactly :func:`warp`."""
-    values = np.asarray(image)
+    values = check_image(image, name="image", allow_nan=True)  # infinities are refused
     nan = np.isnan(values) if np.issubdtype(values.dtype, np.floating) else None
     if nan is None or not nan.any():
         return warp(values, matrix, output_shape=output_shape, order=order, fill=fill)

@@ -163,6 +163,32 @@ def _check_options(options: dict) -> dict:
 # --------------------------------------------------------------------------- one frame
 
 
+#: How an error of ``register`` names the image at fault, and what a stack calls it.
+_ROLES = {"moving": "the moving image", "fixed": "the fixed image", "image": "the image"}
+
+
+def frame_error(index, exc: InputError) -> InputError:
+    """``exc`` (about one image: ``param`` ``"moving"``, ``"fixed"`` or ``"image"``) said of
+    frame ``index`` (an int, or a name such as ``"the mean frame"``): ``"frame 7: the image is
+    constant ..."``.  The error's ``frame`` attribute holds ``index`` (the CLI adds the file);
+    other errors come back as they are."""
+    if exc.param not in _ROLES:
+        return exc
+    what = f"frame {index}" if isinstance(index, (int, np.integer)) else str(index)
+    error = InputError(f"{what}: {exc.reason.replace(_ROLES[exc.param], 'the frame')}")
+    error.frame = index
+    return error
+
+
+def _reference_name(reference, index: int):
+    """The frame a registration of frame ``index`` is made onto."""
+    if reference == "mean":
+        return "the mean frame"
+    if reference == "previous":
+        return index - 1
+    return 0 if reference == "first" else reference
+
+
 def _register_frame(fixed, moving, guess, options: dict):
     """Register ``moving`` onto ``fixed`` starting from ``guess`` (a matrix, or None for the
     default start); fall back to the default start when that result is not trustworthy.
@@ -252,7 +278,11 @@ def iter_register_stack(
         else:
             fixed = previous if reference == "previous" else target
             started = time.perf_counter()
-            result, searched = _register_frame(fixed, frame, guess, options)
+            try:
+                result, searched = _register_frame(fixed, frame, guess, options)
+            except InputError as exc:
+                at_fault = _reference_name(reference, index) if exc.param == "fixed" else index
+                raise frame_error(at_fault, exc) from None
             guess = result.matrix
             matrix = result.matrix
             if reference == "previous":
@@ -358,7 +388,11 @@ def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0
                 f"frames: the stack has more frames than the {len(matrices)} transforms",
                 param="frames",
             )
-        yield warp_keeping_nan(frame, matrices[done], order=order, fill=fill)
+        try:
+            warped = warp_keeping_nan(frame, matrices[done], order=order, fill=fill)
+        except InputError as exc:
+            raise frame_error(done, exc) from None
+        yield warped
         done += 1
     if done != len(matrices):
         raise InputError(

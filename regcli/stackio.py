@@ -423,10 +423,13 @@ def write_transforms_csv(path, frames) -> Path:
 
 
 def read_transforms_csv(path) -> np.ndarray:
-    """The (T, 3, 3) matrices of a transforms CSV (rows ``frame`` = 0, 1, ... in order)."""
+    """The (T, 3, 3) matrices of a transforms CSV (rows ``frame`` = 0, 1, ... in order),
+    each an invertible affine matrix; errors name the file and the row."""
+    from regcli.transforms import check_matrix
+
     name = str(path)
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # a BOM (Excel) is skipped
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{name}: cannot read a transforms CSV ({exc})") from exc
@@ -448,5 +451,8 @@ def read_transforms_csv(path) -> np.ndarray:
                 f"{name}: row {i + 2}: expected frame {i} with finite matrix entries, got "
                 f"frame {row['frame']!r}"
             )
-        matrices[i, :2, :] = np.reshape(values, (2, 3))
+        try:
+            matrices[i] = check_matrix(np.reshape(values, (2, 3)), name="m00..m12")
+        except InputError as exc:
+            raise InputError(f"{name}: row {i + 2} (frame {i}): {exc}") from None
     return matrices

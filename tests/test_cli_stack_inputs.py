@@ -151,3 +151,73 @@ def test_nan_pixels_of_a_stack_are_no_data(runner, tmp_path, reference):
     applied = runner.invoke(cli, ["apply", "--transforms", table, str(path), "-o", str(target)])
     assert applied.exit_code == 0, applied.output
     np.testing.assert_allclose(tifffile.imread(target), aligned, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("bad", "reference", "message"),
+    [
+        ("constant", "first", "frame 3: the image is constant"),
+        ("constant0", "first", "frame 0: the image is constant"),
+        ("constant", "previous", "frame 3: the image is constant"),
+        ("nan", "mean", "frame 3: only 0 pixel(s) of the frame are not NaN"),
+        ("inf", "first", "frame 3: 1 pixel(s) are infinite"),
+    ],
+)
+def test_a_bad_frame_is_named_with_the_file(runner, frames, tmp_path, bad, reference, message):
+    floats = frames.astype(np.float32)
+    if bad == "constant0":
+        floats[0] = 0.5
+    elif bad == "constant":
+        floats[3] = 0.5
+    elif bad == "nan":
+        floats[3] = np.nan
+    else:
+        floats[3, 5, 5] = np.inf
+    path = tmp_path / "bad.tif"
+    tifffile.imwrite(path, floats)
+    args = ["stack", str(path), "-o", str(tmp_path / "out"), "--reference", reference, "-q"]
+    _one_line_error(runner.invoke(cli, args), f"{path}, {message}")
+
+
+def test_apply_transforms_names_the_file_and_row_or_frame(runner, frames, tmp_path):
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, frames)
+    table = _identity_csv(tmp_path / "t.csv", len(frames))
+    bom = tmp_path / "bom.csv"
+    bom.write_text(table.read_text(), encoding="utf-8-sig")  # as Excel saves "CSV UTF-8"
+    applied = runner.invoke(
+        cli, ["apply", "--transforms", str(bom), str(path), "-o", str(tmp_path / "a.tif")]
+    )
+    assert applied.exit_code == 0, applied.output
+    singular = tmp_path / "singular.csv"
+    lines = table.read_text().splitlines()
+    lines[3] = "2,0,0,0,0,0,0"
+    singular.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(
+        cli, ["apply", "--transforms", str(singular), str(path), "-o", str(tmp_path / "b.tif")]
+    )
+    _one_line_error(result, f"{singular}: row 4 (frame 2)", "singular")
+    floats = frames.astype(np.float32)
+    floats[4, 1, 1] = np.inf
+    tifffile.imwrite(tmp_path / "inf.tif", floats)
+    args = ["apply", "--transforms", str(table), str(tmp_path / "inf.tif"), "-o"]
+    result = runner.invoke(cli, [*args, str(tmp_path / "c.tif")])
+    _one_line_error(result, f"{tmp_path / 'inf.tif'}, frame 4: 1 pixel(s) are infinite")
+
+
+def test_apply_transforms_moves_one_channel_of_a_stack_with_channels(runner, frames, tmp_path):
+    path = tmp_path / "rgb.tif"
+    rgb = np.stack([frames, frames // 2, frames // 3], axis=-1)
+    tifffile.imwrite(path, rgb, photometric="rgb")
+    table = str(_identity_csv(tmp_path / "t.csv", len(frames)))
+    target = tmp_path / "green.tif"
+    none = runner.invoke(cli, ["apply", "--transforms", table, str(path), "-o", str(target)])
+    _one_line_error(none, str(path), "--channel K, K from 0 to 2")
+    args = ["apply", "--transforms", table, str(path), "-o", str(target), "--order", "0"]
+    assert runner.invoke(cli, [*args, "--channel", "1"]).exit_code == 0
+    np.testing.assert_array_equal(tifffile.imread(target), frames // 2)
+    json_file = tmp_path / "t.json"
+    json_file.write_text('{"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}')
+    single = ["apply", str(tmp_path / "x.png"), str(json_file), "-o", str(tmp_path / "y.png")]
+    misused = runner.invoke(cli, [*single, "--channel", "1"])
+    assert misused.exit_code == 2 and "--channel goes with --transforms" in misused.output

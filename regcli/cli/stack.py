@@ -166,9 +166,11 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
     table and the drift plot (the staged paths of the command's output set)."""
     from dataclasses import replace
 
+    from regcli.cli._apply_stack import in_file
+    from regcli.errors import InputError
     from regcli.io import to_dtype
     from regcli.qc import plot_drift
-    from regcli.stack import drift, iter_register_stack, mean_frame
+    from regcli.stack import drift, frame_error, iter_register_stack, mean_frame
     from regcli.stackio import write_stack, write_transforms_csv
 
     reference_frame = None
@@ -185,10 +187,17 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
             source, reference=reference, reference_frame=reference_frame, **register_options
         )
         with helpers.count_bar(ctx, total=len(source), unit="frame", description="stack") as bar:
-            for record in results:
-                yield to_dtype(warp_keeping_nan(record.frame, record.matrix), source.dtype)
-                records.append(replace(record, frame=None))
-                bar.update(1)
+            try:
+                for record in results:
+                    try:
+                        warped = warp_keeping_nan(record.frame, record.matrix)
+                    except InputError as exc:
+                        raise frame_error(record.index, exc) from None
+                    yield to_dtype(warped, source.dtype)
+                    records.append(replace(record, frame=None))
+                    bar.update(1)
+            except InputError as exc:
+                raise in_file(source.name, exc) from None
 
     write_stack(
         paths["aligned"], aligned_frames(), shape=source.shape, dtype=source.dtype, tiff=source.tiff

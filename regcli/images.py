@@ -270,13 +270,12 @@ def _in_unit(spacing, unit: str | None, target: str | None) -> tuple[float, floa
 def warp_channels(pixels: np.ndarray, matrix, *, output_shape=None, order: int = 3, fill=0.0):
     """:func:`regcli.warp` of every channel of ``(rows, cols[, channels])`` by the same
     ``matrix``; float result with the channels last.  NaN pixels of a float image (no data)
-    stay NaN where they land (:func:`regcli.resample.warp_keeping_nan`, for ``fill=0``)."""
-    from regcli.resample import warp, warp_keeping_nan
+    stay NaN where they land (:func:`regcli.resample.warp_keeping_nan`); pixels that map
+    outside the image get ``fill``."""
+    from regcli.resample import warp_keeping_nan
 
     def one(plane):
-        if fill == 0.0 and np.issubdtype(plane.dtype, np.floating) and np.isnan(plane).any():
-            return warp_keeping_nan(plane, matrix, output_shape=output_shape, order=order)
-        return warp(plane, matrix, output_shape=output_shape, order=order, fill=fill)
+        return warp_keeping_nan(plane, matrix, output_shape=output_shape, order=order, fill=fill)
 
     if pixels.ndim == 2:
         return one(pixels)

@@ -118,18 +118,28 @@ def warp(
 
 
 def warp_keeping_nan(
-    image, matrix, *, output_shape: Sequence[int] | None = None, order: int = 3
+    image,
+    matrix,
+    *,
+    output_shape: Sequence[int] | None = None,
+    order: int = 3,
+    fill: float = 0.0,
 ) -> np.ndarray:
     """:func:`warp` of an image whose NaN pixels mean "no data" (the masked pixels of a
     registration): they are filled for the interpolation, so that they spread no further
-    than that, and the output pixels whose value comes from one are NaN.  Without NaN pixels,
-    exactly :func:`warp`."""
-    values = np.asarray(image)
+    than that, and the output pixels whose value comes from one are NaN (those that map
+    outside the image get ``fill``).  Without NaN pixels, exactly :func:`warp`."""
+    values = check_image(image, name="image", allow_nan=True)  # infinities are refused
     nan = np.isnan(values) if np.issubdtype(values.dtype, np.floating) else None
     if nan is None or not nan.any():
-        return warp(values, matrix, output_shape=output_shape, order=order)
+        return warp(values, matrix, output_shape=output_shape, order=order, fill=fill)
+    stand_in = 0.0 if nan.all() else np.nanmean(values)
     out = warp(
-        np.where(nan, np.nanmean(values), values), matrix, output_shape=output_shape, order=order
+        np.where(nan, stand_in, values),
+        matrix,
+        output_shape=output_shape,
+        order=order,
+        fill=fill,
     )
     spread = warp(nan.astype(values.dtype), matrix, output_shape=output_shape, order=1)
     out[spread > 0.5] = np.nan

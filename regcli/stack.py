@@ -163,6 +163,32 @@ def _check_options(options: dict) -> dict:
 # --------------------------------------------------------------------------- one frame
 
 
+#: How an error of ``register`` names the image at fault, and what a stack calls it.
+_ROLES = {"moving": "the moving image", "fixed": "the fixed image", "image": "the image"}
+
+
+def frame_error(index, exc: InputError) -> InputError:
+    """``exc`` (about one image: ``param`` ``"moving"``, ``"fixed"`` or ``"image"``) said of
+    frame ``index`` (an int, or a name such as ``"the mean frame"``): ``"frame 7: the image is
+    constant ..."``.  The error's ``frame`` attribute holds ``index`` (the CLI adds the file);
+    other errors come back as they are."""
+    if exc.param not in _ROLES:
+        return exc
+    what = f"frame {index}" if isinstance(index, (int, np.integer)) else str(index)
+    error = InputError(f"{what}: {exc.reason.replace(_ROLES[exc.param], 'the frame')}")
+    error.frame = index
+    return error
+
+
+def _reference_name(reference, index: int):
+    """The frame a registration of frame ``index`` is made onto."""
+    if reference == "mean":
+        return "the mean frame"
+    if reference == "previous":
+        return index - 1
+    return 0 if reference == "first" else reference
+
+
 def _register_frame(fixed, moving, guess, options: dict):
     """Register ``moving`` onto ``fixed`` starting from ``guess`` (a matrix, or None for the
     default start); fall back to the default start when that result is not trustworthy.
@@ -252,7 +278,11 @@ def iter_register_stack(
         else:
             fixed = previous if reference == "previous" else target
             started = time.perf_counter()
-            result, searched = _register_frame(fixed, frame, guess, options)
+            try:
+                result, searched = _register_frame(fixed, frame, guess, options)
+            except InputError as exc:
+                at_fault = _reference_name(reference, index) if exc.param == "fixed" else index
+                raise frame_error(at_fault, exc) from None
             guess = result.matrix
             matrix = result.matrix
             if reference == "previous":
@@ -324,15 +354,20 @@ def register_stack(stack, *, reference="first", **register_options) -> StackResu
 
 
 def mean_frame(frames: Iterable) -> np.ndarray:
-    """The mean of ``frames`` in float64, summed one frame at a time."""
-    total, count = None, 0
+    """The mean of ``frames`` in float64, summed one frame at a time.  NaN pixels (no data)
+    are left out of the mean of their pixel; a pixel that is NaN in every frame is NaN."""
+    total = count = None
     for frame in frames:
         arr = np.asarray(frame, dtype=np.float64)
-        total = arr.copy() if total is None else total.__iadd__(arr)
-        count += 1
+        nan = np.isnan(arr)
+        if total is None:
+            total, count = np.zeros(arr.shape), np.zeros(arr.shape, dtype=np.int64)
+        total += np.where(nan, 0.0, arr)
+        count += ~nan
     if total is None:
         raise InputError("stack: got no frames", param="stack")
-    return total / count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0):
@@ -340,9 +375,10 @@ def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0
 
     ``matrices`` is (T, 3, 3) (:attr:`StackResult.matrices`, or read from a transforms CSV);
     a stack with another number of frames is an :class:`InputError`.  ``order=0`` keeps the
-    values of a label stack.
+    values of a label stack.  NaN pixels of a float frame (no data) stay NaN where they land;
+    pixels that map outside the frame get ``fill``.
     """
-    from regcli.resample import warp
+    from regcli.resample import warp_keeping_nan
 
     matrices = np.asarray(matrices, dtype=float)
     done = 0
@@ -352,7 +388,11 @@ def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0
                 f"frames: the stack has more frames than the {len(matrices)} transforms",
                 param="frames",
             )
-        yield warp(frame, matrices[done], order=order, fill=fill)
+        try:
+            warped = warp_keeping_nan(frame, matrices[done], order=order, fill=fill)
+        except InputError as exc:
+            raise frame_error(done, exc) from None
+        yield warped
         done += 1
     if done != len(matrices):
         raise InputError(

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import logging
 import math
 import os
 import re
@@ -33,6 +35,8 @@ __all__ = [
     "write_stack",
     "write_transforms_csv",
 ]
+
+log = logging.getLogger("regcli")
 
 #: The matrix columns of a transforms CSV (the third row of the 3x3 matrix is 0 0 1).
 MATRIX_COLUMNS = ("m00", "m01", "m02", "m10", "m11", "m12")
@@ -109,31 +113,121 @@ def _channel_of(name: str, shape, axes: str, channel: int | None) -> int:
     return int(channel)
 
 
+class _TiffNotes(logging.Handler):
+    """tifffile's log records about one file: sent to regcli's debug output (``-vv``) instead
+    of stderr, and the errors kept (a broken chain of pages is only logged by tifffile)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.file_name, self.errors = name, []
+
+    def emit(self, record) -> None:
+        log.debug("%s: tifffile: %s", self.file_name, record.getMessage())
+        if record.levelno >= logging.ERROR:
+            self.errors.append(record.getMessage())
+
+    @contextlib.contextmanager
+    def catching(self):
+        logger = logging.getLogger("tifffile")
+        propagate = logger.propagate
+        logger.addHandler(self)
+        logger.propagate = False
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+            logger.propagate = propagate
+
+
+def _corrupt(name: str, what: str) -> InputError:
+    return InputError(
+        f"{name}: truncated or corrupt TIFF ({what}); copy or save the file again (regcli "
+        "never modifies its inputs)"
+    )
+
+
 def _tiff_source(path: Path, channel: int | None = None) -> FrameSource:
+    """A TIFF opened read-only; closed again when it cannot be used."""
     import tifffile
 
     name = str(path)
+    notes = _TiffNotes(name)
     try:
-        tif = tifffile.TiffFile(path)
+        with notes.catching():
+            tif = tifffile.TiffFile(path)  # opened "rb": an input is never written
     except Exception as exc:  # tifffile raises many types; all mean "cannot read this file"
         raise InputError(f"{name}: not a readable TIFF ({exc})") from exc
-    series = tif.series[0]
-    axes, shape = series.axes, tuple(series.shape)
+    try:
+        with notes.catching():
+            return _tiff_frames(tif, path, name, channel, notes)
+    except BaseException:
+        tif.close()
+        raise
+
+
+def _frame_pages(tif, name: str, notes: _TiffNotes):
+    """``(axes, shape, pages)`` of the stack in ``tif``: its one series, or, for a file of
+    several series (pages written one by one), every page when all share shape and dtype."""
+    count = len(tif.pages)  # walks the whole chain of pages: a truncated file breaks it
+    if notes.errors:
+        reason = re.sub(r"<[^>]*>\s*", "", notes.errors[0])
+        raise _corrupt(name, f"the chain of pages breaks after page {count - 1}: {reason}")
+    series = tif.series
+    if not series:
+        raise InputError(f"{name}: not a readable TIFF (no image data in it)")
+    if len(series) == 1:
+        return series[0].axes, tuple(series[0].shape), series[0]
+    pages = list(tif.pages)
+    first = pages[0]
+    for index, page in enumerate(pages):
+        if page.shape != first.shape or page.dtype != first.dtype:
+            raise InputError(
+                f"{name}: page {index} is {' x '.join(map(str, page.shape))} {page.dtype} but "
+                f"page 0 is {' x '.join(map(str, first.shape))} {first.dtype}; the frames of a "
+                "stack share one shape and dtype: save frames of different sizes as separate "
+                "images (regcli register aligns a pair)"
+            )
+    return "Q" + first.axes, (len(pages), *first.shape), _Pages(pages, first.dtype)
+
+
+@dataclass
+class _Pages:
+    """Every page of a file of several series, as one series of pages."""
+
+    pages: list
+    dtype: np.dtype
+
+
+def _read_page(page, name: str, index: int, total: int) -> np.ndarray:
+    """Page ``page`` decoded, or an :class:`InputError` saying the file is truncated."""
+    try:
+        end = max(
+            (o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0
+        )
+        if end > page.parent.filehandle.size:
+            raise ValueError(f"its data ends at byte {end}, after the end of the file")
+        return page.asarray()
+    except Exception as exc:  # tifffile and the codecs raise many types
+        raise _corrupt(
+            name, f"frame {index} (page {page.index} of 0..{total - 1}) cannot be read: {exc}"
+        ) from None
+
+
+def _tiff_frames(tif, path: Path, name: str, channel, notes: _TiffNotes) -> FrameSource:
+    import tifffile
+
+    axes, shape, series = _frame_pages(tif, name, notes)
+    full_shape = shape
     keep = [i for i, (ax, n) in enumerate(zip(axes, shape, strict=True)) if ax in "YX" or n != 1]
     axes, shape = "".join(axes[i] for i in keep), tuple(shape[i] for i in keep)
     pick = None  # (page stride, channel) of a C axis, or the sample of an S axis
     if axes in ("YXS", "TYXS", "ZYXS", "IYXS", "QYXS") or axes in ("CYX", "TCYX", "ZCYX"):
-        try:
-            k = _channel_of(name, shape, axes, channel)
-        except InputError:
-            tif.close()
-            raise
+        k = _channel_of(name, shape, axes, channel)
         pick = ("S", k) if axes.endswith("S") else ("C", k)
         drop = axes.index("S" if pick[0] == "S" else "C")
         count = shape[drop]
         axes, shape = axes.replace(pick[0], ""), shape[:drop] + shape[drop + 1 :]
     if "S" in axes or "C" in axes or len(shape) not in (2, 3) or not axes.endswith("YX"):
-        tif.close()
         raise InputError(
             f"{name}: got a stack of shape {shape} (axes {axes}); regcli stacks are one "
             "channel of grey frames (T, rows, cols): save one channel per file"
@@ -141,39 +235,50 @@ def _tiff_source(path: Path, channel: int | None = None) -> FrameSource:
     if len(shape) == 2:
         shape, axes = (1, *shape), "T" + axes
     pages = series.pages
-    if pick is not None and pick[0] == "S" and len(pages) == shape[0]:
+    total = len(pages)
+
+    def page(index: int) -> np.ndarray:
+        with notes.catching():
+            return _read_page(pages[index], name, index, total)
+
+    if pick is not None and pick[0] == "S" and total == shape[0]:
 
         def read(index: int) -> np.ndarray:
-            return pages[index].asarray().reshape((*shape[1:], count))[..., pick[1]]
+            return page(index).reshape((*shape[1:], count))[..., pick[1]]
 
-    elif pick is not None and pick[0] == "C" and len(pages) == shape[0] * count:
-
-        def read(index: int) -> np.ndarray:
-            return pages[index * count + pick[1]].asarray().reshape(shape[1:])
-
-    elif pick is not None:
-        tif.close()
-        raise InputError(f"{name}: a stack of shape {series.shape} that regcli cannot read")
-    elif len(pages) == shape[0]:
+    elif pick is not None and pick[0] == "C" and total == shape[0] * count:
 
         def read(index: int) -> np.ndarray:
-            return pages[index].asarray().reshape(shape[1:])
+            return page(index * count + pick[1]).reshape(shape[1:])
 
-    else:  # one page for the whole stack (ImageJ files over 4 GB): map it instead
-        data = tifffile.memmap(path).reshape(shape)
+    elif pick is None and total == shape[0]:
+
+        def read(index: int) -> np.ndarray:
+            return page(index).reshape(shape[1:])
+
+    elif pick is None and total == 1 and getattr(series, "dataoffset", None) is not None:
+        # One page for the whole stack (ImageJ files over 4 GB): map it, read-only.
+        end = series.dataoffset + math.prod(full_shape) * np.dtype(series.dtype).itemsize
+        if end > os.path.getsize(path):
+            raise _corrupt(name, f"{shape[0]} frames declared, the file ends before their data")
+        data = tifffile.memmap(path, series=0, mode="r").reshape(shape)
 
         def read(index: int) -> np.ndarray:
             return np.array(data[index])
 
-    page = tif.pages[0]
+    elif total < shape[0] * (count if pick is not None and pick[0] == "C" else 1):
+        raise _corrupt(name, f"{shape[0]} frames declared, {total} pages found")
+    else:
+        raise InputError(f"{name}: a stack of shape {full_shape} that regcli cannot read")
+    page0 = tif.pages[0]
     info = {"axes": axes}
     if tif.is_imagej:
         info["imagej"] = {
             k: v for k, v in (tif.imagej_metadata or {}).items() if k not in _IMAGEJ_LAYOUT
         }
-    if "XResolution" in page.tags:
-        info["resolution"] = page.resolution
-        info["resolutionunit"] = page.resolutionunit
+    if "XResolution" in page0.tags:
+        info["resolution"] = page0.resolution
+        info["resolutionunit"] = page0.resolutionunit
     return FrameSource(name, shape, np.dtype(series.dtype), info, read, tif.close)
 
 
@@ -318,10 +423,13 @@ def write_transforms_csv(path, frames) -> Path:
 
 
 def read_transforms_csv(path) -> np.ndarray:
-    """The (T, 3, 3) matrices of a transforms CSV (rows ``frame`` = 0, 1, ... in order)."""
+    """The (T, 3, 3) matrices of a transforms CSV (rows ``frame`` = 0, 1, ... in order),
+    each an invertible affine matrix; errors name the file and the row."""
+    from regcli.transforms import check_matrix
+
     name = str(path)
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # a BOM (Excel) is skipped
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{name}: cannot read a transforms CSV ({exc})") from exc
@@ -343,5 +451,8 @@ def read_transforms_csv(path) -> np.ndarray:
                 f"{name}: row {i + 2}: expected frame {i} with finite matrix entries, got "
                 f"frame {row['frame']!r}"
             )
-        matrices[i, :2, :] = np.reshape(values, (2, 3))
+        try:
+            matrices[i] = check_matrix(np.reshape(values, (2, 3)), name="m00..m12")
+        except InputError as exc:
+            raise InputError(f"{name}: row {i + 2} (frame {i}): {exc}") from None
     return matrices

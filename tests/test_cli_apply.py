@@ -178,3 +178,36 @@ def test_apply_register_transform_to_a_label_map(runner, tmp_path):
     assert set(np.unique(back)) <= {0, 3, 7, 12}
     inner = (slice(6, -6), slice(6, -6))
     assert np.mean(back[inner] == labels[inner]) > 0.97
+
+
+@pytest.mark.parametrize("fill", [0.0, 5.0])
+def test_nan_pixels_of_a_float_image_are_moved_as_no_data(runner, tmp_path, fill):
+    image = smooth_blobs((40, 48)).astype(np.float32)
+    image[10:20, 12:24] = np.nan  # no data there (register's aligned images hold such pixels)
+    source = tmp_path / "nan.tif"
+    write_image(source, image)
+    table = hand_made_json(tmp_path / "t.json", translation_matrix(3, 2))
+    expected = np.full(image.shape, fill)
+    expected[:-2, :-3] = image[2:, 3:]  # out(x, y) = in(x + 3, y + 2)
+    outputs = {
+        "apply": ["apply", source, table, "-o", tmp_path / "a.tif"],
+        "translate": ["translate", source, "--dx", -3, "--dy", -2, "-o", tmp_path / "t.tif"],
+    }
+    for name, args in outputs.items():
+        result = invoke(runner, *args, "--order", 0, "--fill", fill)
+        assert result.exit_code == 0, (name, result.output)
+        np.testing.assert_array_equal(read_image(args[-1], allow_nan=True), expected)
+    turned = invoke(
+        runner, "rotate", source, "--angle", 90, "--center", "center", "-o", tmp_path / "r.tif"
+    )
+    assert turned.exit_code == 0, turned.output
+    assert np.isnan(read_image(tmp_path / "r.tif", allow_nan=True)).sum() == np.isnan(image).sum()
+
+
+def test_infinite_pixels_are_still_refused(runner, tmp_path):
+    image = smooth_blobs((40, 48)).astype(np.float32)
+    image[5, 5] = np.inf
+    np.save(tmp_path / "inf.npy", image)
+    table = hand_made_json(tmp_path / "t.json", np.eye(3))
+    result = invoke(runner, "apply", tmp_path / "inf.npy", table, "-o", tmp_path / "o.npy")
+    assert result.exit_code == 1 and "inf.npy" in result.output and "infinite" in result.output

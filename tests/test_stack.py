@@ -132,3 +132,12 @@ def test_bad_arguments_say_what_would_work(stack, kwargs, match):
 def test_mean_on_a_stream_needs_the_mean_image(stack):
     with pytest.raises(InputError, match="reference_frame: reference='mean' needs the mean"):
         next(iter_register_stack(iter(stack[0]), reference="mean"))
+
+
+def test_the_mean_frame_leaves_nan_pixels_out():
+    from regcli.stack import mean_frame
+
+    frames = np.array([[[1.0, np.nan, np.nan]], [[3.0, 4.0, np.nan]]])
+    mean = mean_frame(iter(frames))
+    np.testing.assert_array_equal(mean[0, :2], [2.0, 4.0])
+    assert np.isnan(mean[0, 2])

@@ -11,9 +11,22 @@ import click
 from regcli.cli import helpers, outputs
 
 
-def apply_stack(image: Path, table: Path, output: Path, *, order, fill, overwrite, as_json):
-    """Resample every frame of ``image`` by its row of ``table`` and write a multi-page TIFF
-    in the input's dtype (ImageJ metadata and resolution kept)."""
+def in_file(name: str, exc: Exception) -> Exception:
+    """An error about one frame (``exc.frame`` set, "frame 7: ...") said of the stack file
+    ``name``: "STACK.tif, frame 7: ..."; any other error as it is."""
+    from regcli.errors import InputError
+
+    if isinstance(exc, InputError) and getattr(exc, "frame", None) is not None:
+        return InputError(f"{name}, {exc}")
+    return exc
+
+
+def apply_stack(
+    image: Path, table: Path, output: Path, *, channel=None, order, fill, overwrite, as_json
+):
+    """Resample every frame of ``image`` (its channel ``channel``, for a stack with channels)
+    by its row of ``table`` and write a multi-page TIFF in the input's dtype (ImageJ metadata
+    and resolution kept)."""
     from regcli.errors import InputError
     from regcli.io import to_dtype
     from regcli.stack import warp_frames
@@ -22,7 +35,8 @@ def apply_stack(image: Path, table: Path, output: Path, *, order, fill, overwrit
     with outputs.OutputSet(overwrite=overwrite, inputs=[image, table]) as out:
         staged = out.stage(output, suffixes=(".tif", ".tiff"), kind="stack", option="output")
         matrices = read_transforms_csv(table)
-        source = open_stack(image)
+        with helpers.cli_wording():
+            source = open_stack(image, channel=channel)
         with contextlib.closing(source):
             if len(source) != len(matrices):
                 raise InputError(
@@ -32,7 +46,12 @@ def apply_stack(image: Path, table: Path, output: Path, *, order, fill, overwrit
                 to_dtype(warped, source.dtype)
                 for warped in warp_frames(source, matrices, order=order, fill=fill)
             )
-            write_stack(staged, frames, shape=source.shape, dtype=source.dtype, tiff=source.tiff)
+            try:
+                write_stack(
+                    staged, frames, shape=source.shape, dtype=source.dtype, tiff=source.tiff
+                )
+            except InputError as exc:
+                raise in_file(source.name, exc) from None
     facts = {
         "output": output,
         "image": image,
@@ -40,6 +59,7 @@ def apply_stack(image: Path, table: Path, output: Path, *, order, fill, overwrit
         "frames": len(matrices),
         "shape": list(source.shape),
         "dtype": source.dtype.name,
+        "channel": channel,
         "order": order,
         "fill": fill,
     }

@@ -73,7 +73,7 @@ def move_content(
     with outputs.OutputSet(overwrite=overwrite, inputs=[image_path]) as out:
         staged = stage_image_output(out, output)
         staged_transform = None if save_transform is None else out.stage(save_transform)
-        pixels, meta = read_channels(image_path)
+        pixels, meta = read_channels(image_path, allow_nan=True)  # NaN: no data, kept
         image = pixels if pixels.ndim == 2 else pixels[..., 0]  # the grid
         interrupts.pause("read")
         matrix = geometric(image.shape)

@@ -38,11 +38,21 @@ log = logging.getLogger("regcli")
     help="Instead of TRANSFORM.json: the per-frame transforms that `regcli stack` wrote; "
     "IMAGE is then a stack (another channel) and -o a multi-page .tif.",
 )
+@click.option(
+    "--channel",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="K",
+    help="With --transforms, for a stack with channels: move channel K (from 0); the output "
+    "is that channel (run once per channel).",
+)
 @options.order_opt
 @options.fill_opt
 @options.overwrite_opt
 @options.json_opt
-def apply(image, transform_file, output, like, transforms_csv, order, fill, overwrite, as_json):
+def apply(
+    image, transform_file, output, like, transforms_csv, channel, order, fill, overwrite, as_json
+):
     """Resample IMAGE with the transform saved in TRANSFORM onto the fixed grid.
 
     TRANSFORM is what `regcli register` writes: transform.json (or `translate`/`rotate
@@ -76,6 +86,7 @@ def apply(image, transform_file, output, like, transforms_csv, order, fill, over
             image,
             transforms_csv,
             output,
+            channel=channel,
             order=order,
             fill=fill,
             overwrite=overwrite,
@@ -83,6 +94,10 @@ def apply(image, transform_file, output, like, transforms_csv, order, fill, over
         )
     if transform_file is None:
         raise click.UsageError("missing TRANSFORM.json (or --transforms TRANSFORMS.csv)")
+    if channel is not None:
+        raise click.UsageError(
+            "--channel goes with --transforms (with TRANSFORM.json every channel is moved)"
+        )
     with outputs.OutputSet(overwrite=overwrite, inputs=[image, transform_file, like]) as out:
         staged = _resampling.stage_image_output(out, output)
         data, pixels, out_meta, shape, source = _read_inputs(image, transform_file, like)
@@ -140,10 +155,10 @@ def _read_inputs(image: Path, transform_file: Path, like: Path | None):
     from regcli.io import read_channels
     from regcli.transform_files import read_transform
 
-    pixels, meta = read_channels(image)
+    pixels, meta = read_channels(image, allow_nan=True)  # NaN: no data, kept where it lands
     like_meta = None
     if like is not None:
-        like_pixels, like_meta = read_channels(like)
+        like_pixels, like_meta = read_channels(like, allow_nan=True)  # its grid only
     if Path(transform_file).suffix.lower() == ".json":
         data = read_transform(transform_file)
     else:  # ITK: physical units, converted with the spacings (filled in as register does)

@@ -101,6 +101,7 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
         "transforms": TRANSFORMS_NAME,
         "drift": DRIFT_NAME,
     }
+    _check_outdir(outdir, stack)
     inputs = (*stack, *([] if mask_path is None else [mask_path]))
     with outputs.OutputSet(outdir, overwrite=overwrite, inputs=inputs, create=True) as out:
         staged = {key: out.stage(name) for key, name in names.items()}
@@ -136,14 +137,40 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
         ctx.exit(verdict.EXIT_SUSPECT)
 
 
+def _check_outdir(outdir: Path, stack) -> None:
+    """A usage error on ``-o`` when OUTDIR is a folder the frames are read from (a folder of
+    frames, or inside it; the folder of several frame files): the outputs would land among
+    the frames, and the next run would read them as frames."""
+    target = Path(outdir).resolve()
+    paths = [Path(p) for p in stack]
+    for path in paths:
+        if path.is_dir():
+            folder = path.resolve()
+            if target == folder or folder in target.parents:
+                where = "is" if target == folder else "is inside"
+                raise click.BadParameter(
+                    f"{outdir} {where} the input folder {path} (its images are the frames); the "
+                    "outputs would be read as frames by the next run: choose a folder outside it",
+                    param_hint="-o/--output",
+                )
+        elif len(paths) > 1 and path.parent.resolve() == target:
+            raise click.BadParameter(
+                f"{outdir} is the folder of the frame files given; the outputs would land among "
+                "the frames: choose another folder",
+                param_hint="-o/--output",
+            )
+
+
 def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
     """Register, warp and write the frames one by one into ``paths["aligned"]``; write the
     table and the drift plot (the staged paths of the command's output set)."""
     from dataclasses import replace
 
+    from regcli.cli._apply_stack import in_file
+    from regcli.errors import InputError
     from regcli.io import to_dtype
     from regcli.qc import plot_drift
-    from regcli.stack import drift, iter_register_stack, mean_frame
+    from regcli.stack import drift, frame_error, iter_register_stack, mean_frame
     from regcli.stackio import write_stack, write_transforms_csv
 
     reference_frame = None
@@ -154,16 +181,23 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
     records = []
 
     def aligned_frames():
-        from regcli.resample import warp
+        from regcli.resample import warp_keeping_nan
 
         results = iter_register_stack(
             source, reference=reference, reference_frame=reference_frame, **register_options
         )
         with helpers.count_bar(ctx, total=len(source), unit="frame", description="stack") as bar:
-            for record in results:
-                yield to_dtype(warp(record.frame, record.matrix, order=3), source.dtype)
-                records.append(replace(record, frame=None))
-                bar.update(1)
+            try:
+                for record in results:
+                    try:
+                        warped = warp_keeping_nan(record.frame, record.matrix)
+                    except InputError as exc:
+                        raise frame_error(record.index, exc) from None
+                    yield to_dtype(warped, source.dtype)
+                    records.append(replace(record, frame=None))
+                    bar.update(1)
+            except InputError as exc:
+                raise in_file(source.name, exc) from None
 
     write_stack(
         paths["aligned"], aligned_frames(), shape=source.shape, dtype=source.dtype, tiff=source.tiff

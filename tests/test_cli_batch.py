@@ -123,6 +123,33 @@ def test_names_from_a_pairs_csv_never_leave_outdir(runner, data, tmp_path):
     assert [r["fixed"] for r in _rows(out)][:2] == ["fixed.png", "fixed.png"]  # as given
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("fixed,moving\nfixed.png,m00.png,extra\n", "line 2 has 3 fields, the header has 2"),
+        ("fixed,moving,name\n\nfixed.png,m00.png,a,b\n", "line 3 has 4 fields, the header has 3"),
+        ("fixed,moving\n", "no pairs in it"),
+        ("fixed,moving\n\n,\n\n", "no pairs in it"),
+        ("", "expected a CSV with a header line naming the columns fixed,moving"),
+        ("fixed\nfixed.png\n", "expected a CSV with a header line naming the columns fixed,moving"),
+        ("fixed,moving\nfixed.png\n", "line 2: both fixed and moving are needed"),
+        ('fixed,moving\n"fixed\n.png",m00.png\n', "line 3: a value holds a line break"),
+        ('fixed,moving\n"fixed.png,m00.png\n', "line 2: cannot read the pairs CSV"),
+        ("fixed,moving\nfixed.png,m00.png\0\n", "line 2: a value holds a line break or a NUL"),
+    ],
+)
+def test_a_malformed_pairs_csv_is_one_line_naming_file_and_line(runner, tmp_path, text, message):
+    csv_path = tmp_path / "pairs.csv"
+    csv_path.write_text(text)
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["batch", "--pairs", str(csv_path), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert result.output.startswith(f"Error: {csv_path}: ") and message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists()
+
+
 def test_a_symlink_in_place_of_a_pair_folder_is_not_followed(runner, data, tmp_path):
     _, fixed, movings = data
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"

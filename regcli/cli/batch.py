@@ -180,30 +180,16 @@ def _read_pairs(images, pairs_file) -> list[dict]:
 def _pairs_csv(path: Path) -> list[dict]:
     from regcli.errors import InputError
 
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: cannot read the pairs CSV ({exc})") from exc
-    columns = {(c or "").strip() for c in (rows[0].keys() if rows else ())}
-    if not {"fixed", "moving"} <= columns:
-        raise InputError(
-            f"{path}: expected a CSV with a header line naming the columns fixed,moving "
-            f"(and optionally name), got {sorted(columns) or 'no rows'}"
-        )
     base = path.parent
     pairs = []
-    for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+    for line, row in _csv_rows(path):
         masks = {}
         for name in ("fixed_mask", "moving_mask"):
             if row.get(name):
                 masks.update({name: row[name], f"read_{name}": base / row[name]})
-        if not row["fixed"] and not row["moving"]:
+        if not row.get("fixed") and not row.get("moving"):
             continue  # a blank line
-        if not row["fixed"] or not row["moving"]:
+        if not row.get("fixed") or not row.get("moving"):
             raise InputError(f"{path}: line {line}: both fixed and moving are needed")
         pairs.append(
             {
@@ -216,8 +202,47 @@ def _pairs_csv(path: Path) -> list[dict]:
             }
         )
     if not pairs:
-        raise InputError(f"{path}: no pairs in it")
+        raise InputError(f"{path}: no pairs in it: add a line fixed,moving for each pair")
     return pairs
+
+
+def _csv_rows(path: Path) -> list[tuple[int, dict]]:
+    """``(line, {column: value})`` of the pairs CSV's rows after the header (values stripped;
+    a missing trailing field is empty).  A row with more fields than the header, or a header
+    without fixed and moving, is an :class:`~regcli.errors.InputError` naming the line."""
+    from regcli.errors import InputError
+
+    rows, reader = [], None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, strict=True)  # (an unclosed quote is an error)
+            header = [c.strip() for c in next(reader, [])]
+            if not {"fixed", "moving"} <= set(header):
+                got = ",".join(header) if any(header) else "an empty first line"
+                raise InputError(
+                    f"{path}: expected a CSV with a header line naming the columns fixed,moving "
+                    f"(and optionally name, fixed_mask, moving_mask), got {got}"
+                )
+            for fields in reader:
+                if len(fields) > len(header):
+                    raise InputError(
+                        f"{path}: line {reader.line_num} has {len(fields)} fields, the header "
+                        f"has {len(header)} ({','.join(header)}); quote a value that holds a "
+                        "comma, or add the column to the header"
+                    )
+                values = [v.strip() for v in fields] + [""] * (len(header) - len(fields))
+                if any(c in v for v in values for c in "\r\n\0"):
+                    raise InputError(
+                        f"{path}: line {reader.line_num}: a value holds a line break or a NUL "
+                        "character (a quoted field spanning lines?); give one pair per line"
+                    )
+                rows.append((reader.line_num, dict(zip(header, values, strict=True))))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        where = f"line {reader.line_num}: " if isinstance(exc, csv.Error) and reader else ""
+        raise InputError(f"{path}: {where}cannot read the pairs CSV ({exc})") from exc
+    return rows
 
 
 def _connect(address: str):

@@ -232,6 +232,35 @@ def test_a_rerun_keeps_complete_pairs_and_overwrite_redoes_them(runner, data, tm
     assert "holds the outputs of another registration" in _rows(out)[0]["error"]
 
 
+def test_a_rerun_redoes_a_pair_whose_input_file_changed_at_the_same_path(runner, tmp_path):
+    fixed, movings = write_pairs(tmp_path, 3)
+    out = tmp_path / "out"
+    args = ["batch", str(fixed), *[str(m) for m, _ in movings], "-o", str(out), "--plots", "qc"]
+    assert runner.invoke(cli, [*args, "--workers", "1"]).exit_code == 0
+    kept_mtime = (out / "m01").stat().st_mtime_ns
+    # a new acquisition under the same name: m02's content (another truth) in m00.png
+    movings[0][0].write_bytes(movings[2][0].read_bytes())
+    again = runner.invoke(cli, [*args, "--workers", "1", "--json"])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.output)
+    assert (summary["registered"], summary["kept"]) == (1, 2)
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["registered", "kept", "kept"]
+    assert mean_displacement(np.array(rows[0]["matrix"]), movings[2][1], (96, 112)) < 0.1
+    saved = json.loads((out / "m00" / "transform.json").read_text())
+    assert saved["matrix"] == rows[0]["matrix"]
+    assert (out / "m01").stat().st_mtime_ns == kept_mtime
+    # a folder of an older regcli (no fingerprint of the inputs) is not trusted: redone
+    saved["batch"].pop("files")
+    (out / "m00" / "transform.json").write_text(json.dumps(saved))
+    third = runner.invoke(cli, [*args, "--workers", "1", "--json"])
+    assert third.exit_code == 0, third.output
+    assert [r["status"] for r in _rows(out)] == ["registered", "kept", "kept"]
+    assert "files" in json.loads((out / "m00" / "transform.json").read_text())["batch"]
+    assert runner.invoke(cli, [*args, "--workers", "2"]).exit_code == 0  # nothing changed
+    assert {r["status"] for r in _rows(out)} == {"kept"}
+
+
 def test_workers_1_and_2_give_identical_matrices(runner, data, tmp_path):
     _, fixed, movings = data
     matrices = []

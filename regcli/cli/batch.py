@@ -15,6 +15,9 @@ from regcli.cli import _batch_folder as folder_io
 from regcli.cli import helpers, options, verdict
 
 INSTALL_DASK = "pip install 'regcli[dask]'"
+#: A pair's input files (its job records their fingerprint: a rerun redoes the pair when one
+#: of them changed).
+ROLES = ("fixed", "moving", "fixed_mask", "moving_mask")
 
 
 class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` takes it
@@ -89,8 +92,9 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
       contact_sheet.png            (--plots qc) before/after thumbnails, name and verdict
 
     A pair that fails (unreadable file, a mask of another shape...) is a row with its error;
-    the others still run. A rerun skips the pairs whose folder is complete (--overwrite redoes
-    them); an interrupted or killed batch loses no finished pair and leaves no partial file.
+    the others still run. A rerun skips the pairs whose folder is complete and whose input files
+    have the same size and modification time as then (--overwrite redoes them all); an
+    interrupted or killed batch loses no finished pair and leaves no partial file.
 
     Exit codes: 0 all pairs registered and trustworthy; 1 a pair failed; 3 a result is not
     converged or is suspect (1 wins over 3; --allow-suspect: 0); 2 usage error.
@@ -330,6 +334,9 @@ def _run(
             jobs[name]["channel"] = channel
         if spacing:
             jobs[name]["spacing"] = spacing
+        jobs[name][folder_io.FILES] = folder_io.fingerprint(
+            {role: pair.get(f"read_{role}") for role in ROLES}
+        )
     jobs = _jsonable(jobs)
     rows, thumbnails, todo = {}, {}, []
     for pair in pairs:

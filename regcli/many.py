@@ -267,9 +267,11 @@ def _record(job: _Job, outcome: _Outcome) -> PairResult:
     )
 
 
-def _serial(jobs: list[_Job]) -> Iterator[PairResult]:
+def _serial(jobs: list[_Job], stop=None) -> Iterator[PairResult]:
     try:
         for job in jobs:
+            if _stopped(stop):
+                return
             yield _record(job, _run_job(job))
     finally:
         with _cache_lock:
@@ -290,32 +292,64 @@ def _pool_context():
     return context
 
 
-def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _pool(jobs: list[_Job], workers: int, stop=None) -> Iterator[PairResult]:
+    """The pairs on a pool of ``workers`` processes, each pair submitted when a worker is free
+    (a pair queued in a :class:`~concurrent.futures.ProcessPoolExecutor` cannot be taken back:
+    after ``stop`` only the running pairs may finish)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     context = _pool_context()
     if context.get_start_method() == "fork":
         _read_shared_fixed(jobs)  # the workers start with them, decoded once in all
+    size = min(workers, len(jobs))
     executor = ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)),
-        mp_context=context,
-        initializer=_init_pool_worker,
+        max_workers=size, mp_context=context, initializer=_init_pool_worker
     )
+    died = _Outcome(error="its worker process died (killed, or out of memory)")
+    queued, running = list(reversed(jobs)), {}
     try:
-        futures = {executor.submit(_run_remote, job): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                outcome = future.result()
-            except BrokenProcessPool:
-                outcome = _Outcome(error="its worker process died (killed, or out of memory)")
-            yield _record(job, outcome)
+        while queued or running:
+            while queued and len(running) < size and not _stopped(stop):
+                try:
+                    running[executor.submit(_run_remote, queued[-1])] = queued[-1]
+                except BrokenProcessPool:  # the pool broke: every pair left fails the same way
+                    break
+                queued.pop()
+            if not running:
+                if queued and not _stopped(stop):
+                    yield _record(queued.pop(), died)
+                    continue
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f].index):
+                job = running.pop(future)
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    outcome = died
+                yield _record(job, outcome)
     finally:
-        # Pairs already running finish (their outputs are complete); queued ones are dropped.
+        if running and _stopped(stop):  # stopped, then closed: end the running pairs now
+            _terminate(executor)
+        # Pairs already running finish (their outputs are complete).
         executor.shutdown(wait=True, cancel_futures=True)
         with _cache_lock:
             _cache.clear()
+
+
+def _stopped(stop) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def _terminate(executor) -> None:
+    """SIGTERM every worker process of ``executor`` (they end at once: see
+    :func:`_init_pool_worker`); a pair cut short leaves no folder (it is staged)."""
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):  # already gone or closed
+            continue
 
 
 def _read_shared_fixed(jobs: list[_Job]) -> None:
@@ -423,6 +457,7 @@ def register_many(
     finish: Callable | None = None,
     channel: int | None = None,
     spacing: dict | None = None,
+    stop=None,
     **register_options,
 ) -> Iterator[PairResult]:
     """Register many image pairs; yield each pair's :class:`PairResult` as it finishes.
@@ -458,6 +493,12 @@ def register_many(
         Each pair's spacings reach :func:`regcli.register` through
         :func:`regcli.images.register_spacing` (``fixed_spacing=``/``moving_spacing=`` in
         ``register_options`` are used as they are instead).
+    stop : threading.Event, optional
+        Once set (by a signal handler, another thread...), no further pair starts: the pairs
+        running in this process or on the pool finish and are yielded, then the iteration
+        ends.  Closing the generator after ``stop`` is set (or an exception such as
+        ``KeyboardInterrupt`` raised in it) terminates the pool's running pairs at once.  Not
+        used with ``client`` (closing the generator cancels the cluster's pairs).
     **register_options
         Passed to :func:`regcli.register` for every pair (``transform``, ``metric``...).
 
@@ -515,5 +556,5 @@ def register_many(
     if client is not None and jobs:
         return _dask(jobs, client)
     if count == 1 or len(jobs) <= 1:
-        return _serial(jobs)
-    return _pool(jobs, count)
+        return _serial(jobs, stop)
+    return _pool(jobs, count, stop)

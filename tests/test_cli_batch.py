@@ -316,9 +316,9 @@ def test_scheduler_without_dask_says_how_to_install_it(runner, data, tmp_path, m
 # --------------------------------------------------------------------------- kill and interrupt
 
 
-def _start(fixed, movings, out, workers):
+def _start(fixed, movings, out, workers, *more, plots="none", **popen):
     command = [*regcli_executable(), "batch", str(fixed), *map(str, movings), "-o", str(out)]
-    command += ["--plots", "none", "--workers", str(workers)]
+    command += ["--plots", plots, "--workers", str(workers), *more]
     env = dict(os.environ, MPLBACKEND="Agg")
     return subprocess.Popen(
         command,
@@ -326,6 +326,7 @@ def _start(fixed, movings, out, workers):
         stderr=subprocess.PIPE,
         env=env,
         preexec_fn=default_signals,
+        **popen,
     )
 
 
@@ -418,6 +419,79 @@ def test_an_interrupt_keeps_finished_pairs_and_writes_the_tables(
     done = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert sorted(r["name"] for r in rows) == done and 2 <= len(done) < len(movings)
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def _check_complete(out):
+    """Every visible pair folder is complete, nothing hidden is left, the tables list them."""
+    done = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for name in done:
+        assert sorted(p.name for p in (out / name).iterdir()) == [
+            f"{name}_aligned.png",
+            "transform.json",
+            "transform.tfm",
+        ]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert sorted(r["name"] for r in _rows(out)) == done
+    return done
+
+
+def test_ctrl_c_lets_only_the_running_pairs_finish_then_writes_tables_and_sheet(
+    many_pairs, tmp_path
+):
+    """Ctrl-C (SIGINT to the process group) during a 2-worker batch: no pair starts after it,
+    stderr says the running pairs are finishing, the tables and the contact sheet of the
+    pairs done are written, exit 130 within a pair's time."""
+    fixed, movings = many_pairs
+    out = tmp_path / "out"
+    process = _start(fixed, movings, out, 2, plots="qc", start_new_session=True)
+    _wait_for_pairs(out, 2, process)
+    children = _children(process.pid)
+    signalled = time.time()
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    took = time.time() - signalled
+    assert process.returncode == 130, stderr.decode()
+    assert took < 5.0, f"{took:.1f} s from Ctrl-C to exit"
+    assert "no new pair starts, waiting for the 2 running pairs to finish" in stderr.decode()
+    done = _check_complete(out)
+    assert 2 <= len(done) < len(movings)
+    after = [n for n in done if (out / n).stat().st_mtime > signalled]
+    assert len(after) <= 2, f"pairs started after Ctrl-C: {after}"  # only the running ones
+    assert (out / "contact_sheet.png").is_file()
+    assert {r["status"] for r in _rows(out)} == {"registered"}
+    for pid in children:
+        assert not _alive(pid)
+
+
+@pytest.fixture(scope="module")
+def slow_pairs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("slow")
+    fixed, movings = write_pairs(folder, 6, shape=(384, 432))
+    return fixed, [m for m, _ in movings]
+
+
+def test_a_second_ctrl_c_stops_the_running_pairs_at_once(slow_pairs, tmp_path):
+    fixed, movings = slow_pairs
+    out = tmp_path / "out"
+    slow = ("--metric", "mi", "--transform", "affine", "--opt", "powell")  # ~2 s a pair
+    process = _start(fixed, movings, out, 2, *slow, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    children = _children(process.pid)
+    time.sleep(0.5)  # the two workers are registering their first pairs
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.3)
+    second = time.time()
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    took = time.time() - second
+    assert process.returncode == 130, stderr.decode()
+    assert took < 2.0, f"{took:.1f} s from the second Ctrl-C to exit"
+    assert len(_check_complete(out)) < 2  # the running pairs were stopped, not finished
+    assert not (out / "contact_sheet.png").exists()
+    for pid in children:
+        assert not _alive(pid)
 
 
 def test_plots_all_draws_registers_figures_in_every_folder(runner, data, tmp_path):

@@ -6,22 +6,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import signal
+import threading
 from pathlib import Path
 
 import click
 
 from regcli.cli import _batch_folder as folder_io
-from regcli.cli import helpers, options, verdict
+from regcli.cli import _batch_signals as batch_signals
+from regcli.cli import helpers, interrupts, options, verdict
 
 INSTALL_DASK = "pip install 'regcli[dask]'"
 #: A pair's input files (its job records their fingerprint: a rerun redoes the pair when one
 #: of them changed).
 ROLES = ("fixed", "moving", "fixed_mask", "moving_mask")
-
-
-class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` takes it
-    """SIGTERM, raised in the main thread so that the batch can leave its folder clean."""
 
 
 @click.command(short_help="Register many pairs into one folder (resumable; pool or Dask).")
@@ -266,27 +263,6 @@ def _connect(address: str):
 # --------------------------------------------------------------------------- the run
 
 
-@contextlib.contextmanager
-def _sigterm_raises():
-    """Turn SIGTERM into :class:`_Terminated` while the batch runs (unless a handler is
-    already installed), so the folder is left clean and the tables written."""
-
-    def handler(signum, frame):
-        raise _Terminated()
-
-    try:
-        installed = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-        if installed:
-            signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        installed = False
-    try:
-        yield
-    finally:
-        if installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _initial_matrix(path: Path, pairs: list[dict], kwargs: dict):
     """``--initial-transform``'s pixel matrix, the same for every pair: a JSON as it is, an
     ITK file converted with the spacing options, else the first pair's files' spacing."""
@@ -318,7 +294,7 @@ def _run(
     channel=None,
     spacing=None,
 ) -> dict:
-    from regcli.many import pair_names, register_many
+    from regcli.many import default_workers, pair_names, register_many
 
     names = pair_names(
         [p["moving"] for p in pairs], [p.get("name") for p in pairs], reserved=folder_io.RESERVED
@@ -346,6 +322,7 @@ def _run(
         else:
             rows[pair["name"]] = row
     finish = functools.partial(_batch_pair_writer(), outdir=str(outdir), plots=plots)
+    stop = threading.Event() if client is None else None  # (Dask: Ctrl-C cancels at once)
     records = register_many(
         [
             {
@@ -363,6 +340,7 @@ def _run(
         finish=finish,
         channel=channel,
         spacing=spacing,
+        stop=stop,
         **register_options,
     )
     by_name = {p["name"]: p for p in pairs}
@@ -370,17 +348,32 @@ def _run(
     bar = helpers.count_bar(
         ctx, total=len(pairs), initial=len(pairs) - len(todo), unit="pair", description="batch"
     )
+    at_once = 1 if workers == 1 else min(workers or default_workers(), len(todo))
+    collected = [0]
+
+    def running() -> int:  # pairs started and not yet collected (none queued: see many._pool)
+        return min(at_once, len(todo) - collected[0])
+
     try:
-        with _sigterm_raises(), contextlib.closing(records), bar:
+        with (
+            batch_signals.sigterm_raises(),
+            batch_signals.first_sigint_stops(stop, running, newline=not bar.disable),
+            contextlib.closing(records),
+            bar,
+        ):
             for record in records:
                 rows[record.name] = _new_row(by_name[record.name], record)
                 if record.output is not None:
                     thumbnails[record.name] = record.output["thumbnail"]
+                collected[0] += 1
                 bar.update(1)
-    except KeyboardInterrupt:
-        interrupted = 130
-    except _Terminated:
-        interrupted = 143
+        if stop is not None and stop.is_set():
+            interrupted = 130  # the running pairs finished: tables and contact sheet follow
+    except (KeyboardInterrupt, interrupts.Interrupted) as exc:
+        interrupted = getattr(exc, "exit_code", 130)
+        thumbnails = None  # stopped at once: no contact sheet
+    except batch_signals.Terminated:
+        interrupted, thumbnails = 143, None
     finally:
         folder_io.clean(outdir)
         # Pairs whose workers finished after the results stopped being collected (an
@@ -391,6 +384,8 @@ def _run(
                 if row is not None and row["status"] == "kept":
                     rows[pair["name"]] = {**row, "status": "registered"}
         folder_io.write_tables(outdir, list(rows.values()))
+    if plots == "qc" and thumbnails is not None:  # (of the pairs done, if interrupted)
+        _contact_sheet(outdir, pairs, rows, thumbnails)
     if interrupted:
         click.echo(
             f"regcli: interrupted; {len(rows)} of {len(pairs)} pairs are done and kept in "
@@ -398,8 +393,6 @@ def _run(
             err=True,
         )
         ctx.exit(interrupted)
-    if plots == "qc":
-        _contact_sheet(outdir, pairs, rows, thumbnails)
     return _summary(outdir, pairs, rows, plots=plots)
 
 
@@ -484,7 +477,9 @@ def _contact_sheet(outdir: Path, pairs, rows: dict, thumbnails: dict) -> None:
 
     tiles, labels, statuses = [], [], []
     for pair in pairs:
-        row = rows[pair["name"]]
+        row = rows.get(pair["name"])
+        if row is None:  # not done (an interrupted batch)
+            continue
         tile = thumbnails.get(pair["name"])
         if tile is None and row["status"] == "kept":
             report = {"aligned": folder_io.aligned_name(pair["moving"])}

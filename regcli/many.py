@@ -6,38 +6,35 @@ Every mode runs the same function on each pair (:func:`_run_job`: read the two i
 every mode.  A pair that fails (unreadable file, an error while registering or in
 ``finish``) gives a :class:`PairResult` with its ``error``; the others still run.
 
-Pair names (:func:`pair_names`) are safe file names, unique within the batch: a caller can
-use them as folder names inside one output folder without any of them leaving it.
+Pair names (:func:`~regcli.pairnames.pair_names`, re-exported here) are safe file names,
+unique within the batch: a caller can use them as folder names inside one output folder
+without any of them leaving it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from regcli.errors import InputError, RegcliError
+from regcli.pairnames import pair_names, safe_name
 
 __all__ = ["PairResult", "default_workers", "pair_names", "register_many", "safe_name"]
 
 log = logging.getLogger("regcli")
 
-#: Longest pair name (characters); longer names are cut.
-MAX_NAME_LENGTH = 96
 #: Decoded images kept per process for reuse (fixed images shared by several pairs).
 _CACHE_SIZE = 2
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 # --------------------------------------------------------------------------- records
@@ -115,82 +112,6 @@ class _Outcome:
     error: str | None = None
     output: Any = None
     seconds: float = 0.0
-
-
-# --------------------------------------------------------------------------- names
-
-
-def safe_name(text, *, default: str = "pair") -> str:
-    """``text`` as a safe file name: ASCII letters, digits and ``. _ + -`` only, no leading
-    dot or dash (no hidden names, no ``..``), at most :data:`MAX_NAME_LENGTH` characters.
-
-    >>> safe_name("../evil"), safe_name("/abs/path"), safe_name("scan 01.tif")
-    ('evil', 'abs_path', 'scan_01.tif')
-    """
-    name = _UNSAFE.sub("_", str(text)).lstrip("._-").rstrip(". ")
-    name = name[:MAX_NAME_LENGTH].rstrip(". ")
-    return name or default
-
-
-def _path_parts(value) -> list[str] | None:
-    """The folder names and stem of a path-like ``value`` (innermost last), or None."""
-    if not isinstance(value, (str, os.PathLike)):
-        return None
-    path = Path(value)
-    return [*[p for p in path.parent.parts if p not in ("/", ".", "..")], path.stem]
-
-
-def pair_names(movings: Sequence, names: Sequence | None = None, *, reserved=()) -> list[str]:
-    """Unique, safe names for pairs: the given ``names`` made safe, else the moving image's
-    file stem; equal stems get their folder names in front (``a_frame``, ``b_frame``), and
-    names still equal (case-insensitively) or in ``reserved`` get ``-2``, ``-3``...
-
-    The names depend only on the inputs, so a rerun of the same batch gets the same names.
-
-    >>> pair_names(["a/frame.png", "b/frame.png", "c.png"])
-    ['a_frame', 'b_frame', 'c']
-    >>> pair_names(["x.png", "y.png"], names=["../evil", "/abs"])
-    ['evil', 'abs']
-    """
-    names = list(names) if names is not None else [None] * len(movings)
-    candidates: list[list[str]] = []
-    for index, (moving, given) in enumerate(zip(movings, names, strict=True)):
-        if given not in (None, ""):
-            candidates.append([safe_name(given)])
-            continue
-        parts = _path_parts(moving)
-        if parts is None:
-            candidates.append([f"pair-{index:04d}"])
-            continue
-        # Stem, then parent_stem, grandparent_parent_stem ... (each made safe).
-        candidates.append(
-            [safe_name("_".join(parts[len(parts) - k :])) for k in range(1, len(parts) + 1)]
-        )
-    chosen = [c[0] for c in candidates]
-    depth = [0] * len(chosen)
-    for _ in range(max((len(c) for c in candidates), default=0)):
-        counts: dict[str, int] = {}
-        for name in chosen:
-            counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
-        clashing = [i for i, n in enumerate(chosen) if counts[n.casefold()] > 1]
-        moved = False
-        for i in clashing:
-            if depth[i] + 1 < len(candidates[i]):
-                depth[i] += 1
-                chosen[i] = candidates[i][depth[i]]
-                moved = True
-        if not moved:
-            break
-    taken = {r.casefold() for r in reserved}
-    out = []
-    for name in chosen:
-        unique, k = name, 1
-        while unique.casefold() in taken:
-            k += 1
-            unique = f"{name}-{k}"
-        taken.add(unique.casefold())
-        out.append(unique)
-    return out
 
 
 # --------------------------------------------------------------------------- the worker side
@@ -346,9 +267,11 @@ def _record(job: _Job, outcome: _Outcome) -> PairResult:
     )
 
 
-def _serial(jobs: list[_Job]) -> Iterator[PairResult]:
+def _serial(jobs: list[_Job], stop=None) -> Iterator[PairResult]:
     try:
         for job in jobs:
+            if _stopped(stop):
+                return
             yield _record(job, _run_job(job))
     finally:
         with _cache_lock:
@@ -369,32 +292,64 @@ def _pool_context():
     return context
 
 
-def _pool(jobs: list[_Job], workers: int) -> Iterator[PairResult]:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _pool(jobs: list[_Job], workers: int, stop=None) -> Iterator[PairResult]:
+    """The pairs on a pool of ``workers`` processes, each pair submitted when a worker is free
+    (a pair queued in a :class:`~concurrent.futures.ProcessPoolExecutor` cannot be taken back:
+    after ``stop`` only the running pairs may finish)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     context = _pool_context()
     if context.get_start_method() == "fork":
         _read_shared_fixed(jobs)  # the workers start with them, decoded once in all
+    size = min(workers, len(jobs))
     executor = ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)),
-        mp_context=context,
-        initializer=_init_pool_worker,
+        max_workers=size, mp_context=context, initializer=_init_pool_worker
     )
+    died = _Outcome(error="its worker process died (killed, or out of memory)")
+    queued, running = list(reversed(jobs)), {}
     try:
-        futures = {executor.submit(_run_remote, job): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                outcome = future.result()
-            except BrokenProcessPool:
-                outcome = _Outcome(error="its worker process died (killed, or out of memory)")
-            yield _record(job, outcome)
+        while queued or running:
+            while queued and len(running) < size and not _stopped(stop):
+                try:
+                    running[executor.submit(_run_remote, queued[-1])] = queued[-1]
+                except BrokenProcessPool:  # the pool broke: every pair left fails the same way
+                    break
+                queued.pop()
+            if not running:
+                if queued and not _stopped(stop):
+                    yield _record(queued.pop(), died)
+                    continue
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f].index):
+                job = running.pop(future)
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    outcome = died
+                yield _record(job, outcome)
     finally:
-        # Pairs already running finish (their outputs are complete); queued ones are dropped.
+        if running and _stopped(stop):  # stopped, then closed: end the running pairs now
+            _terminate(executor)
+        # Pairs already running finish (their outputs are complete).
         executor.shutdown(wait=True, cancel_futures=True)
         with _cache_lock:
             _cache.clear()
+
+
+def _stopped(stop) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def _terminate(executor) -> None:
+    """SIGTERM every worker process of ``executor`` (they end at once: see
+    :func:`_init_pool_worker`); a pair cut short leaves no folder (it is staged)."""
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):  # already gone or closed
+            continue
 
 
 def _read_shared_fixed(jobs: list[_Job]) -> None:
@@ -502,6 +457,7 @@ def register_many(
     finish: Callable | None = None,
     channel: int | None = None,
     spacing: dict | None = None,
+    stop=None,
     **register_options,
 ) -> Iterator[PairResult]:
     """Register many image pairs; yield each pair's :class:`PairResult` as it finishes.
@@ -537,6 +493,12 @@ def register_many(
         Each pair's spacings reach :func:`regcli.register` through
         :func:`regcli.images.register_spacing` (``fixed_spacing=``/``moving_spacing=`` in
         ``register_options`` are used as they are instead).
+    stop : threading.Event, optional
+        Once set (by a signal handler, another thread...), no further pair starts: the pairs
+        running in this process or on the pool finish and are yielded, then the iteration
+        ends.  Closing the generator after ``stop`` is set (or an exception such as
+        ``KeyboardInterrupt`` raised in it) terminates the pool's running pairs at once.  Not
+        used with ``client`` (closing the generator cancels the cluster's pairs).
     **register_options
         Passed to :func:`regcli.register` for every pair (``transform``, ``metric``...).
 
@@ -594,5 +556,5 @@ def register_many(
     if client is not None and jobs:
         return _dask(jobs, client)
     if count == 1 or len(jobs) <= 1:
-        return _serial(jobs)
-    return _pool(jobs, count)
+        return _serial(jobs, stop)
+    return _pool(jobs, count, stop)

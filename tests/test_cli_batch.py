@@ -123,6 +123,33 @@ def test_names_from_a_pairs_csv_never_leave_outdir(runner, data, tmp_path):
     assert [r["fixed"] for r in _rows(out)][:2] == ["fixed.png", "fixed.png"]  # as given
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("fixed,moving\nfixed.png,m00.png,extra\n", "line 2 has 3 fields, the header has 2"),
+        ("fixed,moving,name\n\nfixed.png,m00.png,a,b\n", "line 3 has 4 fields, the header has 3"),
+        ("fixed,moving\n", "no pairs in it"),
+        ("fixed,moving\n\n,\n\n", "no pairs in it"),
+        ("", "expected a CSV with a header line naming the columns fixed,moving"),
+        ("fixed\nfixed.png\n", "expected a CSV with a header line naming the columns fixed,moving"),
+        ("fixed,moving\nfixed.png\n", "line 2: both fixed and moving are needed"),
+        ('fixed,moving\n"fixed\n.png",m00.png\n', "line 3: a value holds a line break"),
+        ('fixed,moving\n"fixed.png,m00.png\n', "line 2: cannot read the pairs CSV"),
+        ("fixed,moving\nfixed.png,m00.png\0\n", "line 2: a value holds a line break or a NUL"),
+    ],
+)
+def test_a_malformed_pairs_csv_is_one_line_naming_file_and_line(runner, tmp_path, text, message):
+    csv_path = tmp_path / "pairs.csv"
+    csv_path.write_text(text)
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["batch", "--pairs", str(csv_path), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert result.output.startswith(f"Error: {csv_path}: ") and message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists()
+
+
 def test_a_symlink_in_place_of_a_pair_folder_is_not_followed(runner, data, tmp_path):
     _, fixed, movings = data
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
@@ -205,6 +232,35 @@ def test_a_rerun_keeps_complete_pairs_and_overwrite_redoes_them(runner, data, tm
     assert "holds the outputs of another registration" in _rows(out)[0]["error"]
 
 
+def test_a_rerun_redoes_a_pair_whose_input_file_changed_at_the_same_path(runner, tmp_path):
+    fixed, movings = write_pairs(tmp_path, 3)
+    out = tmp_path / "out"
+    args = ["batch", str(fixed), *[str(m) for m, _ in movings], "-o", str(out), "--plots", "qc"]
+    assert runner.invoke(cli, [*args, "--workers", "1"]).exit_code == 0
+    kept_mtime = (out / "m01").stat().st_mtime_ns
+    # a new acquisition under the same name: m02's content (another truth) in m00.png
+    movings[0][0].write_bytes(movings[2][0].read_bytes())
+    again = runner.invoke(cli, [*args, "--workers", "1", "--json"])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.output)
+    assert (summary["registered"], summary["kept"]) == (1, 2)
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["registered", "kept", "kept"]
+    assert mean_displacement(np.array(rows[0]["matrix"]), movings[2][1], (96, 112)) < 0.1
+    saved = json.loads((out / "m00" / "transform.json").read_text())
+    assert saved["matrix"] == rows[0]["matrix"]
+    assert (out / "m01").stat().st_mtime_ns == kept_mtime
+    # a folder of an older regcli (no fingerprint of the inputs) is not trusted: redone
+    saved["batch"].pop("files")
+    (out / "m00" / "transform.json").write_text(json.dumps(saved))
+    third = runner.invoke(cli, [*args, "--workers", "1", "--json"])
+    assert third.exit_code == 0, third.output
+    assert [r["status"] for r in _rows(out)] == ["registered", "kept", "kept"]
+    assert "files" in json.loads((out / "m00" / "transform.json").read_text())["batch"]
+    assert runner.invoke(cli, [*args, "--workers", "2"]).exit_code == 0  # nothing changed
+    assert {r["status"] for r in _rows(out)} == {"kept"}
+
+
 def test_workers_1_and_2_give_identical_matrices(runner, data, tmp_path):
     _, fixed, movings = data
     matrices = []
@@ -260,9 +316,9 @@ def test_scheduler_without_dask_says_how_to_install_it(runner, data, tmp_path, m
 # --------------------------------------------------------------------------- kill and interrupt
 
 
-def _start(fixed, movings, out, workers):
+def _start(fixed, movings, out, workers, *more, plots="none", **popen):
     command = [*regcli_executable(), "batch", str(fixed), *map(str, movings), "-o", str(out)]
-    command += ["--plots", "none", "--workers", str(workers)]
+    command += ["--plots", plots, "--workers", str(workers), *more]
     env = dict(os.environ, MPLBACKEND="Agg")
     return subprocess.Popen(
         command,
@@ -270,6 +326,7 @@ def _start(fixed, movings, out, workers):
         stderr=subprocess.PIPE,
         env=env,
         preexec_fn=default_signals,
+        **popen,
     )
 
 
@@ -362,6 +419,79 @@ def test_an_interrupt_keeps_finished_pairs_and_writes_the_tables(
     done = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert sorted(r["name"] for r in rows) == done and 2 <= len(done) < len(movings)
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def _check_complete(out):
+    """Every visible pair folder is complete, nothing hidden is left, the tables list them."""
+    done = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for name in done:
+        assert sorted(p.name for p in (out / name).iterdir()) == [
+            f"{name}_aligned.png",
+            "transform.json",
+            "transform.tfm",
+        ]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert sorted(r["name"] for r in _rows(out)) == done
+    return done
+
+
+def test_ctrl_c_lets_only_the_running_pairs_finish_then_writes_tables_and_sheet(
+    many_pairs, tmp_path
+):
+    """Ctrl-C (SIGINT to the process group) during a 2-worker batch: no pair starts after it,
+    stderr says the running pairs are finishing, the tables and the contact sheet of the
+    pairs done are written, exit 130 within a pair's time."""
+    fixed, movings = many_pairs
+    out = tmp_path / "out"
+    process = _start(fixed, movings, out, 2, plots="qc", start_new_session=True)
+    _wait_for_pairs(out, 2, process)
+    children = _children(process.pid)
+    signalled = time.time()
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    took = time.time() - signalled
+    assert process.returncode == 130, stderr.decode()
+    assert took < 5.0, f"{took:.1f} s from Ctrl-C to exit"
+    assert "no new pair starts, waiting for the 2 running pairs to finish" in stderr.decode()
+    done = _check_complete(out)
+    assert 2 <= len(done) < len(movings)
+    after = [n for n in done if (out / n).stat().st_mtime > signalled]
+    assert len(after) <= 2, f"pairs started after Ctrl-C: {after}"  # only the running ones
+    assert (out / "contact_sheet.png").is_file()
+    assert {r["status"] for r in _rows(out)} == {"registered"}
+    for pid in children:
+        assert not _alive(pid)
+
+
+@pytest.fixture(scope="module")
+def slow_pairs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("slow")
+    fixed, movings = write_pairs(folder, 6, shape=(384, 432))
+    return fixed, [m for m, _ in movings]
+
+
+def test_a_second_ctrl_c_stops_the_running_pairs_at_once(slow_pairs, tmp_path):
+    fixed, movings = slow_pairs
+    out = tmp_path / "out"
+    slow = ("--metric", "mi", "--transform", "affine", "--opt", "powell")  # ~2 s a pair
+    process = _start(fixed, movings, out, 2, *slow, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    children = _children(process.pid)
+    time.sleep(0.5)  # the two workers are registering their first pairs
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.3)
+    second = time.time()
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    took = time.time() - second
+    assert process.returncode == 130, stderr.decode()
+    assert took < 2.0, f"{took:.1f} s from the second Ctrl-C to exit"
+    assert len(_check_complete(out)) < 2  # the running pairs were stopped, not finished
+    assert not (out / "contact_sheet.png").exists()
+    for pid in children:
+        assert not _alive(pid)
 
 
 def test_plots_all_draws_registers_figures_in_every_folder(runner, data, tmp_path):

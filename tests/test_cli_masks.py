@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -141,13 +142,12 @@ def test_profile_with_masks(runner, files, tmp_path):
 
 def test_batch_takes_masks_from_the_csv_and_for_every_pair(runner, files, tmp_path):
     folder = files["folder"]
-    pairs = tmp_path / "pairs.csv"
+    pairs, mask = tmp_path / "pairs.csv", tmp_path / "mask.png"
+    mask.write_bytes((folder / "mask.png").read_bytes())
     with open(pairs, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["fixed", "moving", "name", "moving_mask"])
-        writer.writerow(
-            [folder / "fixed.png", folder / "moving.png", "masked", folder / "mask.png"]
-        )
+        writer.writerow([folder / "fixed.png", folder / "moving.png", "masked", mask])
         writer.writerow([folder / "fixed.png", folder / "moving.png", "plain", ""])
     result = run(
         runner,
@@ -165,6 +165,13 @@ def test_batch_takes_masks_from_the_csv_and_for_every_pair(runner, files, tmp_pa
     text = (tmp_path / "out" / "results.csv").read_text().splitlines()
     rows = {r["name"]: r for r in csv.DictReader(text)}
     assert rows["masked"]["quality"] == "ok" and rows["plain"]["quality"] == "suspect"
+    stat = mask.stat()  # the mask rewritten at the same path: its pair runs again
+    os.utime(mask, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    again = run(runner, "batch", "--pairs", pairs, "-o", tmp_path / "out", "--plots", "none")
+    assert again.exit_code == 3
+    text = (tmp_path / "out" / "results.csv").read_text().splitlines()
+    statuses = {r["name"]: r["status"] for r in csv.DictReader(text)}
+    assert statuses == {"masked": "registered", "plain": "kept"}
     every = run(
         runner,
         "batch",

@@ -203,3 +203,20 @@ def test_a_pool_started_while_other_threads_run_works_too(pairs):
         stop.set()
         thread.join()
     assert [r.error for r in records] == [None, None]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_after_stop_only_the_running_pairs_finish(pairs, workers):
+    """``stop`` set while the first result is handled: no further pair starts (a pool runs
+    one pair per worker; nothing is queued behind them)."""
+    import threading
+
+    fixed, movings = pairs
+    items = [(fixed, m) for m, _ in movings] * 2  # 10 pairs
+    stop = threading.Event()
+    records = []
+    for record in register_many(items, workers=workers, stop=stop):
+        records.append(record)
+        stop.set()
+    assert 1 <= len(records) <= workers
+    assert all(r.ok for r in records)

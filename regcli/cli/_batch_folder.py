@@ -84,9 +84,32 @@ def aligned_name(moving) -> str:
     return f"{moving.stem}_aligned{moving.suffix or '.npy'}"
 
 
+def fingerprint(paths: dict) -> dict:
+    """``{role: [size, mtime_ns]}`` of each input file in ``paths`` (``None`` for a file that
+    cannot be stat'ed): what a rerun compares to tell that a pair's input changed at the same
+    path.  Cheap (no file is read), so a file rewritten within the file system's timestamp
+    resolution with the same size goes unnoticed, and a ``touch`` makes the pair run again."""
+    out = {}
+    for role, path in paths.items():
+        if path is None:
+            continue
+        try:
+            stat = os.stat(path)
+            out[role] = [stat.st_size, stat.st_mtime_ns]
+        except (OSError, ValueError):  # (ValueError: a NUL in the name)
+            out[role] = None
+    return out
+
+
+#: The key of a pair's job holding its input files' :func:`fingerprint`.
+FILES = "files"
+
+
 def completed(outdir: Path, name: str, job: dict) -> dict | None:
     """The saved report of pair ``name`` if its folder is complete and was made by the same
-    ``job`` (inputs and options); ``None`` if there is no folder.
+    ``job`` (inputs, options and the input files' :func:`fingerprint`); ``None`` if there is no
+    folder, or if it was made by the same job from input files that changed since (or
+    before fingerprints were recorded): the pair must run again and replace it.
 
     Raises :class:`FileExistsError` if a folder of that name exists but holds something else
     (other inputs or options, or not a complete pair): only ``--overwrite`` replaces it.
@@ -98,16 +121,25 @@ def completed(outdir: Path, name: str, job: dict) -> dict | None:
         return None
     try:
         report = json.loads((folder / TRANSFORM_NAME).read_text(encoding="utf-8"))
-        same = report.get("batch") == job
+        recorded = report.get("batch")
+        same = _without_files(recorded) == _without_files(job)
         complete = same and (folder / str(report["aligned"])).is_file()
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         complete = False
     if not complete:
         raise FileExistsError(
             f"{folder} holds the outputs of another registration (other inputs or options); "
             "pass --overwrite to replace them"
         )
+    if recorded.get(FILES) is None or recorded.get(FILES) != job.get(FILES):
+        return None  # an input file changed (size or modification time): run it again
     return report
+
+
+def _without_files(job) -> dict:
+    if not isinstance(job, dict):
+        raise TypeError("not a batch job")
+    return {key: value for key, value in job.items() if key != FILES}
 
 
 def publish(staging: Path, folder: Path) -> None:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import signal
+import threading
 from pathlib import Path
 
 import click
 
 from regcli.cli import _batch_folder as folder_io
-from regcli.cli import helpers, options, verdict
+from regcli.cli import _batch_signals as batch_signals
+from regcli.cli import helpers, interrupts, options, verdict
 
 INSTALL_DASK = "pip install 'regcli[dask]'"
-
-
-class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` takes it
-    """SIGTERM, raised in the main thread so that the batch can leave its folder clean."""
+#: A pair's input files (its job records their fingerprint: a rerun redoes the pair when one
+#: of them changed).
+ROLES = ("fixed", "moving", "fixed_mask", "moving_mask")
 
 
 @click.command(short_help="Register many pairs into one folder (resumable; pool or Dask).")
@@ -89,8 +89,9 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
       contact_sheet.png            (--plots qc) before/after thumbnails, name and verdict
 
     A pair that fails (unreadable file, a mask of another shape...) is a row with its error;
-    the others still run. A rerun skips the pairs whose folder is complete (--overwrite redoes
-    them); an interrupted or killed batch loses no finished pair and leaves no partial file.
+    the others still run. A rerun skips the pairs whose folder is complete and whose input files
+    have the same size and modification time as then (--overwrite redoes them all); an
+    interrupted or killed batch loses no finished pair and leaves no partial file.
 
     Exit codes: 0 all pairs registered and trustworthy; 1 a pair failed; 3 a result is not
     converged or is suspect (1 wins over 3; --allow-suspect: 0); 2 usage error.
@@ -180,30 +181,16 @@ def _read_pairs(images, pairs_file) -> list[dict]:
 def _pairs_csv(path: Path) -> list[dict]:
     from regcli.errors import InputError
 
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: cannot read the pairs CSV ({exc})") from exc
-    columns = {(c or "").strip() for c in (rows[0].keys() if rows else ())}
-    if not {"fixed", "moving"} <= columns:
-        raise InputError(
-            f"{path}: expected a CSV with a header line naming the columns fixed,moving "
-            f"(and optionally name), got {sorted(columns) or 'no rows'}"
-        )
     base = path.parent
     pairs = []
-    for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+    for line, row in _csv_rows(path):
         masks = {}
         for name in ("fixed_mask", "moving_mask"):
             if row.get(name):
                 masks.update({name: row[name], f"read_{name}": base / row[name]})
-        if not row["fixed"] and not row["moving"]:
+        if not row.get("fixed") and not row.get("moving"):
             continue  # a blank line
-        if not row["fixed"] or not row["moving"]:
+        if not row.get("fixed") or not row.get("moving"):
             raise InputError(f"{path}: line {line}: both fixed and moving are needed")
         pairs.append(
             {
@@ -216,8 +203,47 @@ def _pairs_csv(path: Path) -> list[dict]:
             }
         )
     if not pairs:
-        raise InputError(f"{path}: no pairs in it")
+        raise InputError(f"{path}: no pairs in it: add a line fixed,moving for each pair")
     return pairs
+
+
+def _csv_rows(path: Path) -> list[tuple[int, dict]]:
+    """``(line, {column: value})`` of the pairs CSV's rows after the header (values stripped;
+    a missing trailing field is empty).  A row with more fields than the header, or a header
+    without fixed and moving, is an :class:`~regcli.errors.InputError` naming the line."""
+    from regcli.errors import InputError
+
+    rows, reader = [], None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, strict=True)  # (an unclosed quote is an error)
+            header = [c.strip() for c in next(reader, [])]
+            if not {"fixed", "moving"} <= set(header):
+                got = ",".join(header) if any(header) else "an empty first line"
+                raise InputError(
+                    f"{path}: expected a CSV with a header line naming the columns fixed,moving "
+                    f"(and optionally name, fixed_mask, moving_mask), got {got}"
+                )
+            for fields in reader:
+                if len(fields) > len(header):
+                    raise InputError(
+                        f"{path}: line {reader.line_num} has {len(fields)} fields, the header "
+                        f"has {len(header)} ({','.join(header)}); quote a value that holds a "
+                        "comma, or add the column to the header"
+                    )
+                values = [v.strip() for v in fields] + [""] * (len(header) - len(fields))
+                if any(c in v for v in values for c in "\r\n\0"):
+                    raise InputError(
+                        f"{path}: line {reader.line_num}: a value holds a line break or a NUL "
+                        "character (a quoted field spanning lines?); give one pair per line"
+                    )
+                rows.append((reader.line_num, dict(zip(header, values, strict=True))))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        where = f"line {reader.line_num}: " if isinstance(exc, csv.Error) and reader else ""
+        raise InputError(f"{path}: {where}cannot read the pairs CSV ({exc})") from exc
+    return rows
 
 
 def _connect(address: str):
@@ -235,27 +261,6 @@ def _connect(address: str):
 
 
 # --------------------------------------------------------------------------- the run
-
-
-@contextlib.contextmanager
-def _sigterm_raises():
-    """Turn SIGTERM into :class:`_Terminated` while the batch runs (unless a handler is
-    already installed), so the folder is left clean and the tables written."""
-
-    def handler(signum, frame):
-        raise _Terminated()
-
-    try:
-        installed = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-        if installed:
-            signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        installed = False
-    try:
-        yield
-    finally:
-        if installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _initial_matrix(path: Path, pairs: list[dict], kwargs: dict):
@@ -289,7 +294,7 @@ def _run(
     channel=None,
     spacing=None,
 ) -> dict:
-    from regcli.many import pair_names, register_many
+    from regcli.many import default_workers, pair_names, register_many
 
     names = pair_names(
         [p["moving"] for p in pairs], [p.get("name") for p in pairs], reserved=folder_io.RESERVED
@@ -305,6 +310,9 @@ def _run(
             jobs[name]["channel"] = channel
         if spacing:
             jobs[name]["spacing"] = spacing
+        jobs[name][folder_io.FILES] = folder_io.fingerprint(
+            {role: pair.get(f"read_{role}") for role in ROLES}
+        )
     jobs = _jsonable(jobs)
     rows, thumbnails, todo = {}, {}, []
     for pair in pairs:
@@ -314,6 +322,7 @@ def _run(
         else:
             rows[pair["name"]] = row
     finish = functools.partial(_batch_pair_writer(), outdir=str(outdir), plots=plots)
+    stop = threading.Event() if client is None else None  # (Dask: Ctrl-C cancels at once)
     records = register_many(
         [
             {
@@ -331,6 +340,7 @@ def _run(
         finish=finish,
         channel=channel,
         spacing=spacing,
+        stop=stop,
         **register_options,
     )
     by_name = {p["name"]: p for p in pairs}
@@ -338,17 +348,32 @@ def _run(
     bar = helpers.count_bar(
         ctx, total=len(pairs), initial=len(pairs) - len(todo), unit="pair", description="batch"
     )
+    at_once = 1 if workers == 1 else min(workers or default_workers(), len(todo))
+    collected = [0]
+
+    def running() -> int:  # pairs started and not yet collected (none queued: see many._pool)
+        return min(at_once, len(todo) - collected[0])
+
     try:
-        with _sigterm_raises(), contextlib.closing(records), bar:
+        with (
+            batch_signals.sigterm_raises(),
+            batch_signals.first_sigint_stops(stop, running, newline=not bar.disable),
+            contextlib.closing(records),
+            bar,
+        ):
             for record in records:
                 rows[record.name] = _new_row(by_name[record.name], record)
                 if record.output is not None:
                     thumbnails[record.name] = record.output["thumbnail"]
+                collected[0] += 1
                 bar.update(1)
-    except KeyboardInterrupt:
-        interrupted = 130
-    except _Terminated:
-        interrupted = 143
+        if stop is not None and stop.is_set():
+            interrupted = 130  # the running pairs finished: tables and contact sheet follow
+    except (KeyboardInterrupt, interrupts.Interrupted) as exc:
+        interrupted = getattr(exc, "exit_code", 130)
+        thumbnails = None  # stopped at once: no contact sheet
+    except batch_signals.Terminated:
+        interrupted, thumbnails = 143, None
     finally:
         folder_io.clean(outdir)
         # Pairs whose workers finished after the results stopped being collected (an
@@ -359,6 +384,8 @@ def _run(
                 if row is not None and row["status"] == "kept":
                     rows[pair["name"]] = {**row, "status": "registered"}
         folder_io.write_tables(outdir, list(rows.values()))
+    if plots == "qc" and thumbnails is not None:  # (of the pairs done, if interrupted)
+        _contact_sheet(outdir, pairs, rows, thumbnails)
     if interrupted:
         click.echo(
             f"regcli: interrupted; {len(rows)} of {len(pairs)} pairs are done and kept in "
@@ -366,8 +393,6 @@ def _run(
             err=True,
         )
         ctx.exit(interrupted)
-    if plots == "qc":
-        _contact_sheet(outdir, pairs, rows, thumbnails)
     return _summary(outdir, pairs, rows, plots=plots)
 
 
@@ -452,7 +477,9 @@ def _contact_sheet(outdir: Path, pairs, rows: dict, thumbnails: dict) -> None:
 
     tiles, labels, statuses = [], [], []
     for pair in pairs:
-        row = rows[pair["name"]]
+        row = rows.get(pair["name"])
+        if row is None:  # not done (an interrupted batch)
+            continue
         tile = thumbnails.get(pair["name"])
         if tile is None and row["status"] == "kept":
             report = {"aligned": folder_io.aligned_name(pair["moving"])}

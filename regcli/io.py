@@ -1,4 +1,4 @@
-"""Reading, checking and writing images; atomic output files; transform JSON.
+"""Reading, checking and writing images; transform JSON.
 
 * :func:`read_image` reads PNG, JPEG, TIFF and ``.npy`` (nothing else) into a 2-D array of
   the file's own dtype, the image a registration uses; colour images become grey (luminance)
@@ -13,7 +13,8 @@
 * :func:`write_image` writes 2-D or ``(rows, cols, channels)`` images (with a TIFF's
   resolution tags from an :class:`~regcli.images.ImageMeta`), converts to the requested
   dtype (rounding and clipping interpolation overshoot to the dtype's range) and writes
-  through :func:`atomic_output`, so a failed run never leaves a half-written file; every
+  through :func:`regcli._atomic.atomic_output`, so a failed run never leaves a half-written
+  file; every
   dtype a format can hold reads back unchanged, the others are refused before anything is
   written.
 * :func:`read_transform_json` refuses JSON bombs (deep nesting, huge integers, huge shapes)
@@ -22,19 +23,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import os
-import re
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from regcli import _readers
+from regcli._atomic import _named_os_error, atomic_output  # noqa: F401  (re-exported)
 from regcli._json import dumps
 from regcli._limits import MAX_TRANSFORM_JSON_BYTES
 from regcli._transform_json import check_matrix_entries, parse_json, shape_pair
@@ -313,83 +311,6 @@ def check_output_format(path, dtype=None, channels: int = 1) -> str:
                 "write .tif or .npy instead"
             )
     return suffix
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _named_os_error(exc: OSError, path: Path) -> OSError:
-    """``exc`` re-made to name ``path`` (the file asked for, never the temporary one).
-
-    A short write (numpy's "N requested and M written", which carries no error number) on a
-    file system with no free blocks left is the full disk it is: ENOSPC.  Call it before the
-    partial file is removed, while the disk is still full.
-    """
-    code = exc.errno
-    if code is None:
-        short_write = re.search(r"requested and \d+ written", str(exc)) is not None
-        try:
-            full = os.statvfs(path.parent or ".").f_bavail == 0
-        except (OSError, AttributeError):
-            full = False
-        code = errno.ENOSPC if (full or short_write) else errno.EIO
-        strerror = os.strerror(code) if code == errno.ENOSPC else str(exc)
-    else:
-        strerror = exc.strerror or os.strerror(code)
-    return OSError(code, strerror, str(path))
-
-
-@contextlib.contextmanager
-def atomic_output(path, *, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
-
-    On any error the temporary file is removed and ``path`` is left as it was; an
-    ``OSError`` names ``path``, not the temporary file.  With ``overwrite=False`` the
-    file is put in place only if the name is still free at that moment (a hard link, which
-    fails if the name exists), so no check-then-write race can replace a file.
-    """
-    p = Path(path)
-    # A short temporary name: "<final name>.<random>" could pass the file-name length limit.
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".regcli-", suffix=p.suffix[:16], dir=p.parent or ".")
-    except OSError as exc:
-        raise _named_os_error(exc, p) from None
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        if overwrite:
-            os.replace(tmp_path, p)
-        else:
-            _link_new(tmp_path, p)
-    except OSError as exc:
-        named = _named_os_error(exc, p)
-        tmp_path.unlink(missing_ok=True)
-        raise named from exc
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
-def _link_new(tmp: Path, path: Path) -> None:
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise InputError(
-            f"{path}: already exists (overwrite=True replaces it)", param="overwrite"
-        ) from None
-    except OSError:  # no hard links on this file system: check, then rename
-        if os.path.lexists(path):
-            raise InputError(
-                f"{path}: already exists (overwrite=True replaces it)", param="overwrite"
-            ) from None
-        os.replace(tmp, path)
-        return
-    tmp.unlink(missing_ok=True)
 
 
 def write_image(

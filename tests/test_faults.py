@@ -289,6 +289,37 @@ def test_a_full_disk_leaves_nothing_and_names_the_file(
         assert ((out / names[0]).stat().st_mode & 0o777) == 0o600
 
 
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_staging_folders_are_private_only_while_their_run_lasts(runner, work, command):
+    """The output set's staging folder is written in place (regcli._atomic) while the
+    command runs, and no folder stays marked after it, finished or failed."""
+    import regcli._atomic as atomic
+
+    template, _ = COMMANDS[command]
+    seen = []
+    original = atomic.atomic_output
+
+    @contextlib.contextmanager
+    def spy(path, **kwargs):
+        seen.append(os.path.abspath(Path(path).parent) in atomic._PRIVATE)
+        with original(path, **kwargs) as target:
+            yield target
+
+    with pytest.MonkeyPatch.context() as patch:
+        import regcli.io
+        import regcli.plots
+
+        patch.setattr(regcli.io, "atomic_output", spy)
+        patch.setattr(regcli.plots, "atomic_output", spy)
+        result = runner.invoke(cli, argv(template, work))
+    assert result.exit_code == 0, result.output
+    assert seen and all(seen)
+    assert atomic._PRIVATE == set()
+    failed = runner.invoke(cli, argv(template, work))  # outputs exist: fails without writing
+    assert failed.exit_code != 0
+    assert atomic._PRIVATE == set()
+
+
 def _mount_tmpfs(path: Path, size: str) -> bool:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False

@@ -312,6 +312,46 @@ def test_atomic_output_gives_the_usual_file_mode(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_a_private_staging_folder_is_written_in_place(tmp_path, monkeypatch):
+    """In a private staging folder (published whole by its owner) the writers make no
+    temporary file; elsewhere they still do."""
+    import regcli._atomic as atomic
+
+    stage = tmp_path / "stage"
+    stage.mkdir()
+
+    def no_temporary(*args, **kwargs):
+        raise AssertionError("a temporary file was made")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", no_temporary)
+    with atomic.private_folder(stage):
+        write_image(stage / "a.png", ramp("uint8"))
+        write_transform_json(stage / "t.json", np.eye(3))
+        with pytest.raises(InputError, match="already exists"):
+            write_image(stage / "a.png", ramp("uint8"), overwrite=False)
+    assert sorted(p.name for p in stage.iterdir()) == ["a.png", "t.json"]
+    assert np.array_equal(read_image(stage / "a.png"), ramp("uint8"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (stage / "a.png").stat().st_mode & 0o777 == 0o666 & ~mask
+    with pytest.raises(AssertionError, match="temporary"):  # no longer private
+        write_image(stage / "b.png", ramp("uint8"))
+
+
+def test_a_failed_write_in_a_private_folder_leaves_no_file(tmp_path):
+    import regcli._atomic as atomic
+
+    with atomic.private_folder(tmp_path):
+        with pytest.raises(RuntimeError, match="boom"), atomic_output(tmp_path / "o.png") as p:
+            p.write_bytes(b"half")
+            raise RuntimeError("boom")
+        with pytest.raises(OSError) as info, atomic_output(tmp_path / "t.json") as p:
+            p.write_text("half")
+            raise OSError(28, "No space left on device")
+    assert info.value.filename == str(tmp_path / "t.json")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- transform JSON
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from regcli._atomic import private_folder
 from regcli.cli import _batch_folder as folder_io
 
 
@@ -54,17 +55,19 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
         names["transform"] = TRANSFORM_NAME
         names["itk_transform"] = ITK_TRANSFORM_NAME
         paths = {key: staging / name for key, name in names.items()}
-        # register's own writer: the same files and transform.json as `regcli register`
-        write_outputs(
-            result,
-            report,
-            Path(job["fixed"]),
-            Path(job["moving"]),
-            fixed_image,
-            moving_image,
-            paths,
-            inputs=pair_inputs(record, fixed_image, moving_image, job),
-        )
+        # register's own writer: the same files and transform.json as `regcli register`,
+        # each written in place (the folder is published whole)
+        with private_folder(staging):
+            write_outputs(
+                result,
+                report,
+                Path(job["fixed"]),
+                Path(job["moving"]),
+                fixed_image,
+                moving_image,
+                paths,
+                inputs=pair_inputs(record, fixed_image, moving_image, job),
+            )
         folder_io.publish(staging, final)
     except BaseException:
         import shutil

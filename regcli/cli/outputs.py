@@ -45,6 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from regcli import _atomic
 from regcli.cli import interrupts
 
 __all__ = ["FIGURE_SUFFIXES", "LOCK_PREFIX", "STAGING_PREFIX", "OutputSet"]
@@ -317,6 +318,7 @@ class OutputSet:
                     f"{folder.path}: cannot write into this folder ({exc.strerror})"
                 ) from None
             folder.staging = Path(made)
+            _atomic.mark_private(made)  # its files are written in place: see regcli._atomic
         return folder.staging
 
     def _check_target(self, final: Path) -> None:
@@ -371,6 +373,7 @@ class OutputSet:
         for folder in self._folders.values():
             if folder.staging is not None:
                 shutil.rmtree(folder.staging, ignore_errors=True)
+                _atomic.unmark_private(folder.staging)
         for lock in self._locks:
             with contextlib.suppress(OSError):
                 os.unlink(lock)

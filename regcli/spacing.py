@@ -50,6 +50,14 @@ def check_spacings(fixed_spacing, moving_spacing) -> tuple | None:
     fixed, moving = fixed or (1.0, 1.0), moving or (1.0, 1.0)
     if fixed == (1.0, 1.0) and moving == (1.0, 1.0):
         return None
+    for name, value in (("fixed_spacing", fixed), ("moving_spacing", moving)):
+        if max(value) > MAX_SPACING_RATIO * min(value):
+            raise InputError(
+                f"{name}: pixels of {value[0]:g} x {value[1]:g} (height x width) are "
+                f"{max(value) / min(value):.3g} times longer one way than the other (at most "
+                f"{MAX_SPACING_RATIO:g}); check the values and their order (SY,SX)",
+                param=name,
+            )
     values = (*fixed, *moving)
     if max(values) > MAX_SPACING_RATIO * min(values):
         name = (

@@ -42,9 +42,13 @@ MELLIN_RINGS = 48
 
 
 def gradient_magnitude(images: np.ndarray) -> np.ndarray:
-    """``|grad image|`` of an image or a stack (central differences)."""
-    gy, gx = np.gradient(images, axis=(-2, -1))
-    return np.hypot(gx, gy)
+    """``|grad image|`` of an image or a stack (central differences; an axis of a single
+    sample, the coarse copy of a very thin image, has no gradient along it)."""
+    images = np.asarray(images)
+    present = [np.gradient(images, axis=axis) for axis in (-2, -1) if images.shape[axis] > 1]
+    if len(present) == 2:
+        return np.hypot(*present)
+    return np.abs(present[0]) if present else np.zeros(images.shape)
 
 
 def zero_mean(images: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -100,3 +100,18 @@ def test_a_fixed_image_inside_a_larger_moving_one(camera):
     truth = make_transform("translation", shape=small.shape).matrix([120.0, 150.0])
     assert mean_displacement(result.matrix, truth, small.shape) < ACCURATE_PX
     assert result.trustworthy, result.problems()
+
+
+@pytest.mark.parametrize("shape", [(8, 512), (512, 8)])
+@pytest.mark.parametrize("transform", ["rigid", "similarity", "affine"])
+def test_very_thin_images_register(shape, transform):
+    """An 8-pixel-thin image (the smallest side allowed) leaves one row or column on the
+    search's coarse level: the angle signatures must not fail there."""
+    from scipy import ndimage
+
+    rows, cols = shape
+    texture = ndimage.gaussian_filter(np.random.default_rng(3).random((rows + 4, cols + 4)), 1.5)
+    fixed, moving = texture[2 : rows + 2, 2 : cols + 2], texture[1 : rows + 1, 1 : cols + 1]
+    result = register(fixed, moving, transform=transform)
+    truth = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])  # content 1 px up-left
+    assert mean_displacement(result.matrix, truth, shape) < 0.05

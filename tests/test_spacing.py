@@ -176,6 +176,23 @@ def test_bad_spacings_name_their_argument(kwargs, param):
     assert str(info.value).startswith(f"{param}: ")
 
 
+@pytest.mark.parametrize(
+    ("fixed", "moving", "param", "says"),
+    [
+        ((1, 200), (1, 200), "fixed_spacing", "200 times longer one way than the other"),
+        ((1, 1), (0.005, 1), "moving_spacing", "200 times longer one way than the other"),
+        ((1, 1), (300, 300), "moving_spacing", "(1.0, 1.0) (fixed) and (300.0, 300.0) (moving)"),
+    ],
+)
+def test_a_spacing_out_of_range_says_which_ratio(fixed, moving, param, says):
+    """Pixels 200 times longer one way are said to be so (not that two equal spacings
+    "differ"); two images' pixel sizes 300 times apart are said to differ."""
+    with pytest.raises(InputError) as info:
+        check_spacings(fixed, moving)
+    assert info.value.param == param
+    assert says in str(info.value)
+
+
 def test_check_spacings_defaults_the_other_image_to_one():
     assert check_spacings(None, None) is None
     assert check_spacings((1, 1), None) is None

@@ -46,6 +46,7 @@ import numpy as np
 from scipy import ndimage
 
 from bench import cases as bench_cases
+from regcli import quality
 from regcli.resample import warp
 from regcli.transforms import make_transform, mean_displacement
 
@@ -805,8 +806,10 @@ def _calibration_lines(rows) -> list[str]:
         f"{c['correct, ok']} correct and ok, {c['correct, flagged']} correct but flagged, "
         f"{c['wrong, flagged'] + c['error']} wrong and flagged, {c['WRONG, OK']} wrong but ok. "
         f"On the correct results the lowest significance was {lowest('significance')} "
-        f"(verdict limit 4), the lowest distinctness {lowest('shift_distinctness')} (limit 2), "
-        f"the lowest overlap {lowest('overlap')} (limit 0.1). The assessment took a median "
+        f"(verdict limit {quality.MIN_SIGNIFICANCE:g}), the lowest distinctness "
+        f"{lowest('shift_distinctness')} (limit {quality.MIN_DISTINCTNESS:g}), the lowest "
+        f"overlap {lowest('overlap')} (limit {quality.MIN_OVERLAP:g}). The assessment took a "
+        "median "
         f"{100 * statistics.median(shares):.0f} % of the registration's time.",
     ]
     for r in missed:

@@ -1,6 +1,6 @@
 """How far a registration result can be trusted: :class:`Quality`, made by :func:`assess`.
 
-Every result is assessed on a small pyramid level (about :data:`QUALITY_SIZE` pixels a side),
+Every result is assessed on a small pyramid level (about :data:`QUALITY_SIZE` ^ 2 pixels),
 reusing what the global search computed, in a small fraction of the registration's time.
 The measures:
 
@@ -27,8 +27,9 @@ The measures:
     other peak of that surface.  Near zero: another shift is as good (a periodic pattern, a
     ramp that can slide along itself); below zero: clearly better.
 ``rival_gap``
-    The best candidate of the global search in another basin (or, when no search ran, the
-    solution turned by quarter turns, each with its best shift), compared under the
+    (:mod:`regcli.rivals`) The best candidate of the global search in another basin (or,
+    when no search ran, the solution turned by quarter turns, each with its best shift),
+    compared under the
     registration's own metric: ``(rival - solution) / (typical candidate - solution)``.
     Near zero: another pose is as good (a symmetric object); below zero: clearly better
     (the optimiser stopped in a wrong basin).  A candidate counts as a rival only if the
@@ -41,9 +42,8 @@ The measures:
 
 The verdict is ``"suspect"`` when any rule of :func:`_reasons` fires, each with a sentence
 that says what is wrong and what to try; ``"ok"`` otherwise.  The thresholds were set on a
-calibration corpus (random poses of scikit-image's pictures with noise, T1/T2 pairs,
-unrelated pairs, local optimisations far from the answer: ``bench/trust.py``), which the
-benchmark's "trust" part measures again with every run.
+calibration corpus (random poses of pictures with noise, T1/T2 pairs, unrelated pairs, local
+optimisations far from the answer: ``bench/trust.py``), measured again by every benchmark.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ from regcli.metrics import METRICS, Metric
 from regcli.objective import LevelObjective
 from regcli.optimizers import OPTIMIZERS
 from regcli.resample import warp_linear
+from regcli.rivals import MIN_GAP, search_rivals
 from regcli.spectra import gradient_magnitude
 from regcli.transforms import Transform, implausible, make_transform
 from regcli.xcorr import MaskedCorrelator
@@ -82,27 +83,13 @@ PEAK_RADIUS = 3.0
 RIVAL_OVERLAP = 0.5
 #: Floor of the spread of the displaced alignments (Fisher-z units).
 MIN_SPREAD = 0.02
-#: A search candidate is a rival when it moves the image this far from the solution (mean
-#: displacement, coarse pixels) and lies in another basin, or far along a flat ridge with
-#: it: the cost half-way rises by BARRIER (of the median rival's excess) above both, or stays
-#: within BARRIER of the solution's.  At most RIVALS_CHECKED rivals are checked.
-FAR_PIXELS = 2.0
-BARRIER = 0.05
-#: A ridge rival lies at least this fraction of the image's diagonal away.
-RIDGE_FRACTION = 0.1
-RIVALS_CHECKED = 3
-#: Rivals of the search compared under the metric: those whose Fisher z is at least KEEP_Z
-#: of the best one (for "better"), or NEAR_Z of the solution's (for "as good").
-KEEP_Z = 0.5
-NEAR_Z = 0.8
-
 # Verdict thresholds (measured on the calibration corpus, see the README's "Quality").
 MIN_SIGNIFICANCE = 4.0
 MIN_DISTINCTNESS = 2.0
-MIN_GAP = 0.1
 #: A solution no better than chance but correlating this well is a repeating pattern.
 PERIODIC_CORRELATION = 0.95
-MIN_OVERLAP = 0.1
+#: Least overlap trusted (unrelated images matched by chance over 11 % of the image).
+MIN_OVERLAP = 0.2
 #: With masks, the fewest overlapping pixels (in use in both images) at the quality level: a
 #: mask that leaves a sliver of the image cannot be judged.
 MIN_MASKED_OVERLAP_PIXELS = 100
@@ -222,15 +209,21 @@ def _level_of(shapes: list, size: int) -> int:
     return len(shapes) - 1
 
 
+def _level_of_area(shapes: list, size: int) -> int:
+    """The finest level of at most ``size``^2 pixels: :func:`_level_of` for a square image;
+    for a thin one a finer level than ``size`` long (a 100 x 300 image: 25 x 75, not 13 x 38)."""
+    return next((k for k, s in enumerate(shapes) if s[0] * s[1] <= size * size), len(shapes) - 1)
+
+
 def _surface_measures(fixed, fixed_mask, warped, warped_mask, n0: int) -> tuple:
     """``(significance, distinctness, rival significance)`` of one feature's shift surface at
     the solution: in units of the spread of the displaced alignments, how far the solution
     stands above their median and above the best other peak, and how far that peak stands
     above the median."""
-    # Rivals need half the solution's overlap: shifts up to a quarter of the image (the
-    # search's rivals cover other basins further away).
+    # Rivals need half the solution's overlap: shifts up to half the image (a pattern's next
+    # period can lie beyond a quarter; the search's rivals cover basins further away).
     correlator = MaskedCorrelator(
-        fixed, fixed_mask, warped.shape, dtype=np.float32, max_shift=max(fixed.shape) // 4
+        fixed, fixed_mask, warped.shape, dtype=np.float32, max_shift=max(fixed.shape) // 2
     )
     surface = correlator(warped, warped_mask, min_overlap=max(16, int(RIVAL_OVERLAP * n0)))
     r, n = surface.r, surface.n
@@ -293,101 +286,6 @@ def _shift_evidence(evidence: Evidence, level: int) -> dict:
     return out
 
 
-def _search_rivals(evidence: Evidence) -> dict:
-    """The best candidate of the search that lies elsewhere, against the solution, under the
-    registration's metric: ``(rival cost - solution cost) / (median - solution cost)`` of
-    the candidates elsewhere (1: the rival is a typical wrong pose; 0: as good as the
-    solution; < 0: better)."""
-    outcome = evidence.search
-    if outcome is None:
-        outcome = _turn_search(evidence)
-        if outcome is None:
-            return {}
-    pair = outcome.pair
-    solution = pair.to_coarse(evidence.matrix)
-    costs, z = outcome.rank(solution[None])
-    cost, z_sol = float(costs[0]), float(z[0])
-    distance = _displacements(outcome.candidates, solution, pair.fixed.shape)
-    usable = (distance > FAR_PIXELS) & np.isfinite(outcome.costs)
-    if not math.isfinite(cost) or np.count_nonzero(usable) < 1:
-        return {}
-    far_costs, far_z = outcome.costs[usable], outcome.z[usable]
-    scale = float(np.median(far_costs)) - cost
-    if scale <= 1e-12:
-        return {"search_gap": math.nan, "search_cost": cost}
-    gaps = (far_costs - cost) / scale
-    # A rival better under the metric counts if it correlates at least half as well as the
-    # best (as the search's own choice); an equal one only if it correlates nearly as well
-    # as the solution (a wrong scale at the right angle is worse, not equal).
-    top = max(z_sol, float(far_z.max()))
-    better = gaps[far_z >= KEEP_Z * top] if top > 0 else gaps
-    if better.size and float(better.min()) < 0:
-        return {"search_gap": float(better.min()), "search_cost": cost}
-    near = far_z >= NEAR_Z * z_sol if z_sol > 0 else np.ones(far_z.size, bool)
-    candidates = outcome.candidates[usable][near]
-    distant = distance[usable][near] > RIDGE_FRACTION * math.hypot(*pair.fixed.shape)
-    gap = math.inf
-    for k in np.argsort(gaps[near])[:RIVALS_CHECKED]:
-        if gaps[near][k] >= MIN_GAP:
-            break
-        # A rival in another basin (the cost rises between them), or far along a flat ridge
-        # with the solution (a symmetric object turns freely); not a worse point of the same
-        # basin (a slightly wrong scale or angle).
-        middle = float(outcome.rank(((solution + candidates[k]) / 2.0)[None])[0][0])
-        rise = (middle - max(cost, cost + gaps[near][k] * scale)) / scale
-        flat = distant[k] and abs(middle - cost) / scale < BARRIER and gaps[near][k] < BARRIER
-        if rise > BARRIER or flat:
-            gap = min(gap, float(gaps[near][k]))
-    return {"search_gap": gap, "search_cost": cost}
-
-
-def _displacements(matrices: np.ndarray, reference: np.ndarray, shape) -> np.ndarray:
-    """Mean distance (pixels of ``shape``) between where each matrix and ``reference`` send
-    the image's corners and centre: a cheap :func:`~regcli.transforms.mean_displacement`."""
-    rows, cols = shape
-    points = np.array(
-        [
-            [0, 0, 1],
-            [cols - 1, 0, 1],
-            [0, rows - 1, 1],
-            [cols - 1, rows - 1, 1],
-            [(cols - 1) / 2, (rows - 1) / 2, 1],
-        ],
-        dtype=float,
-    )
-    moved = np.einsum("nij,pj->npi", np.asarray(matrices) - reference, points)[..., :2]
-    return np.hypot(moved[..., 0], moved[..., 1]).mean(axis=1)
-
-
-def _turn_search(evidence: Evidence):
-    """Without a global search: the solution turned by quarter turns about the overlap's
-    centre, each with its best shift, scored by the metric (a small search of rivals)."""
-    from regcli import search
-
-    fixed, moving = evidence.fixed_levels[0], evidence.moving_levels[0]
-    level = search.whole_halvings(max(max(fixed.shape) / search.SEARCH_SIZE, 1.0))
-    coarse = None
-    if level is not None and level < len(evidence.fixed_levels):
-        coarse = (evidence.fixed_levels[level], evidence.moving_levels[level])
-    spacings = getattr(evidence.family, "spacings", None)
-    if spacings is not None:  # square physical pixels: quarter turns are quarter turns
-        pair = search.physical_coarse_pair(
-            fixed, moving, spacings, search.SEARCH_SIZE, evidence.domains
-        )
-    else:
-        pair = search.coarse_pair(fixed, moving, search.SEARCH_SIZE, coarse, evidence.domains)
-    solution = pair.to_coarse(evidence.matrix)
-    linear = solution[:2, :2]
-    quarter = np.array([[0.0, -1.0], [1.0, 0.0]])
-    turns = [linear @ np.linalg.matrix_power(quarter, k) for k in range(4)]
-    rank = search.ranking(evidence.metric, evidence.metric_options, pair)
-    candidates = search.shift_candidates(
-        pair, np.array(turns), search.shift_features(evidence.metric)
-    )
-    costs, z = rank(candidates)
-    return search.SearchOutcome(pair, solution, candidates, costs, z, rank)
-
-
 def _residual(evidence: Evidence) -> float:
     """How far an affine transform, refined by a few Levenberg-Marquardt steps from the result
     on a small level with the same metric, moves the image's content (full-resolution
@@ -442,9 +340,9 @@ def _residual(evidence: Evidence) -> float:
 def assess(evidence: Evidence) -> Quality:
     """The quality of the result in ``evidence`` (see :mod:`regcli.quality`)."""
     started = time.perf_counter()
-    level = _level_of([im.shape for im in evidence.fixed_levels], QUALITY_SIZE)
+    level = _level_of_area([im.shape for im in evidence.fixed_levels], QUALITY_SIZE)
     measures = _shift_evidence(evidence, level)
-    measures.update(_search_rivals(evidence))
+    measures.update(search_rivals(evidence))
     measures["residual_px"], measures["residual_limit"] = _residual(evidence)
     reasons = _reasons(evidence, measures)
     return Quality(

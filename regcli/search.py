@@ -17,6 +17,9 @@ right basin.  The search finds a start inside it on a coarse copy of both images
   signature (:func:`regcli.spectra.fourier_mellin`) over scales 0.5-2 and a grid of scales,
   each with its half-turn twin and its best shift.
 
+The identity is always a candidate, and so is a pure translation (the unturned images' best
+shift): the angle signatures can agree on a wrong angle (content moved far, an empty band).
+
 Every candidate is scored by the registration's metric over the **overlap** of the two
 images' domains (:mod:`regcli.domain`): pixels outside either image never count as content.
 The best candidate wins; all of them, with their costs, are kept in :class:`SearchOutcome`
@@ -97,10 +100,14 @@ TRANSLATION_PEAKS = 3
 #: Candidates whose Fisher's z is at least this fraction of the best one's are compared by
 #: the metric; the others are left out (a small overlap of blank background, say).
 KEEP_Z = 0.5
+#: ... and whose overlap is at least this fraction of the best-z one's: over a quarter of the
+#: image, a chance match scored better than the truth over 70 %.
+KEEP_OVERLAP = 0.5
 
-#: ``rank(matrices (n, 3, 3)) -> (costs (n,), z (n,))``: the metric's cost (lower is better,
-#: ``inf`` for unusable candidates) and Fisher's z of the correlation over the overlap.
-Rank = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: ``rank(matrices (n, 3, 3)) -> (costs (n,), z (n,), covered (n,))``: the metric's cost
+#: (lower is better, ``inf`` for unusable candidates), Fisher's z of the correlation over the
+#: overlap (``-inf`` for unusable ones) and the overlap as a fraction of the fixed image.
+Rank = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 # --------------------------------------------------------------------------- scoring
@@ -108,8 +115,8 @@ Rank = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 def ranking(metric: Metric | str, options: dict | None, pair: CoarsePair) -> Rank:
     """The function that scores candidate matrices on ``pair``: ``rank(matrices) -> (costs,
-    z)``, the registration's metric and Fisher's z of the correlation, both over each
-    candidate's overlap.
+    z, covered)``, the registration's metric and Fisher's z of the correlation, both over
+    each candidate's overlap, and that overlap's share of the fixed image.
 
     The metric's :attr:`~regcli.metrics.Metric.search_metric` ranks in its place if it names
     one.  The cost options are ``options`` prepared for the coarse moving image's own
@@ -136,11 +143,13 @@ def _candidate_costs(
     matrices = np.asarray(matrices, dtype=float).reshape(-1, 3, 3)
     costs = np.full(len(matrices), np.inf)
     z = np.full(len(matrices), -np.inf)
+    covered = np.zeros(len(matrices))
     for k, m in enumerate(matrices):
         if not _plausible(m):
             continue
         mask = overlap(pair.fixed_domain, pair.moving_domain, m)
         n = int(np.count_nonzero(mask))
+        covered[k] = n / mask.size
         if n < pair.min_pixels:
             continue
         for feature in features:
@@ -153,7 +162,7 @@ def _candidate_costs(
                 except InputError:  # e.g. no contrast left under this candidate
                     value = np.inf
                 costs[k] = value if np.isfinite(value) else np.inf
-    return costs, z
+    return costs, z, covered
 
 
 def _masked_r(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -169,13 +178,17 @@ def _plausible(m: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(m))) and np.linalg.det(m[:2, :2]) > 1e-6
 
 
-def select(costs: np.ndarray, z: np.ndarray) -> int:
+def select(costs: np.ndarray, z: np.ndarray, covered: np.ndarray | None = None) -> int:
     """The winning candidate: the lowest metric cost among those whose Fisher's z is at
-    least :data:`KEEP_Z` of the best (a correlation weighed by its overlap), so that a small
-    overlap of blank background never beats the alignment of the content."""
+    least :data:`KEEP_Z` of the best (a correlation weighed by its overlap) and, given their
+    ``covered`` overlaps, whose overlap is at least :data:`KEEP_OVERLAP` of the best-z
+    candidate's, so that a small overlap never beats the alignment of the content."""
     costs, z = np.asarray(costs, dtype=float), np.asarray(z, dtype=float)
     top = float(np.max(z)) if z.size else -np.inf
     keep = z >= KEEP_Z * top if top > 0 else np.isfinite(z)
+    if covered is not None and top > 0:
+        covered = np.asarray(covered, dtype=float)
+        keep &= covered >= KEEP_OVERLAP * covered[int(np.argmax(z))]
     if not keep.any():
         return int(np.argmin(costs))
     return int(np.argmin(np.where(keep, costs, np.inf)))
@@ -197,8 +210,9 @@ class SearchOutcome:
         The winning coarse matrix.
     candidates : (n, 3, 3) ndarray
         Every coarse matrix scored (the winner among them).
-    costs, z : (n,) ndarrays
-        Their metric costs (``inf``: unusable) and Fisher's z (``-inf``: unusable).
+    costs, z, covered : (n,) ndarrays
+        Their metric costs (``inf``: unusable), Fisher's z (``-inf``: unusable) and overlaps
+        (fractions of the fixed image).
     rank : callable
         The scoring function, to score another matrix the same way.
     """
@@ -208,6 +222,7 @@ class SearchOutcome:
     candidates: np.ndarray
     costs: np.ndarray
     z: np.ndarray
+    covered: np.ndarray
     rank: Rank
 
 
@@ -219,37 +234,42 @@ class _Pool:
         self.matrices: list[np.ndarray] = []
         self.costs: list[np.ndarray] = []
         self.z: list[np.ndarray] = []
+        self.covered: list[np.ndarray] = []
 
     def add(self, matrices: np.ndarray) -> np.ndarray:
         """Score ``matrices`` (n, 3, 3); return the best of them."""
         matrices = np.asarray(matrices, dtype=float).reshape(-1, 3, 3)
-        costs, z = self.rank(matrices)
+        costs, z, covered = self.rank(matrices)
         self.matrices.append(matrices)
         self.costs.append(costs)
         self.z.append(z)
-        return matrices[select(costs, z)]
+        self.covered.append(covered)
+        return matrices[select(costs, z, covered)]
 
     def ordered(self) -> np.ndarray:
         """Indices into :meth:`all` from the best (by :func:`select`, repeatedly) on."""
-        _, costs, z = self.all()
+        _, costs, z, covered = self.all()
         order = []
         costs = costs.copy()
         while len(order) < len(costs) and np.isfinite(costs).any():
-            k = select(costs, np.where(np.isfinite(costs), z, -np.inf))
+            k = select(costs, np.where(np.isfinite(costs), z, -np.inf), covered)
             order.append(k)
             costs[k] = np.inf
         return np.array(order, dtype=int)
 
     def all(self):
-        return np.concatenate(self.matrices), np.concatenate(self.costs), np.concatenate(self.z)
+        return tuple(
+            np.concatenate(part) for part in (self.matrices, self.costs, self.z, self.covered)
+        )
 
     def best(self) -> np.ndarray:
-        matrices, costs, z = self.all()
-        return matrices[select(costs, z)]
+        matrices, costs, z, covered = self.all()
+        return matrices[select(costs, z, covered)]
 
     def outcome(self, pair: CoarsePair) -> SearchOutcome:
-        matrices, costs, z = self.all()
-        return SearchOutcome(pair, matrices[select(costs, z)], matrices, costs, z, self.rank)
+        matrices, costs, z, covered = self.all()
+        best = matrices[select(costs, z, covered)]
+        return SearchOutcome(pair, best, matrices, costs, z, covered, self.rank)
 
 
 # --------------------------------------------------------------------------- shifts
@@ -476,6 +496,10 @@ def run_search(
     pool.add(np.eye(3)[None])  # the identity is always a candidate
     features = shift_features(metric)
     name = transform.name
+    if name in ("rigid", "similarity", "affine"):
+        # So is a pure translation: the angle signatures can agree on a wrong angle (an
+        # image whose content moved far leaves an empty band that has edges of its own).
+        pool.add(_poses(pair, [0.0], [1.0], features))
     if name == "translation":
         pool.add(shift_candidates(pair, np.eye(2)[None], features, TRANSLATION_PEAKS))
     elif name == "rotation":

@@ -248,3 +248,13 @@ def test_half_turn_twin_candidates_match_their_own_canvases(brain, masked):
     # (ordered by feature, then canvas)
     np.testing.assert_allclose(together[[0, 2]], alone[0], atol=1e-9)
     np.testing.assert_allclose(together[[1, 3]], alone[1], atol=1e-9)
+
+
+def test_a_chance_match_over_a_small_overlap_does_not_win_the_search():
+    """The numbers of a moon pair: a stray shift over 12 % of the image scored a lower cost
+    than the truth over 70 %; it is not compared (less than half the best-z overlap)."""
+    from regcli.search import select
+
+    costs, z, covered = [0.00166, 0.00220, 0.0031], [29.3, 49.8, 40.0], [0.12, 0.70, 0.66]
+    assert select(costs, z) == 0  # by cost and z alone the stray shift wins
+    assert select(costs, z, covered) == 1

@@ -252,3 +252,75 @@ def test_a_wrong_basin_is_reported(brain):
     assert error(result, truth, brain.shape) > 50
     assert result.quality.verdict == "suspect"
     assert any("clearly better" in reason for reason in result.quality.reasons)
+
+
+# --------------------------------------------------------------------------- unseen pictures
+
+
+def _view(picture: np.ndarray, shape, truth) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed and moving ``shape`` cut from ``picture`` (no empty border): the moving one is
+    the fixed view moved by ``truth`` (fixed -> moving), both from the same larger picture."""
+    rows, cols = shape
+    top, left = (picture.shape[0] - rows) // 2, (picture.shape[1] - cols) // 2
+    place = np.array([[1.0, 0, left], [0, 1.0, top], [0, 0, 1.0]])
+    fixed = warp(picture, place, output_shape=shape, order=3)
+    return fixed, warp(picture, place @ np.linalg.inv(truth), output_shape=shape, order=3)
+
+
+@pytest.mark.parametrize("transform", ["similarity", "affine"])
+def test_a_far_translation_is_found_whatever_the_angle_signatures_say(transform):
+    """A photo moved 50 px (zero-filled band): the Fourier signatures agreed on a 21 degree
+    turn, and affine ended 33 px off with verdict ok.  The pure translation is always a
+    candidate of the search."""
+    from skimage import color, data
+    from skimage.transform import resize
+
+    photo = resize(color.rgb2gray(data.coffee()), (256, 384), anti_aliasing=True)[:, 64:320]
+    for dx in (50.0, 65.0):
+        truth = make_transform("translation", shape=photo.shape).matrix([dx, 1.906])
+        result = register(photo, translate(photo, dx, 1.906), transform=transform)
+        assert error(result, truth, photo.shape) < ACCURATE_PX, dx
+        assert result.quality.verdict == "ok", result.quality.reasons
+
+
+def test_a_checkerboard_one_period_away_is_not_trusted():
+    """A repeating pattern matches one period away as well as in place (over half the
+    overlap): that alignment must not pass as ok (the rivals' window reached a quarter of
+    the image, short of the period)."""
+    from skimage import data
+
+    board = np.kron((np.indices((16, 16)).sum(axis=0) % 2).astype(float), np.ones((10, 10)))
+    board = ndimage.gaussian_filter(board, 0.7) + 0.1 * data.camera()[:160, :160] / 255
+    truth = make_transform("translation", shape=(64, 64)).matrix([0.2, -0.97])
+    fixed, moving = _view(board, (64, 64), truth)
+    period = make_transform("translation", shape=(64, 64)).matrix([-19.8, 19.03])
+    assert evaluate(fixed, moving, period, transform="translation").verdict == "suspect"
+
+
+def test_a_result_over_a_small_overlap_is_not_trusted(brain):
+    """Unrelated pictures matched by chance over 11 % of the image looked significant: less
+    than 20 % of overlap is not trusted."""
+    image = brain.astype(float)
+    truth = make_transform("translation", shape=image.shape).matrix([150.0, 140.0])
+    quality = evaluate(image, moved(image, truth), truth, transform="translation")
+    assert quality.overlap < 0.2
+    assert quality.verdict == "suspect"
+    assert any("covered" in reason for reason in quality.reasons)
+
+
+@pytest.mark.parametrize("shape", [(100, 300), (300, 100)])
+def test_thin_images_are_judged_on_enough_pixels(shape):
+    """A 100 x 300 pair with a little noise, registered right, was called ambiguous: its
+    quality level 64 px long had 13 rows.  The level is chosen by its number of pixels."""
+    from skimage import data
+    from skimage.transform import resize
+
+    picture = resize(data.shepp_logan_phantom(), (720, 720), anti_aliasing=True)
+    truth = make_transform("translation", shape=shape).matrix([20.0, 5.0])
+    fixed, moving = _view(picture, shape, truth)
+    rng = np.random.default_rng(2)
+    fixed = fixed + rng.normal(0, 0.02, shape)
+    moving = moving + rng.normal(0, 0.02, shape)
+    result = register(fixed, moving, transform="translation")
+    assert error(result, truth, shape) < 0.25  # flat regions with noise: right, not exact
+    assert result.quality.verdict == "ok", result.quality.reasons

@@ -96,15 +96,8 @@ def atomic_output(path, *, overwrite: bool = True) -> Iterator[Path]:
     if os.path.abspath(p.parent) in _PRIVATE:
         if not overwrite and os.path.lexists(p):
             raise _exists_error(p)
-        try:
+        with _removed_on_error(p, p):
             yield p
-        except OSError as exc:
-            named = _named_os_error(exc, p)
-            p.unlink(missing_ok=True)
-            raise named from exc
-        except BaseException:
-            p.unlink(missing_ok=True)
-            raise
         return
     # A short temporary name: "<final name>.<random>" could pass the file-name length limit.
     try:
@@ -113,19 +106,27 @@ def atomic_output(path, *, overwrite: bool = True) -> Iterator[Path]:
         raise _named_os_error(exc, p) from None
     os.close(fd)
     tmp_path = Path(tmp)
-    try:
+    with _removed_on_error(tmp_path, p):
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         if overwrite:
             os.replace(tmp_path, p)
         else:
             _link_new(tmp_path, p)
+
+
+@contextlib.contextmanager
+def _removed_on_error(written: Path, final: Path) -> Iterator[None]:
+    """Remove ``written`` when the block fails; an ``OSError`` is re-raised naming ``final``
+    (the file asked for, never a temporary one)."""
+    try:
+        yield
     except OSError as exc:
-        named = _named_os_error(exc, p)
-        tmp_path.unlink(missing_ok=True)
+        named = _named_os_error(exc, final)  # before the removal, while a disk is still full
+        written.unlink(missing_ok=True)
         raise named from exc
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        written.unlink(missing_ok=True)
         raise
 
 

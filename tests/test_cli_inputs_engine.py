@@ -182,3 +182,35 @@ def test_fixed_spacing_of_two_by_one(runner, aniso, tmp_path):
     tfm = (tmp_path / "transform.tfm").read_text().splitlines()
     fixed_parameters = [float(v) for v in tfm[-1].split(":")[1].split()]
     assert fixed_parameters == pytest.approx(center)  # ITK's centre is physical too
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (("--spacing", "1,200"), "'--spacing'"),
+        (("--moving-spacing", "0.005,1"), "'--moving-spacing'"),
+        (("--fixed-spacing", "1,1", "--spacing", "1,150"), "'--spacing'"),
+    ],
+)
+def test_a_spacing_out_of_range_names_the_option_given(runner, aniso, tmp_path, options, named):
+    """``--spacing`` sets both images' spacing: its error names ``--spacing``, not the
+    per-image option the core checks (exit 2, nothing written)."""
+    folder, _ = aniso
+    out = tmp_path / "out"
+    moving = folder / "plain.tif"
+    result = run(runner, "register", folder / "fixed.png", moving, "-o", out, *options)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {named}" in result.stderr
+    assert "times longer one way than the other" in result.stderr
+    assert not out.exists()
+
+
+def test_a_file_spacing_out_of_range_names_the_file(runner, aniso, tmp_path):
+    folder, _ = aniso
+    tall = tmp_path / "tall.tif"
+    tifffile.imwrite(
+        tall, read_image(folder / "plain.tif"), resolution=(1.0, 1 / 300), resolutionunit=MICROMETRE
+    )
+    result = run(runner, "register", folder / "fixed.tif", tall, "-o", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert f"{tall}: its pixel spacing: pixels of 300 x 1" in result.stderr

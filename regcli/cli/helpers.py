@@ -237,7 +237,25 @@ def read_inputs(
     fixed_meta, moving_meta = pair_spacing(
         given_spacing(fixed_meta, "fixed", given), given_spacing(moving_meta, "moving", given)
     )
+    _check_spacings(fixed_meta, moving_meta, given, {"fixed": fixed, "moving": moving})
     return Inputs(fixed_image, moving_image, fixed_meta, moving_meta, moving_pixels)
+
+
+def _check_spacings(fixed_meta, moving_meta, given: dict, paths: dict) -> None:
+    """The pair's spacings checked as :func:`regcli.register` will check them, the error
+    naming where the bad one came from: its own option, else ``--spacing``, else its file."""
+    from regcli.errors import InputError
+    from regcli.images import register_spacing
+    from regcli.spacing import check_spacings
+
+    try:
+        check_spacings(**register_spacing(fixed_meta, moving_meta))
+    except InputError as exc:
+        source = next((name for name in (exc.param, "spacing") if given.get(name)), None)
+        if source is None:  # read from the file's resolution tags
+            role = "fixed" if exc.param == "fixed_spacing" else "moving"
+            raise InputError(f"{paths[role]}: its pixel spacing: {exc.reason}") from None
+        raise InputError(f"{source}: {exc.reason}", param=source) from None
 
 
 def spacing_for_register(inputs: Inputs) -> dict:

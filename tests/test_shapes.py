@@ -63,10 +63,13 @@ def test_objective_of_two_shapes_has_its_minimum_at_the_truth(camera):
     ]
     cosine = gradient @ numeric / (np.linalg.norm(gradient) * np.linalg.norm(numeric))
     assert cosine > 0.99
-    # Its overlap is counted in the moving image's own rectangle.
-    assert objective.overlap(x) == np.count_nonzero(
-        Domain(moving.shape).inside(case.truth, fixed.shape, margin=1.0)
-    )
+    # Its overlap is counted in the moving image's own rectangle (and the fixed image's), each
+    # the default margin inside.
+    from regcli.objective import MARGINS
+
+    inside_moving = Domain(moving.shape).inside(case.truth, fixed.shape, margin=MARGINS[1])
+    inside_fixed = Domain(fixed.shape).inside(np.eye(3), fixed.shape, margin=MARGINS[0])
+    assert objective.overlap(x) == np.count_nonzero(inside_moving & inside_fixed)
 
 
 def test_quality_of_two_shapes_tells_right_from_wrong(camera):

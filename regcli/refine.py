@@ -24,7 +24,8 @@ What the finest level compares instead
   so the two smoothed images still match.  Across modalities it does not (MI of smoothed T1 /
   T2 pairs ended 0.05 px off instead of 0.03), so MI-like metrics get the upsampling alone.
 * Pixels within :data:`MARGIN` of either image's border are left out (the smoothing reads
-  repeated edge pixels there; without the margin the camera shifts ended 0.03-0.07 px off),
+  repeated edge pixels there; without the margin the camera shifts ended 0.03-0.07 px off,
+  and a zero-filled moving image, whose fill edge lies on the fixed border, 0.2 px off),
   and within :data:`MASK_MARGIN` of a mask.
 
 Measured on the camera shifts (minimum of the objective, interior mask): smoothing with

@@ -366,8 +366,7 @@ def mean_frame(frames: Iterable) -> np.ndarray:
         count += ~nan
     if total is None:
         raise InputError("stack: got no frames", param="stack")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0):

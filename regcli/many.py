@@ -308,27 +308,34 @@ def _pool(jobs: list[_Job], workers: int, stop=None) -> Iterator[PairResult]:
     )
     died = _Outcome(error="its worker process died (killed, or out of memory)")
     queued, running = list(reversed(jobs)), {}
+
+    def fill() -> None:
+        while queued and len(running) < size and not _stopped(stop):
+            try:
+                running[executor.submit(_run_remote, queued[-1])] = queued[-1]
+            except BrokenProcessPool:  # the pool broke: every pair left fails the same way
+                return
+            queued.pop()
+
     try:
         while queued or running:
-            while queued and len(running) < size and not _stopped(stop):
-                try:
-                    running[executor.submit(_run_remote, queued[-1])] = queued[-1]
-                except BrokenProcessPool:  # the pool broke: every pair left fails the same way
-                    break
-                queued.pop()
+            fill()
             if not running:
                 if queued and not _stopped(stop):
                     yield _record(queued.pop(), died)
                     continue
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
+            finished = []
             for future in sorted(done, key=lambda f: running[f].index):
                 job = running.pop(future)
                 try:
                     outcome = future.result()
                 except BrokenProcessPool:
                     outcome = died
-                yield _record(job, outcome)
+                finished.append(_record(job, outcome))
+            fill()  # the free workers start their next pairs before the caller sees these
+            yield from finished
     finally:
         if running and _stopped(stop):  # stopped, then closed: end the running pairs now
             _terminate(executor)

@@ -16,6 +16,7 @@ Signals are turned into :class:`~regcli.cli.interrupts.Interrupted` by :func:`ma
 from __future__ import annotations
 
 import errno
+import gc
 import importlib
 import os
 import sys
@@ -182,6 +183,11 @@ def main() -> None:
         sys.stderr.write(f"regcli: interrupted by {exc.name}\n")
         sys.stderr.flush()
         sys.exit(exc.exit_code)
+    finally:
+        # The command is over: the collector need not walk the ~40,000 objects of numpy,
+        # scipy and click again at exit (~15-40 ms of every call).  Objects are still freed
+        # and files closed as usual; only unreachable cycles made so far stay uncollected.
+        gc.freeze()
 
 
 if __name__ == "__main__":

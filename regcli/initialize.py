@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 
 #: Longest side of the images the translation search correlates.
 TRANSLATION_SEARCH_SIZE = 2 * SEARCH_SIZE
+#: Fewest pixels in use (in both images' domains) the search's level must keep; a small or
+#: sparse mask moves the search to a finer level (16 x 16 pixels: a shift surface's peak).
+MIN_SEARCH_PIXELS = 256
 
 __all__ = [
     "INIT_METHODS",
@@ -247,13 +250,22 @@ def _coarse_pair(
     if size < 8:
         raise InputError(f"size: expected at least 8 pixels, got {size}", param="size")
     spacings = getattr(transform, "spacings", None)
-    if spacings is not None:
-        return search.physical_coarse_pair(fixed, moving, spacings, size, domains)
-    if pyramids is not None:
-        level = search_level(fixed.shape, size)
-        if level is not None and level < len(pyramids[0]):
-            coarse = (pyramids[0][level], pyramids[1][level])
-    return search.coarse_pair(fixed, moving, size, coarse, domains)
+    while True:
+        if spacings is not None:
+            pair = search.physical_coarse_pair(fixed, moving, spacings, size, domains)
+        else:
+            given = coarse
+            level = None if pyramids is None else search_level(fixed.shape, size)
+            if level is not None and level < len(pyramids[0]):
+                given = (pyramids[0][level], pyramids[1][level])
+            pair = search.coarse_pair(fixed, moving, size, given, domains)
+            coarse = None  # (a finer size is reduced from the images or the pyramids)
+        # A small or sparse mask can leave (almost) nothing at the coarse size: search a
+        # finer level, down to full resolution, until enough pixels in use remain.
+        in_use = min(pair.fixed_domain.count(), pair.moving_domain.count())
+        if in_use >= MIN_SEARCH_PIXELS or pair.factor <= 1.0:
+            return pair
+        size *= 2
 
 
 def search_start(

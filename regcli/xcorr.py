@@ -264,12 +264,15 @@ class MaskedCorrelator:
         x1 = np.clip(cols_m - self.shift_x, x0, cols_f)
         integrals, fixed_spectrum = self.box
         fixed = _box(integrals, y0, y1, x0, x1)
+        # A shift with no overlap (an empty range, y0 == y1) may point past the moving image
+        # (the transform's length exceeds both images by more than a thin moving image has
+        # rows): clamped, its range stays empty.  Overlapping ranges are inside already.
         moving = _box(
             _integral(np.stack([g, g * g], axis=0)),
-            y0 + self.shift_y,
-            y1 + self.shift_y,
-            x0 + self.shift_x,
-            x1 + self.shift_x,
+            np.clip(y0 + self.shift_y, 0, rows_m),
+            np.clip(y1 + self.shift_y, 0, rows_m),
+            np.clip(x0 + self.shift_x, 0, cols_m),
+            np.clip(x1 + self.shift_x, 0, cols_m),
         )
         n = np.outer(y1 - y0, x1 - x0).astype(np.float64)
         if g.ndim == 3:

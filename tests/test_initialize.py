@@ -258,3 +258,18 @@ def test_a_chance_match_over_a_small_overlap_does_not_win_the_search():
     costs, z, covered = [0.00166, 0.00220, 0.0031], [29.3, 49.8, 40.0], [0.12, 0.70, 0.66]
     assert select(costs, z) == 0  # by cost and z alone the stray shift wins
     assert select(costs, z, covered) == 1
+
+
+def test_a_search_pass_with_no_usable_candidate_is_empty_not_an_error():
+    """Masks that leave no overlap under any pose: every candidate is unusable (cost inf),
+    and a pass of no candidates (a correlation surface without a usable peak) adds none."""
+    from regcli.search import _circle, _Pool
+
+    def unusable(matrices):
+        n = len(matrices)
+        return np.full(n, np.inf), np.full(n, -np.inf), np.zeros(n)
+
+    pool = _Pool(unusable)
+    assert pool.add(np.zeros((0, 3, 3))) is None
+    _circle(pool, lambda angles: np.array([np.eye(3)] * len(angles)), math.radians(30.0), 3)
+    assert len(pool.all()[0]) == 12  # the circle was scored; nothing to refine around

@@ -168,6 +168,27 @@ def test_too_little_overlap_of_the_masks_is_suspect(brain):
     assert evaluate(brain, moving, truth, transform="rigid").verdict == "ok"
 
 
+@pytest.mark.parametrize("shape", ["square", "sparse"])
+@pytest.mark.parametrize("transform", ["translation", "rigid"])
+def test_a_small_or_sparse_mask_searches_a_finer_level(camera, shape, transform):
+    """A 12 x 12 region (on the cameraman's head: a featureless one cannot be registered,
+    and is flagged too), or every 8th pixel of every 8th row: next to nothing is left on the
+    search's coarse level, so it searches a finer one.  The answer is right; the quality
+    level (about 64^2 pixels) keeps too few pixels to judge it: suspect, saying why."""
+    fixed = np.asarray(camera, float)[::2, ::2]
+    truth = make_transform("translation", shape=fixed.shape).matrix([-5.0, 3.0])
+    moving = input_cases.moved(fixed, truth)
+    mask = np.zeros(fixed.shape, bool)
+    if shape == "square":
+        mask[60:72, 120:132] = True
+    else:
+        mask[::8, ::8] = True
+    result = register(fixed, moving, transform=transform, fixed_mask=mask)
+    assert mean_displacement(result.matrix, truth, fixed.shape) < ACCURATE_PX
+    assert result.quality.verdict == "suspect"
+    assert "too little of the masked images overlaps" in result.quality.reasons[0]
+
+
 # --------------------------------------------------------------------------- errors
 
 

@@ -118,3 +118,17 @@ def test_very_thin_images_register(shape, transform):
     result = register(fixed, moving, transform=transform)
     truth = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])  # content 1 px up-left
     assert mean_displacement(result.matrix, truth, shape) < 0.05
+
+
+@pytest.mark.parametrize("rows", [8, 12])
+@pytest.mark.parametrize("transform", ["rigid", "similarity", "affine"])
+def test_a_thin_strip_of_the_fixed_image_is_found_in_it(camera, rows, transform):
+    """A moving strip 8-12 rows high onto a 256^2 image: on the search's 64 px level the
+    strip is 2-3 rows (too few pixels: a finer level is searched), and the correlation's
+    transforms are longer than the strip has rows plus the image's (empty shifts beyond
+    the strip stay empty)."""
+    fixed = np.asarray(camera, float)[::2, ::2]
+    strip = fixed[100 : 100 + rows].copy()
+    result = register(fixed, strip, transform=transform)
+    truth = make_transform("translation", shape=fixed.shape).matrix([0.0, -100.0])
+    assert mean_displacement(result.matrix, truth, fixed.shape) < ACCURATE_PX

@@ -43,6 +43,18 @@ def test_minimum_at_the_true_value(pair4, param, span, step):
     assert costs[0] > costs.min() * 1.2 and costs[-1] > costs.min() * 1.2
 
 
+def test_a_sparse_mask_leaves_a_profile_with_its_minimum(pair4):
+    """Every 4th pixel of every 4th row in use (6 % of the image): a cost needs a tenth of
+    the pixels *in use* to overlap, not of the image (then every cost was undefined)."""
+    fixed, moving, matrix, params = pair4
+    mask = np.zeros(fixed.shape, bool)
+    mask[::4, ::4] = True
+    values = np.arange(-4.0, 4.1, 0.5) + params["tx"]
+    profile = cost_profile(fixed, moving, param="tx", values=values, at=matrix, fixed_mask=mask)
+    assert np.isfinite(profile.costs).all()
+    assert profile.minimum() == pytest.approx(params["tx"], abs=0.25 + 1e-9)
+
+
 def test_minimum_moves_with_the_alignment(pair4):
     """The test above can fail: held at the identity, the angle profile's minimum is elsewhere."""
     fixed, moving, _, params = pair4

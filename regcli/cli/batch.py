@@ -122,12 +122,16 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     if scheduler is not None and workers is not None:
         raise click.UsageError("give either --workers or --scheduler, not both")
     client = _connect(scheduler) if scheduler is not None else None
+    # What the batch reads: none of it may be replaced by what it writes.
+    inputs = [pairs_file, initial_transform]
+    inputs += [pair.get(f"read_{role}") for pair in pairs for role in ROLES]
     try:
         with folder_io.locked(outdir):
             summary = _run(
                 ctx,
                 pairs,
                 outdir,
+                inputs=inputs,
                 plots=plots,
                 workers=workers,
                 client=client,
@@ -286,6 +290,7 @@ def _run(
     pairs,
     outdir,
     *,
+    inputs=(),
     plots,
     workers,
     client,
@@ -321,6 +326,7 @@ def _run(
             todo.append(pair)
         else:
             rows[pair["name"]] = row
+    folder_io.refuse_inputs(outdir, inputs, [p["name"] for p in todo], contact_sheet=plots == "qc")
     finish = functools.partial(_batch_pair_writer(), outdir=str(outdir), plots=plots)
     stop = threading.Event() if client is None else None  # (Dask: Ctrl-C cancels at once)
     records = register_many(

@@ -48,7 +48,14 @@ from pathlib import Path
 from regcli import _atomic
 from regcli.cli import interrupts
 
-__all__ = ["FIGURE_SUFFIXES", "LOCK_PREFIX", "STAGING_PREFIX", "OutputSet"]
+__all__ = [
+    "FIGURE_SUFFIXES",
+    "LOCK_PREFIX",
+    "STAGING_PREFIX",
+    "OutputSet",
+    "refuse_input",
+    "refuse_input_inside",
+]
 
 #: Hidden names an output set uses inside a target folder while it runs.
 LOCK_PREFIX = ".regcli-lock-"
@@ -324,12 +331,7 @@ class OutputSet:
     def _check_target(self, final: Path) -> None:
         """Under the lock: the output is not an input, not a folder, and is new or may be
         replaced."""
-        for source in self.inputs:
-            if _is_same_file(final, source):
-                raise _error(
-                    f"{final}: refusing to overwrite the input file {source} (inputs are never "
-                    "overwritten); choose another output name"
-                )
+        refuse_input(final, self.inputs)
         if not os.path.lexists(final):
             return
         if final.is_dir() and not final.is_symlink():
@@ -414,6 +416,38 @@ class OutputSet:
                 return InputError(public, param=exc.param)
             return RegcliError(public)
         return None
+
+
+def refuse_input(final, inputs, *, advice: str = "choose another output name") -> None:
+    """Raise an :class:`~regcli.errors.InputError` naming both files if writing ``final``
+    would replace one of ``inputs`` (the same file by name, a hard link or a symbolic link):
+    an input is never overwritten, not even with ``--overwrite``.
+
+    Every command's outputs are checked with it: those of an :class:`OutputSet` when they
+    are staged, and the files ``batch`` writes outside one (its tables and contact sheet).
+    """
+    for source in inputs:
+        if source is not None and _is_same_file(final, source):
+            raise _error(
+                f"{final}: refusing to overwrite the input file {source} (inputs are never "
+                f"overwritten); {advice}"
+            )
+
+
+def refuse_input_inside(folder, inputs, *, advice: str) -> None:
+    """:func:`refuse_input` for a ``folder`` that is about to be replaced whole (a ``batch``
+    pair's folder): raise if one of ``inputs`` lies inside it, which the replacement would
+    delete.  Symbolic links are resolved on both sides; a missing input has nothing to lose.
+    """
+    root = os.path.realpath(folder)
+    for source in inputs:
+        if source is None or not os.path.lexists(source):
+            continue
+        if os.path.commonpath([root, os.path.realpath(source)]) == root:
+            raise _error(
+                f"{folder}: refusing to replace this folder, it holds the input file {source} "
+                f"(inputs are never overwritten); {advice}"
+            )
 
 
 def _is_same_name(a: Path, b: Path) -> bool:

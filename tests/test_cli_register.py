@@ -137,6 +137,17 @@ def test_second_run_refuses_to_overwrite_and_leaves_files_unchanged(runner, work
     assert runner.invoke(cli, [*args, "--overwrite"]).exit_code == 0
 
 
+@pytest.mark.parametrize("name", ["transform.json", "transform.tfm"])
+def test_overwrite_never_replaces_the_initial_transform(runner, workdir, name):
+    args = ["register", "BrainMRI_1.png", "BrainMRI_2.png", "-o", "out", "--plots", "none"]
+    assert runner.invoke(cli, [*args, "--transform", "translation"]).exit_code == 0
+    before = snapshot(workdir / "out")
+    result = runner.invoke(cli, [*args, "--overwrite", "--initial-transform", f"out/{name}"])
+    assert result.exit_code == 1, result.output
+    assert f"out/{name}: refusing to overwrite the input file out/{name}" in result.output
+    assert snapshot(workdir / "out") == before
+
+
 @pytest.mark.parametrize(
     ("suffix", "dtype"), [(".png", np.uint8), (".png", np.uint16), (".npy", np.float32)]
 )

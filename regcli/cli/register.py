@@ -169,7 +169,7 @@ def register(
     from regcli.io import IMAGE_SUFFIXES, check_input_path, check_output_format
 
     check_input_path(moving)  # its format is the aligned image's: known before any work
-    files = (fixed, moving, *(path for path in masks.values() if path is not None))
+    files = (fixed, moving, *masks.values(), initial_transform)  # (None: not given)
     with outputs.OutputSet(outdir, overwrite=overwrite, inputs=files, create=True) as out:
         staged = {
             key: out.stage(name, suffixes=IMAGE_SUFFIXES, kind="image")

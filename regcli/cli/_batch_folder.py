@@ -94,6 +94,18 @@ def refuse_inputs(outdir: Path, inputs, pairs_written, *, contact_sheet: bool) -
             refuse_input_inside(folder, inputs, advice=f"{advice} or move the input out of it")
 
 
+def remove_earlier(path: Path, inputs) -> None:
+    """Remove ``path``, an earlier run's file of OUTDIR that this run does not write (the
+    contact sheet, after ``--overwrite --plots none``), so that OUTDIR does not show another
+    run's verdicts beside this run's tables; never an input or a folder."""
+    from regcli.cli.outputs import input_at
+
+    if path.is_file() or path.is_symlink():
+        if input_at(path, inputs) is None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
 def aligned_name(moving) -> str:
     """``<moving stem>_aligned<suffix>`` (the name ``register`` gives the aligned image)."""
     moving = Path(moving) if isinstance(moving, (str, os.PathLike)) else Path("moving.npy")

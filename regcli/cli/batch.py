@@ -392,6 +392,8 @@ def _run(
         folder_io.write_tables(outdir, list(rows.values()))
     if plots == "qc" and thumbnails is not None:  # (of the pairs done, if interrupted)
         _contact_sheet(outdir, pairs, rows, thumbnails)
+    elif plots != "qc" and overwrite:  # --overwrite replaces the earlier run's outputs
+        folder_io.remove_earlier(outdir / folder_io.CONTACT_SHEET, inputs)
     if interrupted:
         click.echo(
             f"regcli: interrupted; {len(rows)} of {len(pairs)} pairs are done and kept in "

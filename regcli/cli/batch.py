@@ -22,11 +22,11 @@ ROLES = ("fixed", "moving", "fixed_mask", "moving_mask")
 
 
 @click.command(short_help="Register many pairs into one folder (resumable; pool or Dask).")
-@click.argument("images", nargs=-1, type=click.Path(path_type=Path), metavar="[FIXED MOVING...]")
+@click.argument("images", nargs=-1, type=options.PathValue(), metavar="[FIXED MOVING...]")
 @click.option(
     "--pairs",
     "pairs_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.PathValue(dir_okay=False),
     metavar="PAIRS.csv",
     help="CSV with columns fixed,moving and optionally name, fixed_mask, moving_mask (paths "
     "relative to the CSV's folder), instead of FIXED MOVING...",

@@ -508,3 +508,15 @@ def test_plots_all_draws_registers_figures_in_every_folder(runner, data, tmp_pat
             "transform.tfm",
         ]
     assert not (out / "contact_sheet.png").exists()
+
+
+def test_overwrite_without_a_contact_sheet_removes_the_earlier_one(runner, data, tmp_path):
+    """The tables are always this run's; after --overwrite so is every other file of OUTDIR."""
+    _, fixed, movings = data
+    out = tmp_path / "out"
+    args = ["batch", str(fixed), str(movings[0][0]), "-o", str(out), "--workers", "1"]
+    assert runner.invoke(cli, args).exit_code == 0
+    assert runner.invoke(cli, [*args, "--plots", "none"]).exit_code == 0
+    assert (out / "contact_sheet.png").exists()  # (only --overwrite removes an earlier output)
+    assert runner.invoke(cli, [*args, "--plots", "none", "--overwrite"]).exit_code == 0
+    assert not (out / "contact_sheet.png").exists()

@@ -95,6 +95,8 @@ BAD_OUTPUTS = [
     ("good.png", ["--overwrite"], 1, "good.png: refusing to overwrite the input file"),
     ("missing/out.png", [], 1, "missing/out.png: folder missing does not exist"),
     ("adir", ["--overwrite"], 1, "adir: is a directory"),
+    ("sub.png/", [], 2, "'-o' / '--output': 'sub.png/' ends in '/', which names a folder"),
+    ("", [], 2, "'-o' / '--output': the path is empty; give a file name"),
 ]
 OUTPUT_SLOTS = {
     "translate": ["translate", "good.png", "--dx", "1", "-o"],
@@ -177,6 +179,24 @@ OTHER_CASES = {
         1,
         "ident.json: already exists",
     ),
+    "save-transform not json": (
+        ["translate", "good.png", "-o", "o.png", "--save-transform", "t2.png"],
+        2,
+        "'--save-transform': t2.png: unknown transform format '.png'; use one of .json",
+    ),
+    "save-transform folder": (
+        ["rotate", "good.png", "--angle", "1", "--save-transform", "t/"],
+        2,
+        "'--save-transform': 't/' ends in '/'",
+    ),
+    "npy folder": (["jointhist", "good.png", "good.png", "--npy", "h.npy/"], 2, "'--npy'"),
+    "register -o empty": (
+        ["register", "good.png", "good.png", "-o", ""],
+        2,
+        "'-o' / '--output': the path is empty; give a folder name",
+    ),
+    "register empty fixed": (["register", "", "good.png"], 2, "'FIXED': the path is empty"),
+    "apply empty transform": (["apply", "good.png", "", "-o", "o.png"], 2, "the path is empty"),
     "save-transform is input": (
         [
             "rotate",
@@ -189,8 +209,8 @@ OTHER_CASES = {
             "good.png",
             "--overwrite",
         ],
-        1,
-        "refusing to overwrite the input",
+        2,  # (its ending refuses it first: an image is never a transform JSON)
+        "'--save-transform': good.png: unknown transform format '.png'",
     ),
 }
 

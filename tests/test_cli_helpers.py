@@ -151,3 +151,43 @@ def test_log_lines_go_to_the_current_stderr(regcli_logger, capsys):
     regcli_logger.info("hello %s", "there")
     logging.getLogger("PIL.PngImagePlugin").info("not ours")
     assert capsys.readouterr().err == "regcli: hello there\n"
+
+
+def test_output_set_retire_removes_an_earlier_output_only_with_overwrite(tmp_path):
+    from regcli.cli.outputs import OutputSet
+
+    (tmp_path / "old.png").write_text("earlier run")
+    with OutputSet(tmp_path) as out:
+        out.stage("new.json").write_text("1")
+        out.retire("old.png")
+    assert (tmp_path / "old.png").exists() and out.removed == []
+    with OutputSet(tmp_path, overwrite=True) as out:
+        out.stage("new.json").write_text("2")
+        out.retire("old.png")
+        out.retire("gone.png")  # (nothing of that name: nothing to do)
+    assert not (tmp_path / "old.png").exists() and out.removed == [tmp_path / "old.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json"]
+
+
+def test_output_set_puts_a_retired_output_back_when_the_commit_fails(tmp_path, monkeypatch):
+    import os
+
+    from regcli.cli.outputs import OutputSet
+
+    (tmp_path / "new.json").write_text("old")
+    (tmp_path / "old.png").write_text("earlier run")
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src) == tmp_path / "old.png":
+            raise OSError(5, "Input/output error", str(src))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError), OutputSet(tmp_path, overwrite=True) as out:
+        out.stage("new.json").write_text("new")
+        out.retire("old.png")
+    monkeypatch.undo()
+    assert (tmp_path / "new.json").read_text() == "old"
+    assert (tmp_path / "old.png").read_text() == "earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json", "old.png"]

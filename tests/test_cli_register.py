@@ -137,6 +137,17 @@ def test_second_run_refuses_to_overwrite_and_leaves_files_unchanged(runner, work
     assert runner.invoke(cli, [*args, "--overwrite"]).exit_code == 0
 
 
+@pytest.mark.parametrize("name", ["transform.json", "transform.tfm"])
+def test_overwrite_never_replaces_the_initial_transform(runner, workdir, name):
+    args = ["register", "BrainMRI_1.png", "BrainMRI_2.png", "-o", "out", "--plots", "none"]
+    assert runner.invoke(cli, [*args, "--transform", "translation"]).exit_code == 0
+    before = snapshot(workdir / "out")
+    result = runner.invoke(cli, [*args, "--overwrite", "--initial-transform", f"out/{name}"])
+    assert result.exit_code == 1, result.output
+    assert f"out/{name}: refusing to overwrite the input file out/{name}" in result.output
+    assert snapshot(workdir / "out") == before
+
+
 @pytest.mark.parametrize(
     ("suffix", "dtype"), [(".png", np.uint8), (".png", np.uint16), (".npy", np.float32)]
 )
@@ -354,6 +365,52 @@ def test_plots_none_ignores_old_figures_and_all_refuses_them(runner, workdir):
     assert refused.exit_code == 1 and "already exists" in refused.output
     assert runner.invoke(cli, [*args, "--plots", "all", "--overwrite"]).exit_code == 0
     assert (workdir / "out" / "cost.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_overwrite_removes_the_earlier_runs_figures_it_does_not_write(runner, workdir):
+    """An --overwrite run replaces register's set of outputs: no figure of another run stays
+    beside its transform.json; files register does not name stay."""
+    args = ["register", "BrainMRI_1.png", "BrainMRI_2.png", "-o", "out"]
+    assert runner.invoke(cli, [*args, "--transform", "translation"]).exit_code == 0
+    (workdir / "out" / "notes.txt").write_text("mine")
+    again = runner.invoke(cli, [*args, "--overwrite", "--plots", "none"])
+    assert again.exit_code == 0, again.output
+    assert {p.name for p in (workdir / "out").iterdir()} == {
+        "BrainMRI_2_aligned.png",
+        "transform.json",
+        "transform.tfm",
+        "notes.txt",
+    }
+    assert "removed the earlier run's cost.png, overlay.png" in again.output
+    assert (workdir / "out" / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_removes_the_aligned_image_of_another_moving_image(runner, workdir):
+    base = ["register", "BrainMRI_1.png", "-o", "out", "--plots", "none", "--allow-suspect"]
+    assert runner.invoke(cli, [*base[:2], "BrainMRI_2.png", *base[2:]]).exit_code == 0
+    result = runner.invoke(cli, [*base[:2], "BrainMRI_3.png", *base[2:], "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (workdir / "out").iterdir()} == {
+        "BrainMRI_3_aligned.png",
+        "transform.json",
+        "transform.tfm",
+    }
+
+
+def test_overwrite_never_removes_an_input_nor_anything_when_it_fails(runner, workdir):
+    args = ["register", "out/cost.png", "BrainMRI_2.png", "-o", "out", "--plots", "none"]
+    (workdir / "out").mkdir()
+    shutil.copy(workdir / "BrainMRI_1.png", workdir / "out" / "cost.png")
+    (workdir / "out" / "overlay.png").write_bytes(b"old")
+    write_image(workdir / "small.png", np.ones((64, 64), dtype=np.uint8))
+    before = snapshot(workdir / "out")
+    failed = runner.invoke(cli, [*args, "--overwrite", "--fixed-mask", "small.png"])
+    assert failed.exit_code == 2, failed.output  # (a mask of another shape)
+    assert snapshot(workdir / "out") == before
+    done = runner.invoke(cli, [*args, "--overwrite"])
+    assert done.exit_code == 0, done.output
+    assert (workdir / "out" / "cost.png").read_bytes() == before["cost.png"][0]  # the input
+    assert not (workdir / "out" / "overlay.png").exists()
 
 
 def test_plots_bad_value_is_a_usage_error(runner, workdir):

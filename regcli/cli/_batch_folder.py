@@ -78,6 +78,34 @@ def pair_folder(outdir: Path, name: str) -> Path:
     return folder
 
 
+def refuse_inputs(outdir: Path, inputs, pairs_written, *, contact_sheet: bool) -> None:
+    """Raise :class:`~regcli.errors.InputError` before anything is written if the batch would
+    replace one of its ``inputs`` (images, masks, the pairs CSV, the initial transform): a
+    table or the contact sheet of OUTDIR that is one of them, or a pair folder to be
+    replaced whole (``pairs_written``: the pairs that run) that holds one."""
+    from regcli.cli.outputs import refuse_input, refuse_input_inside
+
+    advice = "choose another output folder"
+    for name in (RESULTS_CSV, RESULTS_JSONL, *([CONTACT_SHEET] if contact_sheet else [])):
+        refuse_input(outdir / name, inputs, advice=advice)
+    for name in pairs_written:
+        folder = outdir / name
+        if not folder.is_symlink():  # (never replaced: the pair fails, see pair_folder)
+            refuse_input_inside(folder, inputs, advice=f"{advice} or move the input out of it")
+
+
+def remove_earlier(path: Path, inputs) -> None:
+    """Remove ``path``, an earlier run's file of OUTDIR that this run does not write (the
+    contact sheet, after ``--overwrite --plots none``), so that OUTDIR does not show another
+    run's verdicts beside this run's tables; never an input or a folder."""
+    from regcli.cli.outputs import input_at
+
+    if path.is_file() or path.is_symlink():
+        if input_at(path, inputs) is None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
 def aligned_name(moving) -> str:
     """``<moving stem>_aligned<suffix>`` (the name ``register`` gives the aligned image)."""
     moving = Path(moving) if isinstance(moving, (str, os.PathLike)) else Path("moving.npy")

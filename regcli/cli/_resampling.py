@@ -72,7 +72,11 @@ def move_content(
         raise click.BadParameter("must differ from -o/--output", param_hint="--save-transform")
     with outputs.OutputSet(overwrite=overwrite, inputs=[image_path]) as out:
         staged = stage_image_output(out, output)
-        staged_transform = None if save_transform is None else out.stage(save_transform)
+        staged_transform = None
+        if save_transform is not None:  # (a transform JSON: `apply` reads it by its ending)
+            staged_transform = out.stage(
+                save_transform, suffixes=(".json",), kind="transform", option="save_transform"
+            )
         pixels, meta = read_channels(image_path, allow_nan=True)  # NaN: no data, kept
         image = pixels if pixels.ndim == 2 else pixels[..., 0]  # the grid
         interrupts.pause("read")

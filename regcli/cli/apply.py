@@ -17,7 +17,7 @@ log = logging.getLogger("regcli")
 @click.argument(
     "transform_file",
     metavar="TRANSFORM.json|.tfm",
-    type=click.Path(path_type=Path),
+    type=options.PathValue(),
     required=False,
 )
 @options.output_opt(
@@ -25,7 +25,7 @@ log = logging.getLogger("regcli")
 )
 @click.option(
     "--like",
-    type=click.Path(path_type=Path),
+    type=options.PathValue(),
     metavar="FIXED",
     help="Image whose grid (shape) the output takes, normally the fixed image. "
     "Default: fixed_shape from TRANSFORM.json, else IMAGE's own shape.",
@@ -33,7 +33,7 @@ log = logging.getLogger("regcli")
 @click.option(
     "--transforms",
     "transforms_csv",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.PathValue(dir_okay=False),
     metavar="TRANSFORMS.csv",
     help="Instead of TRANSFORM.json: the per-frame transforms that `regcli stack` wrote; "
     "IMAGE is then a stack (another channel) and -o a multi-page .tif.",

@@ -22,11 +22,11 @@ ROLES = ("fixed", "moving", "fixed_mask", "moving_mask")
 
 
 @click.command(short_help="Register many pairs into one folder (resumable; pool or Dask).")
-@click.argument("images", nargs=-1, type=click.Path(path_type=Path), metavar="[FIXED MOVING...]")
+@click.argument("images", nargs=-1, type=options.PathValue(), metavar="[FIXED MOVING...]")
 @click.option(
     "--pairs",
     "pairs_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.PathValue(dir_okay=False),
     metavar="PAIRS.csv",
     help="CSV with columns fixed,moving and optionally name, fixed_mask, moving_mask (paths "
     "relative to the CSV's folder), instead of FIXED MOVING...",
@@ -122,12 +122,16 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     if scheduler is not None and workers is not None:
         raise click.UsageError("give either --workers or --scheduler, not both")
     client = _connect(scheduler) if scheduler is not None else None
+    # What the batch reads: none of it may be replaced by what it writes.
+    inputs = [pairs_file, initial_transform]
+    inputs += [pair.get(f"read_{role}") for pair in pairs for role in ROLES]
     try:
         with folder_io.locked(outdir):
             summary = _run(
                 ctx,
                 pairs,
                 outdir,
+                inputs=inputs,
                 plots=plots,
                 workers=workers,
                 client=client,
@@ -286,6 +290,7 @@ def _run(
     pairs,
     outdir,
     *,
+    inputs=(),
     plots,
     workers,
     client,
@@ -321,6 +326,7 @@ def _run(
             todo.append(pair)
         else:
             rows[pair["name"]] = row
+    folder_io.refuse_inputs(outdir, inputs, [p["name"] for p in todo], contact_sheet=plots == "qc")
     finish = functools.partial(_batch_pair_writer(), outdir=str(outdir), plots=plots)
     stop = threading.Event() if client is None else None  # (Dask: Ctrl-C cancels at once)
     records = register_many(
@@ -386,6 +392,8 @@ def _run(
         folder_io.write_tables(outdir, list(rows.values()))
     if plots == "qc" and thumbnails is not None:  # (of the pairs done, if interrupted)
         _contact_sheet(outdir, pairs, rows, thumbnails)
+    elif plots != "qc" and overwrite:  # --overwrite replaces the earlier run's outputs
+        folder_io.remove_earlier(outdir / folder_io.CONTACT_SHEET, inputs)
     if interrupted:
         click.echo(
             f"regcli: interrupted; {len(rows)} of {len(pairs)} pairs are done and kept in "

@@ -80,7 +80,7 @@ def _write_npy(path: Path, staged: Path, hists) -> None:
     nargs=-1,
     required=True,
     metavar="I J [I2 J2 ...]",
-    type=click.Path(dir_okay=True, path_type=Path),
+    type=options.PathValue(dir_okay=True),
 )
 @options.bins_opt(
     1,
@@ -98,7 +98,7 @@ def _write_npy(path: Path, staged: Path, hists) -> None:
 )
 @click.option(
     "--npy",
-    type=click.Path(path_type=Path),
+    type=options.PathValue(names_file=True),
     metavar="H.npy",
     help="Also save the histogram array(s): (bins1, bins2), or (pairs, bins1, bins2) for "
     "several pairs. Rows index I's bins, columns J's.",

@@ -18,15 +18,16 @@ overwrite_opt        --overwrite     flag                     off               
                                                                                  similarity
 allow_suspect_opt    --allow-suspect flag                     off (exit 3)       register,
                                                                                  batch, stack
-output_opt(...)      -o, --output    path: a file; a folder   per command        all but
-                                     for register                                similarity
+output_opt(...)      -o, --output    path: a file (no ending  per command        all but
+                                     '/'); a folder for                          similarity
+                                     register, batch, stack
 image_argument(...)  FIXED, MOVING,  path (read by the core)  required           all but
                      IMAGE...                                                    jointhist
 order_opt            --order         0..5                     3                  translate,
                                                                                  rotate, apply
 fill_opt             --fill          finite number            0                  translate,
                                                                                  rotate, apply
-save_transform_opt   --save-transform path                    none               translate,
+save_transform_opt   --save-transform path (.json)            none               translate,
                                                                                  rotate
 center_opt(...)      --center        topleft|center|X,Y       rotate: topleft;   rotate,
                                                               else the           register,
@@ -95,7 +96,6 @@ smoothing before gradients.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import click
 
@@ -106,6 +106,7 @@ from regcli.cli.types import (  # noqa: F401 (the types are used as options.FINI
     BinsPair,
     FiniteFloat,
     FiniteFloatRange,
+    PathValue,
     RegistryChoice,
 )
 
@@ -232,7 +233,12 @@ def output_opt(
         "-o",
         "--output",
         name,
-        type=click.Path(path_type=Path, file_okay=file_okay, dir_okay=dir_okay),
+        type=PathValue(
+            file_okay=file_okay,
+            dir_okay=dir_okay,
+            names_file=file_okay,  # (a folder for register, batch and stack)
+            noun="file name" if file_okay else "folder name",
+        ),
         required=required,
         metavar=metavar,
         help=help_text,
@@ -241,7 +247,7 @@ def output_opt(
 
 def image_argument(name: str):
     """An input image argument; existence and format are checked by the core's reader."""
-    return click.argument(name, type=click.Path(dir_okay=True, path_type=Path))
+    return click.argument(name, type=PathValue(dir_okay=True))
 
 
 order_opt = click.option(
@@ -260,7 +266,7 @@ fill_opt = click.option(
 )
 save_transform_opt = click.option(
     "--save-transform",
-    type=click.Path(path_type=Path),
+    type=PathValue(names_file=True),
     metavar="T.json",
     help="Also write the transform JSON (IMAGE = fixed, output = moving); "
     "`regcli apply OUT T.json` turns the output back into IMAGE.",
@@ -460,7 +466,7 @@ def _mask_option(flag: str, name: str, help_text: str):
     return click.option(
         flag,
         name,
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=PathValue(dir_okay=False),
         default=None,
         metavar="MASK",
         help=help_text,
@@ -543,7 +549,7 @@ def spacing_opts(function):
 
 init_transform_opt = click.option(
     "--initial-transform",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=PathValue(dir_okay=False),
     metavar="T.json|T.tfm",
     help="Start from this transform (a regcli transform JSON or an ITK .tfm/.txt file) "
     "instead of a global search; not with --init other than none.",

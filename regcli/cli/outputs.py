@@ -18,6 +18,11 @@ folder (``.regcli-tmp-<pid>-*``, the same file system, so the final rename is at
 are relative to the set's folder; a path with its own folder (``--save-transform
 elsewhere/t.json``) is staged in that folder.
 
+A command names with :meth:`OutputSet.retire` the outputs it owns that this run does not
+write (``register --plots none``: the figures); with ``--overwrite`` an earlier run's file of
+such a name is removed in the commit, so a folder never shows one run's figures beside
+another run's transform.  A file the command does not name, and an input, are never touched.
+
 Leaving the ``with`` block normally renames every staged file onto its name, with signals
 held so the renames are not cut apart; a replaced file keeps its permission bits (a private
 0600 output stays private).  Leaving it by an exception or a signal removes the staging
@@ -48,7 +53,15 @@ from pathlib import Path
 from regcli import _atomic
 from regcli.cli import interrupts
 
-__all__ = ["FIGURE_SUFFIXES", "LOCK_PREFIX", "STAGING_PREFIX", "OutputSet"]
+__all__ = [
+    "FIGURE_SUFFIXES",
+    "LOCK_PREFIX",
+    "STAGING_PREFIX",
+    "OutputSet",
+    "input_at",
+    "refuse_input",
+    "refuse_input_inside",
+]
 
 #: Hidden names an output set uses inside a target folder while it runs.
 LOCK_PREFIX = ".regcli-lock-"
@@ -150,6 +163,8 @@ class OutputSet:
         self.create = create
         self._folders: dict[str, _Folder] = {}
         self._entries: list[tuple[Path, Path]] = []  # (final, staged)
+        self._retired: list[Path] = []  # outputs of an earlier run to remove on commit
+        self.removed: list[Path] = []  # those removed by the commit
         self._locks: list[Path] = []
         self._closed = False
 
@@ -204,6 +219,29 @@ class OutputSet:
             staged = self._staging(folder) / final.name
             self._entries.append((final, staged))
         return staged
+
+    def retire(self, name) -> None:
+        """Declare ``name`` (relative to the set's folder) one of the command's outputs that
+        this run does not write (``register --plots none``: ``cost.png``, ``overlay.png``).
+
+        With ``overwrite``, an earlier run's file of that name is removed when the set is
+        committed, with the renames (and put back if they fail), so that the folder holds
+        one run's outputs, never figures of another run beside this run's transform; the
+        commit lists it in :attr:`removed`.  The name is locked like a staged one.  Without
+        ``overwrite`` nothing is removed (nothing of an earlier run is replaced either), nor
+        ever an input, a folder, or a name this run stages.
+        """
+        if self._closed:
+            raise RuntimeError("OutputSet.retire() after the set was closed")
+        final = self.folder / name
+        if not self.overwrite or any(_is_same_name(final, other) for other in self.outputs):
+            return
+        if any(_is_same_name(final, other) for other in self._retired):
+            return
+        with interrupts.deferred():
+            folder = self._folder(final)
+            self._lock(folder, final)
+            self._retired.append(final)
 
     def commit(self) -> None:
         """Rename every staged output onto its name (called when the ``with`` block ends);
@@ -324,12 +362,7 @@ class OutputSet:
     def _check_target(self, final: Path) -> None:
         """Under the lock: the output is not an input, not a folder, and is new or may be
         replaced."""
-        for source in self.inputs:
-            if _is_same_file(final, source):
-                raise _error(
-                    f"{final}: refusing to overwrite the input file {source} (inputs are never "
-                    "overwritten); choose another output name"
-                )
+        refuse_input(final, self.inputs)
         if not os.path.lexists(final):
             return
         if final.is_dir() and not final.is_symlink():
@@ -346,20 +379,29 @@ class OutputSet:
                 raise _error(f"{final}: was not written (internal error)")
         done: list[Path] = []
         previous: list[tuple[Path, Path]] = []
+
+        def keep_previous(final: Path, staging: Path) -> None:
+            keep = staging / ".previous"
+            keep.mkdir(exist_ok=True)
+            backup = keep / final.name
+            os.rename(final, backup)
+            previous.append((final, backup))
+
         try:
             for final, staged in self._entries:
                 if os.path.lexists(final):
                     old = os.lstat(final)
                     if stat.S_ISREG(old.st_mode):
                         os.chmod(staged, stat.S_IMODE(old.st_mode))
-                    keep = staged.parent / ".previous"
-                    keep.mkdir(exist_ok=True)
-                    backup = keep / final.name
-                    os.rename(final, backup)
-                    previous.append((final, backup))
+                    keep_previous(final, staged.parent)
                 os.rename(staged, final)
                 done.append(final)
+            for final in self._retired:
+                if self._removable(final):
+                    keep_previous(final, self._staging(self._folder(final)))
+                    self.removed.append(final)
         except BaseException:
+            self.removed.clear()
             for final in reversed(done):
                 with contextlib.suppress(OSError):
                     os.unlink(final)
@@ -367,6 +409,12 @@ class OutputSet:
                 with contextlib.suppress(OSError):
                     os.rename(backup, final)
             raise
+
+    def _removable(self, final: Path) -> bool:
+        """An earlier run's output named by :meth:`retire`: a file or a link, not an input."""
+        if not os.path.lexists(final) or (final.is_dir() and not final.is_symlink()):
+            return False
+        return input_at(final, self.inputs) is None
 
     def _cleanup(self, *, keep_created: bool) -> None:
         self._closed = True
@@ -414,6 +462,44 @@ class OutputSet:
                 return InputError(public, param=exc.param)
             return RegcliError(public)
         return None
+
+
+def refuse_input(final, inputs, *, advice: str = "choose another output name") -> None:
+    """Raise an :class:`~regcli.errors.InputError` naming both files if writing ``final``
+    would replace one of ``inputs`` (the same file by name, a hard link or a symbolic link):
+    an input is never overwritten, not even with ``--overwrite``.
+
+    Every command's outputs are checked with it: those of an :class:`OutputSet` when they
+    are staged, and the files ``batch`` writes outside one (its tables and contact sheet).
+    """
+    source = input_at(final, inputs)
+    if source is not None:
+        raise _error(
+            f"{final}: refusing to overwrite the input file {source} (inputs are never "
+            f"overwritten); {advice}"
+        )
+
+
+def input_at(path, inputs):
+    """The first of ``inputs`` that is the file at ``path`` (by name, a hard link or a
+    symbolic link), else ``None``."""
+    return next((src for src in inputs if src is not None and _is_same_file(path, src)), None)
+
+
+def refuse_input_inside(folder, inputs, *, advice: str) -> None:
+    """:func:`refuse_input` for a ``folder`` that is about to be replaced whole (a ``batch``
+    pair's folder): raise if one of ``inputs`` lies inside it, which the replacement would
+    delete.  Symbolic links are resolved on both sides; a missing input has nothing to lose.
+    """
+    root = os.path.realpath(folder)
+    for source in inputs:
+        if source is None or not os.path.lexists(source):
+            continue
+        if os.path.commonpath([root, os.path.realpath(source)]) == root:
+            raise _error(
+                f"{folder}: refusing to replace this folder, it holds the input file {source} "
+                f"(inputs are never overwritten); {advice}"
+            )
 
 
 def _is_same_name(a: Path, b: Path) -> bool:

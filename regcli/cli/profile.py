@@ -76,7 +76,7 @@ def _parse_range(ctx, param, value):
 @click.option(
     "--at",
     "at_path",
-    type=click.Path(path_type=Path),
+    type=options.PathValue(),
     default=None,
     metavar="TRANSFORM.json",
     help="Hold the other parameters at this transform (as written by regcli register) "

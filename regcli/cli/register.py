@@ -14,6 +14,8 @@ COST_PLOT_NAME = "cost.png"
 OVERLAY_NAME = "overlay.png"
 TRANSFORM_NAME = "transform.json"
 ITK_TRANSFORM_NAME = "transform.tfm"
+#: Every name register gives a file in OUTDIR but the aligned image's.
+OWNED_NAMES = (COST_PLOT_NAME, OVERLAY_NAME, TRANSFORM_NAME, ITK_TRANSFORM_NAME)
 
 
 @click.command(short_help="Align MOVING onto FIXED; write aligned image, plots, transform.")
@@ -169,7 +171,7 @@ def register(
     from regcli.io import IMAGE_SUFFIXES, check_input_path, check_output_format
 
     check_input_path(moving)  # its format is the aligned image's: known before any work
-    files = (fixed, moving, *(path for path in masks.values() if path is not None))
+    files = (fixed, moving, *masks.values(), initial_transform)  # (None: not given)
     with outputs.OutputSet(outdir, overwrite=overwrite, inputs=files, create=True) as out:
         staged = {
             key: out.stage(name, suffixes=IMAGE_SUFFIXES, kind="image")
@@ -177,6 +179,8 @@ def register(
             else out.stage(name)
             for key, name in names.items()
         }
+        for name in _earlier_outputs(outdir, names.values()):  # (only with --overwrite)
+            out.retire(name)
         inputs = helpers.read_inputs(
             fixed,
             moving,
@@ -229,12 +233,32 @@ def register(
     if as_json:
         helpers.echo_json(report)
     else:
-        click.echo(_text_report(report, outdir))
+        click.echo(_text_report(report, outdir, removed=out.removed))
     if code:
         _report_suspect(ctx, result, outdir, allowed=allow_suspect)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _earlier_outputs(outdir: Path, written) -> list[str]:
+    """The names of register's outputs in ``outdir`` that this run does not write (names
+    ``written``): the figures with ``--plots none``, and the aligned image of another
+    moving image, which the earlier run's ``transform.json`` names.  An ``--overwrite`` run
+    removes them (:meth:`~regcli.cli.outputs.OutputSet.retire`), so that the folder holds
+    the outputs of one run; a file register does not name is never touched."""
+    import json
+
+    names = list(OWNED_NAMES)
+    try:  # (read with the names locked: no other run is writing it)
+        earlier = json.loads((outdir / TRANSFORM_NAME).read_text(encoding="utf-8"))
+        if "optimizer" in earlier:  # register's (batch's) report, not --save-transform's
+            moving = Path(str(earlier["moving"]))
+            names.append(f"{moving.stem}_aligned{moving.suffix}")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no earlier run, or not one of register's
+    written = set(written)
+    return [name for name in names if name not in written and name == Path(name).name]
 
 
 def aligned_for_output(warped, moving_image):
@@ -369,7 +393,7 @@ def _report_suspect(ctx, result, outdir: Path, *, allowed: bool) -> None:
         ctx.exit(verdict.EXIT_SUSPECT)
 
 
-def _text_report(summary: dict, outdir: Path) -> str:
+def _text_report(summary: dict, outdir: Path, removed=()) -> str:
     status = "converged" if summary["converged"] else "NOT converged"
     outputs = summary["outputs"]
     rows, cols = summary["level_shapes"][-1] if summary["level_shapes"] else ("?", "?")
@@ -386,6 +410,9 @@ def _text_report(summary: dict, outdir: Path) -> str:
     for key, what in _OUTPUT_DESCRIPTIONS.items():
         if key in outputs:
             lines.append(f"    {outputs[key].name:<24} {what}")
+    if removed:
+        names = ", ".join(path.name for path in removed)
+        lines.append(f"  removed the earlier run's {names} (not written by this run)")
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ def _parse_reference(ctx, param, value):
 
 
 @click.command(short_help="Align the frames of a stack (time-lapse, z-stack) onto one grid.")
-@click.argument("stack", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("stack", nargs=-1, required=True, type=options.PathValue())
 @options.output_opt(
     "Folder for the outputs, created if needed.",
     name="outdir",

@@ -1,13 +1,16 @@
 """The click parameter types of regcli's options (imported by :mod:`regcli.cli.options`,
 which re-exports them): finite numbers, finite ranges, registry choices, bin counts.
 
-Only click is imported here; a registry is read when a value is checked or help is shown.
+Only click and the standard library are imported here; a registry is read when a value is
+checked or help is shown.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+import os
+from pathlib import Path
 
 import click
 
@@ -17,8 +20,40 @@ __all__ = [
     "BinsPair",
     "FiniteFloat",
     "FiniteFloatRange",
+    "PathValue",
     "RegistryChoice",
 ]
+
+
+class PathValue(click.Path):
+    """A path option or argument, as a :class:`pathlib.Path`, that refuses an empty value:
+    pathlib reads ``""`` as ``"."``, so ``-o ""`` wrote into the current folder and an empty
+    image argument was reported as ``.: is a directory``.
+
+    ``names_file=True`` (an output that is a file, not a folder) also refuses a trailing
+    ``/``: it names a folder, which pathlib drops, so ``-o sub.png/`` wrote a file
+    ``sub.png``.  ``noun`` says what to give instead ("file name", "folder name").
+    """
+
+    def __init__(self, *, names_file: bool = False, noun: str = "file name", **kwargs):
+        super().__init__(path_type=Path, **kwargs)
+        self.names_file = names_file
+        self.noun = noun
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (str, bytes)):
+            text = os.fsdecode(value)
+            if text == "":
+                self.fail(f"the path is empty; give a {self.noun}", param, ctx)
+            if self.names_file and text.endswith(("/", os.sep)):
+                self.fail(
+                    f"{text!r} ends in '/', which names a folder; give a file name "
+                    f"({text.rstrip('/' + os.sep) or 'out'}, or {text}NAME for a file in "
+                    "that folder)",
+                    param,
+                    ctx,
+                )
+        return super().convert(value, param, ctx)
 
 
 class FiniteFloat(click.ParamType):

@@ -230,7 +230,8 @@ def _read(path) -> tuple[np.ndarray, ImageMeta, bool]:
 
 
 def to_dtype(image: np.ndarray, dtype) -> np.ndarray:
-    """Convert ``image`` to ``dtype``: integers are rounded and clipped to the dtype's range;
+    """Convert ``image`` to ``dtype``: integers are rounded and clipped to the dtype's range
+    (saturating: a value past the range becomes the dtype's extreme, never wraps around);
     bool is ``value >= 0.5`` (a resampled mask stays a mask).  An array of ``dtype`` already
     is returned as it is (not copied)."""
     dtype = np.dtype(dtype)
@@ -240,9 +241,32 @@ def to_dtype(image: np.ndarray, dtype) -> np.ndarray:
     if dtype.kind == "b":
         return arr.astype(bool) if arr.dtype.kind == "b" else arr >= 0.5
     if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(arr), info.min, info.max).astype(dtype)
+        if arr.dtype.kind in "biu":  # integer to integer: clip in integers, exactly
+            if np.can_cast(arr.dtype, dtype):
+                return arr.astype(dtype)
+            source = np.iinfo(arr.dtype)
+            info = np.iinfo(dtype)
+            low, high = max(info.min, source.min), min(info.max, source.max)
+            return np.clip(arr, arr.dtype.type(low), arr.dtype.type(high)).astype(dtype)
+        low, high = _float_range(dtype)
+        rounded = np.rint(arr.astype(np.float64, copy=False))
+        return np.clip(rounded, low, high).astype(dtype)
     return arr.astype(dtype)
+
+
+def _float_range(dtype: np.dtype) -> tuple[float, float]:
+    """The smallest and largest float64 that the integer ``dtype`` holds.
+
+    Not simply ``iinfo.min``/``iinfo.max`` as floats: float64 has 53 bits of mantissa, so the
+    maximum of (u)int64 rounds up to 2**63 (2**64), one past the range, and casting that
+    overflows (to INT64_MIN, or 0 for uint64) instead of saturating."""
+    info = np.iinfo(dtype)
+    low, high = float(info.min), float(info.max)
+    if int(high) > info.max:
+        high = float(np.nextafter(high, 0.0))
+    if int(low) < info.min:
+        low = float(np.nextafter(low, 0.0))
+    return low, high
 
 
 def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -> Path:

@@ -96,6 +96,29 @@ def test_translate_clips_cubic_overshoot(runner, tmp_path):
     assert moved[5, 10] in (127, 128)
 
 
+@pytest.mark.parametrize("dtype", ["int64", "uint64"])
+@pytest.mark.parametrize("fill", ["0", "1e30"])
+def test_translate_64_bit_integers_saturate_instead_of_wrapping(run_regcli, tmp_path, dtype, fill):
+    top = np.iinfo(dtype).max
+    image = np.zeros((32, 32), dtype)
+    image[:, 16:] = top
+    src = tmp_path / "in.npy"
+    np.save(src, image)
+    out = tmp_path / "out.npy"
+    # A real subprocess: numpy's RuntimeWarning of the overflowing cast went to stderr.
+    done = run_regcli("translate", src, "--dy", 1, "--fill", fill, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    moved = np.load(out)
+    assert moved.dtype == np.dtype(dtype)
+    bright = moved[5:, 20:]  # far from the edge: no ringing, only the brightest value
+    assert bright.min() >= top - (top >> 52)  # about the maximum, not INT64_MIN or 0
+    if fill == "1e30":  # the uncovered top row saturates at the maximum too
+        assert moved[0].min() >= top - (top >> 52)
+    else:
+        assert moved[5:, :10].max() <= 1
+
+
 def test_translate_with_truth_parameters_reproduces_brainmri_2(runner, tmp_path, samples, truth):
     pair = truth["pairs"]["BrainMRI_2.png"]
     params = pair["params"]

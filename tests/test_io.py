@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -76,6 +77,33 @@ def test_write_clips_interpolation_overshoot_instead_of_wrapping(tmp_path, dtype
     back = read_image(write_image(tmp_path / "o.png", values, dtype=dtype))
     assert back.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(back, [[0, 0, 10, top, top]])  # rint(10.5) = 10 (even)
+
+
+INTEGER_DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
+@pytest.mark.parametrize("source", ["float32", "float64"])
+def test_to_dtype_saturates_at_every_integer_dtypes_extremes(dtype, source):
+    # In float64, iinfo(int64).max rounds up to 2**63 (uint64: 2**64), one past the range: a
+    # clip to that bound used to wrap the brightest pixels to INT64_MIN (uint64: 0).
+    info = np.iinfo(dtype)
+    values = np.array([-1e30, float(info.min), 0.4, float(info.max), 1e30]).astype(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value encountered in cast"
+        out = to_dtype(values, dtype)
+    assert out.dtype == np.dtype(dtype)
+    assert out[0] == out[1] == info.min
+    assert out[2] == 0
+    # The top values are the largest float64 the dtype holds (within 2**-52 of its maximum).
+    assert out[3] == out[4] >= info.max - (info.max >> 52)
+
+
+def test_to_dtype_between_integer_dtypes_clips_exactly():
+    big = np.array([-5, 300, 2**40], np.int64)
+    np.testing.assert_array_equal(to_dtype(big, np.uint8), [0, 255, 255])
+    top = np.array([2**64 - 1], np.uint64)
+    np.testing.assert_array_equal(to_dtype(top, np.int64), [np.iinfo(np.int64).max])
 
 
 def test_to_dtype_float_stays_unclipped():

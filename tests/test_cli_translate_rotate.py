@@ -4,12 +4,13 @@ kept, the printed matrix follows the fixed -> moving convention of truth.json.""
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
 import pytest
 import tifffile
-from conftest import smooth_blobs
+from conftest import PALETTE, palette_png, read_palette_png, smooth_blobs
 
 from regcli.cli.main import cli
 from regcli.io import read_image, read_transform_json, write_image
@@ -117,6 +118,34 @@ def test_translate_64_bit_integers_saturate_instead_of_wrapping(run_regcli, tmp_
         assert moved[0].min() >= top - (top >> 52)
     else:
         assert moved[5:, :10].max() <= 1
+
+
+@pytest.mark.parametrize(
+    "move", [["translate", "--dx", 0.5, "--dy", 0.5], ["rotate", "--angle", 10]], ids=lambda m: m[0]
+)
+def test_a_palette_png_is_moved_nearest_neighbour_and_keeps_its_palette(
+    runner, tmp_path, caplog, move
+):
+    labels = np.zeros((40, 40), np.uint8)
+    labels[:, 20:] = 2  # 0 next to 2: cubic interpolation invents a 1 between them
+    src = palette_png(tmp_path / "labels.png", labels)
+    out = tmp_path / "out.png"
+    result = invoke(runner, move[0], src, *move[1:], "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["order"] == 0
+    mode, palette, moved = read_palette_png(out)
+    assert (mode, palette) == ("P", PALETTE)
+    assert set(np.unique(moved)) == {0, 2}
+    # --order given: done as asked (labels mixed), with a warning; still a palette PNG
+    cubic = tmp_path / "cubic.png"
+    with caplog.at_level(logging.WARNING, logger="regcli"):
+        assert invoke(runner, move[0], src, *move[1:], "-o", cubic, "--order", 3).exit_code == 0
+    assert "labels.png is a palette image (a label map): --order 3 creates label values" in (
+        caplog.text
+    )
+    mode, palette, moved = read_palette_png(cubic)
+    assert (mode, palette) == ("P", PALETTE)
+    assert 1 in np.unique(moved)
 
 
 def test_translate_with_truth_parameters_reproduces_brainmri_2(runner, tmp_path, samples, truth):

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import tifffile
+from conftest import PALETTE, palette_png, read_palette_png
 
 from regcli.errors import InputError
 from regcli.io import (
@@ -20,6 +21,7 @@ from regcli.io import (
     check_output_format,
     check_output_path,
     check_same_shape,
+    read_channels,
     read_image,
     read_transform_json,
     to_dtype,
@@ -109,6 +111,27 @@ def test_to_dtype_between_integer_dtypes_clips_exactly():
 def test_to_dtype_float_stays_unclipped():
     values = np.array([[-2.5, 7.25]])
     np.testing.assert_array_equal(to_dtype(values, np.float32), values.astype(np.float32))
+
+
+def test_a_palette_png_is_a_label_map_written_back_with_its_palette(tmp_path):
+    labels = np.zeros((12, 17), np.uint8)
+    labels[:, 8:] = 2
+    src = palette_png(tmp_path / "labels.png", labels, transparency=0)
+    pixels, meta = read_channels(src)
+    np.testing.assert_array_equal(pixels, labels)  # the indices, not the colours
+    assert meta.label_map and meta.palette.rgb == PALETTE and meta.palette.transparency == 0
+    mode, palette, back = read_palette_png(write_image(tmp_path / "out.png", pixels, meta=meta))
+    assert (mode, palette) == ("P", PALETTE)
+    np.testing.assert_array_equal(back, labels)
+    from PIL import Image
+
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.info.get("transparency") == 0
+    # elsewhere a label map is its indices; a grey PNG is no label map
+    np.testing.assert_array_equal(
+        read_image(write_image(tmp_path / "o.tif", pixels, meta=meta)), labels
+    )
+    assert not read_channels(write_image(tmp_path / "grey.png", labels))[1].label_map
 
 
 @pytest.mark.parametrize(("channels", "kind"), [(3, "RGB"), (4, "RGBA")], ids=["rgb", "rgba"])

@@ -533,7 +533,7 @@ def read_transform_json(path) -> dict:
                 f"{name}: {size} bytes, too large for a transform JSON file (at most "
                 f"{MAX_TRANSFORM_JSON_BYTES >> 20} MiB)"
             )
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a BOM (Windows Notepad) is skipped
     except UnicodeDecodeError:
         raise InputError(
             f"{name}: not a text file; expected a transform JSON file (as written by "

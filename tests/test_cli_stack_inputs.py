@@ -244,3 +244,19 @@ def test_a_stack_without_pixels_is_refused_in_one_line(run_regcli, tmp_path, sha
         assert done.stderr.startswith(f"Error: {path}: {message} ("), (command, done.stderr)
         assert len(done.stderr.splitlines()) == 1, (command, done.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.npy", "t.csv"]
+
+
+def test_counts_of_one_are_singular(runner, frames, tmp_path):
+    path = tmp_path / "one.tif"
+    tifffile.imwrite(path, frames[:1])
+    table = _identity_csv(tmp_path / "t.csv", 2)
+    result = runner.invoke(
+        cli, ["apply", "--transforms", str(table), str(path), "-o", str(tmp_path / "a.tif")]
+    )
+    _one_line_error(result, f"{path}: has 1 frame but {table} has 2 transforms")
+    one = _identity_csv(tmp_path / "one.csv", 1)
+    result = runner.invoke(
+        cli, ["apply", "--transforms", str(one), str(path), "-o", str(tmp_path / "b.tif")]
+    )
+    assert result.exit_code == 0, result.output
+    assert ": 1 frame of " in result.output

@@ -148,6 +148,27 @@ def test_a_palette_png_is_moved_nearest_neighbour_and_keeps_its_palette(
     assert 1 in np.unique(moved)
 
 
+@pytest.mark.parametrize(
+    "move",
+    [
+        ["translate", "--dx", "1e300"],
+        ["translate", "--dy", "-64"],
+        ["rotate", "--angle", "90", "--center", "500,500"],
+    ],
+    ids=["dx-1e300", "dy-whole-height", "rotate-far-centre"],
+)
+def test_a_move_of_the_content_wholly_out_of_the_image_is_refused(runner, tmp_path, blob_png, move):
+    # It wrote an image of --fill only, exit 0: nothing said the content had gone.
+    out = tmp_path / "out.png"
+    result = invoke(runner, move[0], blob_png, *move[1:], "-o", out)
+    assert result.exit_code == 2, result.output
+    assert "wholly out of the image, so every output pixel would be --fill" in result.output
+    assert ("--dx/--dy" if move[0] == "translate" else "--angle/--center") in result.output
+    assert not out.exists()
+    # a move that keeps a sliver of the content is done
+    assert invoke(runner, "translate", blob_png, "--dx", 63.5, "-o", out).exit_code == 0
+
+
 def test_translate_with_truth_parameters_reproduces_brainmri_2(runner, tmp_path, samples, truth):
     pair = truth["pairs"]["BrainMRI_2.png"]
     params = pair["params"]

@@ -429,6 +429,21 @@ def test_transform_json_round_trip(tmp_path):
     assert data["metric"] == "ssd"
 
 
+def test_transform_files_saved_with_a_utf8_bom_are_read(tmp_path):
+    # Windows Notepad saves "UTF-8" with a BOM; transforms.csv was read past it, transform
+    # JSON was refused with Python's "Unexpected UTF-8 BOM (decode using utf-8-sig)".
+    from regcli.transform_files import read_transform, write_itk_transform
+
+    matrix = translation_matrix(2.0, -1.5)
+    for written in (
+        write_transform_json(tmp_path / "t.json", matrix),
+        write_itk_transform(tmp_path / "t.tfm", matrix),
+    ):
+        bom = tmp_path / f"bom{written.suffix}"
+        bom.write_text(written.read_text(), encoding="utf-8-sig")
+        np.testing.assert_allclose(read_transform(bom)["matrix"], matrix, atol=1e-12)
+
+
 def test_transform_json_matches_truth_json_convention(truth):
     assert truth["convention"] == TRANSFORM_CONVENTION
 

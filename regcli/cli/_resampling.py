@@ -81,6 +81,7 @@ def move_content(
     overwrite: bool,
     transform_name: str,
     describe,
+    moved_by: str,
 ) -> dict:
     """Write IMAGE with its content moved by the geometric map ``geometric(shape) -> 3x3`` and
     return the facts for the report.
@@ -89,7 +90,8 @@ def move_content(
     reported is the map itself, which is the fixed (IMAGE) -> moving (output) matrix of
     regcli's convention, so registering the output back onto IMAGE gives the same matrix.
     Both files (the image and ``--save-transform``) are written, or neither.  ``order``
-    ``None``: :func:`resampling_order` chooses (the report says which).
+    ``None``: :func:`resampling_order` chooses (the report says which).  A map that moves
+    the content wholly out of the image is a usage error on the options ``moved_by``.
     """
     import numpy as np
 
@@ -106,6 +108,7 @@ def move_content(
         order = resampling_order(order, meta, image_path)
         matrix = geometric(image.shape)
         params = describe(image.shape)
+        _check_content_stays(matrix, image.shape, image_path, moved_by)
         write_warped(
             output, staged, pixels, np.linalg.inv(matrix), order=order, fill=fill, meta=meta
         )
@@ -133,3 +136,22 @@ def move_content(
         "order": order,
         "fill": fill,
     }
+
+
+def _check_content_stays(matrix, shape, image_path: Path, moved_by: str) -> None:
+    """A usage error on ``moved_by`` (e.g. ``--dx/--dy``) when ``matrix`` moves the content
+    wholly out of the image: the output would be ``--fill`` everywhere, which nobody asks
+    for (``--dx 1e300`` is a typo or a unit mix-up, not a wish for a blank image)."""
+    import numpy as np
+
+    from regcli.resample import inside_mask
+
+    # Output pixels whose source lies within a pixel of the image get some of its content.
+    if inside_mask(np.linalg.inv(matrix), shape, shape, margin=-0.999).any():
+        return
+    rows, cols = shape
+    raise click.BadParameter(
+        f"moves the content of {image_path} ({rows} x {cols} pixels) wholly out of the image, "
+        "so every output pixel would be --fill; give a move smaller than the image",
+        param_hint=moved_by,
+    )

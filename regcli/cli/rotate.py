@@ -64,6 +64,7 @@ def rotate(image, angle, center, output, order, fill, save_transform, overwrite,
         order=order,
         fill=fill,
         overwrite=overwrite,
+        moved_by="--angle/--center",
         transform_name="rotation",
         describe=describe,
     )

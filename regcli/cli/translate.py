@@ -60,6 +60,7 @@ def translate(image, dx, dy, output, order, fill, save_transform, overwrite, as_
         order=order,
         fill=fill,
         overwrite=overwrite,
+        moved_by="--dx/--dy",
         transform_name="translation",
         # Same params as sample_images/truth.json (the centre does not move a translation).
         describe=lambda shape: make_transform("translation", shape=shape).describe([dx, dy]),

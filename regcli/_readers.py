@@ -21,7 +21,7 @@ import numpy as np
 
 from regcli._limits import MAX_PIXELS_ENV, describe_pixels, max_pixels
 from regcli.errors import InputError
-from regcli.images import ImageMeta, spacing_from_tiff
+from regcli.images import ImageMeta, Palette, spacing_from_tiff
 
 log = logging.getLogger("regcli")
 
@@ -63,8 +63,8 @@ def read_pillow(path: Path, name: str) -> tuple[np.ndarray, ImageMeta]:
     """PNG or JPEG (told apart by content, not by name) through Pillow.
 
     Palette images keep their indices (a palette PNG is a label map; its colours are only
-    for display).  1-bit images come back as bool, 16-bit grey as uint16, colour as
-    (rows, cols, 3 or 4).
+    for display, kept in ``ImageMeta.palette`` for writing it back).  1-bit images come back
+    as bool, 16-bit grey as uint16, colour as (rows, cols, 3 or 4).
     """
     from PIL import Image, JpegImagePlugin, PngImagePlugin
 
@@ -94,10 +94,21 @@ def read_pillow(path: Path, name: str) -> tuple[np.ndarray, ImageMeta]:
                     "image (save a single frame)"
                 )
             arr = _pillow_array(image, name)
+            palette = _palette(image) if image.mode in ("P", "PA") and arr.ndim == 2 else None
     if arr.ndim == 2:
-        return arr, ImageMeta()
+        return arr, ImageMeta(palette=palette)
     colour = {2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
     return arr, ImageMeta(channels=arr.shape[2], colour=colour)
+
+
+def _palette(image) -> Palette:
+    """The palette of a ``P`` or ``PA`` image (kept so that a resampled label map is written
+    with its colours)."""
+    colours = image.getpalette("RGB") or []
+    transparency = image.info.get("transparency")
+    if not isinstance(transparency, (int, bytes)):
+        transparency = None
+    return Palette(bytes(colours), transparency)
 
 
 def _pillow_array(image, name: str) -> np.ndarray:

@@ -30,6 +30,7 @@ from regcli.errors import InputError
 __all__ = [
     "COLOUR_LAYOUTS",
     "ImageMeta",
+    "Palette",
     "given_spacing",
     "grey_for_registration",
     "normalize_unit",
@@ -58,6 +59,16 @@ _UNITS = {
 
 
 @dataclass(frozen=True)
+class Palette:
+    """The palette of an indexed PNG: ``rgb`` holds 3 bytes (R, G, B) per index, from index
+    0 on; ``transparency`` is the PNG's tRNS entry as Pillow gives it (the index of the
+    transparent colour, or one alpha byte per index), ``None`` without one."""
+
+    rgb: bytes
+    transparency: int | bytes | None = None
+
+
+@dataclass(frozen=True)
 class ImageMeta:
     """What a file says about its image besides the pixel values.
 
@@ -75,12 +86,23 @@ class ImageMeta:
     unit : str or None
         ``"um"``, ``"nm"``, ``"mm"``, ``"cm"``, ``"m"``, ``"inch"``, or ``None`` (no unit: the
         spacing is only an aspect ratio).
+    palette : Palette or None
+        The colours of a palette (indexed) PNG, whose pixel values are indices into it: a
+        label map.  The resampling commands move it nearest-neighbour by default and write a
+        PNG of it with the same palette; ``None`` for every other image.
     """
 
     channels: int = 1
     colour: str | None = None
     spacing: tuple[float, float] | None = None
     unit: str | None = None
+    palette: Palette | None = None
+
+    @property
+    def label_map(self) -> bool:
+        """Whether the pixel values are labels (a palette image's indices), which must not
+        be interpolated between."""
+        return self.palette is not None
 
     @property
     def pixel_spacing(self) -> tuple[float, float]:

@@ -230,7 +230,8 @@ def _read(path) -> tuple[np.ndarray, ImageMeta, bool]:
 
 
 def to_dtype(image: np.ndarray, dtype) -> np.ndarray:
-    """Convert ``image`` to ``dtype``: integers are rounded and clipped to the dtype's range;
+    """Convert ``image`` to ``dtype``: integers are rounded and clipped to the dtype's range
+    (saturating: a value past the range becomes the dtype's extreme, never wraps around);
     bool is ``value >= 0.5`` (a resampled mask stays a mask).  An array of ``dtype`` already
     is returned as it is (not copied)."""
     dtype = np.dtype(dtype)
@@ -240,9 +241,32 @@ def to_dtype(image: np.ndarray, dtype) -> np.ndarray:
     if dtype.kind == "b":
         return arr.astype(bool) if arr.dtype.kind == "b" else arr >= 0.5
     if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(arr), info.min, info.max).astype(dtype)
+        if arr.dtype.kind in "biu":  # integer to integer: clip in integers, exactly
+            if np.can_cast(arr.dtype, dtype):
+                return arr.astype(dtype)
+            source = np.iinfo(arr.dtype)
+            info = np.iinfo(dtype)
+            low, high = max(info.min, source.min), min(info.max, source.max)
+            return np.clip(arr, arr.dtype.type(low), arr.dtype.type(high)).astype(dtype)
+        low, high = _float_range(dtype)
+        rounded = np.rint(arr.astype(np.float64, copy=False))
+        return np.clip(rounded, low, high).astype(dtype)
     return arr.astype(dtype)
+
+
+def _float_range(dtype: np.dtype) -> tuple[float, float]:
+    """The smallest and largest float64 that the integer ``dtype`` holds.
+
+    Not simply ``iinfo.min``/``iinfo.max`` as floats: float64 has 53 bits of mantissa, so the
+    maximum of (u)int64 rounds up to 2**63 (2**64), one past the range, and casting that
+    overflows (to INT64_MIN, or 0 for uint64) instead of saturating."""
+    info = np.iinfo(dtype)
+    low, high = float(info.min), float(info.max)
+    if int(high) > info.max:
+        high = float(np.nextafter(high, 0.0))
+    if int(low) < info.min:
+        low = float(np.nextafter(low, 0.0))
+    return low, high
 
 
 def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -> Path:
@@ -326,8 +350,9 @@ def write_image(
     at quality 95); TIFF every integer and float dtype up to float64, and bool, with any
     number of channels; ``.npy`` any numeric dtype.  ``meta`` (an
     :class:`~regcli.images.ImageMeta`) says what the channels mean (a TIFF of 3 or 4
-    channels is RGB or RGBA unless ``meta.colour`` says otherwise) and, for TIFF, the pixel
-    spacing to store (XResolution, YResolution, ResolutionUnit).
+    channels is RGB or RGBA unless ``meta.colour`` says otherwise), for TIFF the pixel
+    spacing to store (XResolution, YResolution, ResolutionUnit), and for a 2-D uint8 PNG
+    the palette to write it with (``meta.palette``: a label map stays a palette PNG).
     Read back with :func:`read_channels`, every dtype a format holds comes back as itself.
     Raises :class:`InputError` for an unknown ending, a dtype or channel count the format
     cannot store, or an image that is empty, or has infinite pixels, or NaN pixels where the
@@ -356,11 +381,23 @@ def write_image(
 
             tifffile.imwrite(tmp, arr, **_tiff_layout(arr, meta), **tiff_resolution(meta))
         else:
-            _write_pillow(tmp, arr, suffix)
+            _write_pillow(tmp, arr, suffix, _palette_for(arr, suffix, meta, str(path)))
     return p
 
 
-def _write_pillow(path: Path, arr: np.ndarray, suffix: str) -> None:
+def _palette_for(arr: np.ndarray, suffix: str, meta: ImageMeta | None, name: str):
+    """The palette to write ``arr`` with: ``meta``'s, for a 2-D uint8 PNG (the only
+    palette image regcli writes); else ``None`` (a label map elsewhere is its indices)."""
+    palette = None if meta is None else meta.palette
+    if palette is None:
+        return None
+    if suffix == ".png" and arr.ndim == 2 and arr.dtype == np.uint8:
+        return palette
+    log.info("%s: written as the palette indices (a palette is kept in a .png only)", name)
+    return None
+
+
+def _write_pillow(path: Path, arr: np.ndarray, suffix: str, palette=None) -> None:
     """PNG or JPEG through Pillow directly (only its PNG or JPEG plugin is loaded).
 
     PNG is compressed at zlib level 1 with run-length matching (``Z_RLE``): on scans,
@@ -368,7 +405,8 @@ def _write_pillow(path: Path, arr: np.ndarray, suffix: str) -> None:
     write (``regcli batch`` writes one per pair; drawings with long repeats pack better
     without run-length matching: the figures are written by :func:`regcli.overlay.save_png`).
     bool becomes a 1-bit PNG (reads back as bool), uint16 a 16-bit one; 2, 3, 4 channels of
-    uint8 are LA, RGB, RGBA.  JPEG is written at quality 95.
+    uint8 are LA, RGB, RGBA; with ``palette`` (a :class:`~regcli.images.Palette`), 2-D uint8
+    is a palette PNG of those indices.  JPEG is written at quality 95.
     """
     import zlib
 
@@ -378,7 +416,12 @@ def _write_pillow(path: Path, arr: np.ndarray, suffix: str) -> None:
     if suffix == ".png":
         from PIL import PngImagePlugin  # noqa: F401  (registers the PNG writer only)
 
-        picture.save(path, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
+        extra = {}
+        if palette is not None:
+            picture.putpalette(palette.rgb, "RGB")  # an "L" image becomes "P", same values
+            if palette.transparency is not None:
+                extra["transparency"] = palette.transparency
+        picture.save(path, format="PNG", compress_level=1, compress_type=zlib.Z_RLE, **extra)
     else:
         from PIL import JpegImagePlugin  # noqa: F401  (registers the JPEG writer only)
 
@@ -490,7 +533,7 @@ def read_transform_json(path) -> dict:
                 f"{name}: {size} bytes, too large for a transform JSON file (at most "
                 f"{MAX_TRANSFORM_JSON_BYTES >> 20} MiB)"
             )
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a BOM (Windows Notepad) is skipped
     except UnicodeDecodeError:
         raise InputError(
             f"{name}: not a text file; expected a transform JSON file (as written by "

@@ -339,10 +339,24 @@ def open_stack(paths, *, channel: int | None = None) -> FrameSource:
     if len(paths) == 1:
         path = paths[0]
         if path.suffix.lower() in _TIFF:
-            return _tiff_source(path, channel)
+            return _not_empty(_tiff_source(path, channel))
         if path.suffix.lower() == ".npy":
-            return _npy_source(path, channel)
+            return _not_empty(_npy_source(path, channel))
     return _files_source(paths, f"{paths[0]} ... ({len(paths)} files)", channel)
+
+
+def _not_empty(source: FrameSource) -> FrameSource:
+    """``source``, or an :class:`InputError` (the file closed) when it has no frames or its
+    frames no pixels: said when the stack is opened, before any output is begun."""
+    frames, *size = source.shape
+    if frames and all(size):
+        return source
+    source.close()
+    if not frames:
+        raise InputError(f"{source.name}: the stack has no frames (shape {source.shape})")
+    raise InputError(
+        f"{source.name}: the frames are empty ({' x '.join(map(str, size))} pixels each)"
+    )
 
 
 def write_stack(path, frames: Iterable, *, shape, dtype, tiff: dict | None = None) -> Path:
@@ -354,6 +368,8 @@ def write_stack(path, frames: Iterable, *, shape, dtype, tiff: dict | None = Non
     """
     import tifffile
 
+    if not math.prod(shape):  # tifffile would warn and write a nonconformant TIFF
+        raise InputError(f"write_stack: a stack of shape {tuple(shape)} has no pixels to write")
     info = dict(tiff or {})
     dtype = np.dtype(dtype)
     bigtiff = math.prod(shape) * dtype.itemsize > _BIGTIFF_BYTES

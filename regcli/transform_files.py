@@ -218,7 +218,7 @@ def _read_text(p: Path, name: str) -> str:
     try:
         if p.stat().st_size > _MAX_ITK_BYTES:
             raise InputError(f"{name}: too large for an ITK transform file")
-        return p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8-sig")  # a BOM (Windows Notepad) is skipped
     except UnicodeDecodeError:
         raise InputError(f"{name}: not a text file; expected an ITK transform file") from None
     except OSError as exc:

@@ -106,3 +106,28 @@ def png_bytes(width: int, height: int, *, bit_depth: int = 8, color_type: int = 
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
     )
+
+
+#: The colours of :func:`palette_png`'s labels: black, red, green, blue, then black.
+PALETTE = bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]) + bytes(3 * 252)
+
+
+def palette_png(path, labels: np.ndarray, *, transparency=None) -> Path:
+    """Write the uint8 ``labels`` as a palette (indexed, mode ``P``) PNG with :data:`PALETTE`,
+    as an image editor saves a label map."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.asarray(labels, np.uint8))
+    picture.putpalette(PALETTE, "RGB")
+    extra = {} if transparency is None else {"transparency": transparency}
+    picture.save(path, format="PNG", **extra)
+    return Path(path)
+
+
+def read_palette_png(path) -> tuple[str, bytes, np.ndarray]:
+    """``(mode, palette, indices)`` of a PNG, as Pillow reads it."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        palette = bytes(picture.getpalette("RGB") or []) if picture.mode == "P" else b""
+        return picture.mode, palette, np.asarray(picture)

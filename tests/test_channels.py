@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import tifffile
-from conftest import smooth_blobs
+from conftest import PALETTE, palette_png, read_palette_png, smooth_blobs
 
 from regcli.cli.main import cli
 from regcli.errors import InputError
@@ -172,6 +172,26 @@ def test_batch_pair_folders_keep_channels_and_spacing(runner, tmp_path):
     assert meta.colour == "RGB" and meta.spacing == (0.25, 0.5) and meta.unit == "um"
     np.testing.assert_array_equal(aligned, expected_channels(moving, matrix))
     assert (out / "m" / "transform.tfm").read_text().startswith("#Insight Transform File")
+
+
+@pytest.mark.parametrize("command", ["register", "batch"])
+def test_the_aligned_image_of_a_palette_png_keeps_its_labels_and_palette(runner, tmp_path, command):
+    # A label map registered on its indices: the aligned image is moved nearest-neighbour
+    # (cubic invented labels between neighbours) and written with the moving PNG's palette.
+    labels = np.digitize(smooth_blobs((80, 90), seed=11), [0.2, 0.5]).astype(np.uint8) * 3
+    fixed = palette_png(tmp_path / "f.png", labels)
+    moving = palette_png(tmp_path / "m.png", np.roll(labels, (3, -2), axis=(0, 1)))
+    out = tmp_path / "out"
+    args = [command, fixed, moving, "-o", out, "--transform", "translation", "--plots", "none"]
+    result = invoke(runner, "-q", *args)
+    assert result.exit_code == 0, result.output
+    folder = out if command == "register" else out / "m"
+    matrix = np.array(json.loads((folder / "transform.json").read_text())["matrix"])
+    mode, palette, aligned = read_palette_png(folder / "m_aligned.png")
+    assert (mode, palette) == ("P", PALETTE)
+    moving_labels = np.roll(labels, (3, -2), axis=(0, 1))
+    np.testing.assert_array_equal(aligned, warp(moving_labels, matrix, order=0).astype(np.uint8))
+    assert set(np.unique(aligned)) <= {0, 3, 6}
 
 
 def test_stack_with_channels_aligns_the_chosen_one(runner, tmp_path):

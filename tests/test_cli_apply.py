@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import smooth_blobs
+from conftest import PALETTE, palette_png, read_palette_png, smooth_blobs
 
 from regcli.cli.main import cli
 from regcli.io import read_image, write_image, write_transform_json
@@ -86,6 +86,22 @@ def test_apply_order_0_keeps_labels(runner, tmp_path, caplog):
         assert invoke(runner, "apply", src, transform, "-o", cubic, "--order", 3).exit_code == 0
     assert "labels_moved.png has only 4 distinct values, like a label map" in caplog.text
     assert not set(np.unique(read_image(cubic))) <= {0, 3, 7, 12}
+
+
+def test_apply_moves_a_palette_png_nearest_neighbour_with_its_palette(runner, tmp_path, caplog):
+    labels = labels_image()
+    src = palette_png(tmp_path / "labels.png", labels)
+    matrix = rotation_matrix(math.radians(-20), (35.5, 31.5)) @ translation_matrix(3.5, 2.25)
+    transform = write_transform_json(tmp_path / "t.json", matrix)
+    out = tmp_path / "out.png"
+    with caplog.at_level(logging.WARNING, logger="regcli"):
+        result = invoke(runner, "apply", src, transform, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["order"] == 0
+    assert "distinct values" not in caplog.text  # nothing to warn about: labels stay exact
+    mode, palette, moved = read_palette_png(out)
+    assert (mode, palette) == ("P", PALETTE)
+    np.testing.assert_array_equal(moved, warp(labels, matrix, order=0).astype(np.uint8))
 
 
 def test_apply_output_grid_from_like_then_json_then_image(runner, tmp_path):

@@ -197,6 +197,28 @@ def test_diverging_learning_rate_says_to_lower_it(run_regcli, workdir):
     assert json.loads(done.stdout)["converged"] is False
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "rate", "advice"),
+    [
+        ("gd", "1e308", "try a smaller learning rate (the default is 1)"),
+        ("nelder-mead", "1e300", "the starting simplex (the learning rate, 1e+300 px) is larger"),
+    ],
+)
+def test_an_absurd_learning_rate_gives_advice_and_no_numpy_warning(
+    run_regcli, workdir, optimizer, rate, advice
+):
+    done = run_regcli(
+        "register", "BrainMRI_1.png", "BrainMRI_2.png", "-o", "out", "--plots", "none", "-q",
+        "--opt", optimizer, "--lr", rate,
+        cwd=workdir,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "RuntimeWarning" not in done.stderr  # numpy's "overflow encountered in dot"
+    assert all(line.startswith("regcli: ") for line in done.stderr.splitlines()), done.stderr
+    assert advice in done.stderr
+    assert "raise the iteration limit" not in done.stderr
+
+
 def assert_clean_failure(result, code: int, *needles: str, workdir=None):
     assert result.exit_code == code, result.output
     for needle in needles:

@@ -152,3 +152,13 @@ def test_installed_cli_rejects_unknown_metric(run_regcli, tmp_path):
     assert done.returncode == 2
     assert "'nope' is not one of" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_empty_mask_names_the_option_and_the_file_not_registering(runner, images, tmp_path):
+    mask = tmp_path / "zero.npy"
+    np.save(mask, np.zeros((32, 36), np.uint8))
+    result = invoke(runner, "similarity", images["fixed"], images["shifted"], "--fixed-mask", mask)
+    assert result.exit_code == 2, result.output
+    assert "--fixed-mask" in result.output
+    assert f"only 0 pixel(s) of the {images['fixed']} image are inside its mask" in result.output
+    assert "image1" not in result.output and "register" not in result.output

@@ -221,3 +221,42 @@ def test_apply_transforms_moves_one_channel_of_a_stack_with_channels(runner, fra
     single = ["apply", str(tmp_path / "x.png"), str(json_file), "-o", str(tmp_path / "y.png")]
     misused = runner.invoke(cli, [*single, "--channel", "1"])
     assert misused.exit_code == 2 and "--channel goes with --transforms" in misused.output
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [((0, 64, 64), "the stack has no frames"), ((3, 0, 64), "the frames are empty")],
+    ids=["no-frames", "no-rows"],
+)
+def test_a_stack_without_pixels_is_refused_in_one_line(run_regcli, tmp_path, shape, message):
+    # A real subprocess: tifffile's "writing zero-size array" warning went to stderr before
+    # the error (and with no frames the error was "unexpected StopIteration").
+    path = tmp_path / "empty.npy"
+    np.save(path, np.zeros(shape, np.uint8))
+    table = _identity_csv(tmp_path / "t.csv", max(shape[0], 1))  # a CSV needs a row
+    runs = {
+        "stack": ["stack", path, "-o", tmp_path / "out", "-q"],
+        "apply": ["apply", "--transforms", table, path, "-o", tmp_path / "a.tif"],
+    }
+    for command, args in runs.items():
+        done = run_regcli(*args)
+        assert done.returncode == 1, (command, done.stderr)
+        assert done.stderr.startswith(f"Error: {path}: {message} ("), (command, done.stderr)
+        assert len(done.stderr.splitlines()) == 1, (command, done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.npy", "t.csv"]
+
+
+def test_counts_of_one_are_singular(runner, frames, tmp_path):
+    path = tmp_path / "one.tif"
+    tifffile.imwrite(path, frames[:1])
+    table = _identity_csv(tmp_path / "t.csv", 2)
+    result = runner.invoke(
+        cli, ["apply", "--transforms", str(table), str(path), "-o", str(tmp_path / "a.tif")]
+    )
+    _one_line_error(result, f"{path}: has 1 frame but {table} has 2 transforms")
+    one = _identity_csv(tmp_path / "one.csv", 1)
+    result = runner.invoke(
+        cli, ["apply", "--transforms", str(one), str(path), "-o", str(tmp_path / "b.tif")]
+    )
+    assert result.exit_code == 0, result.output
+    assert ": 1 frame of " in result.output

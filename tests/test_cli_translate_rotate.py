@@ -4,12 +4,13 @@ kept, the printed matrix follows the fixed -> moving convention of truth.json.""
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
 import pytest
 import tifffile
-from conftest import smooth_blobs
+from conftest import PALETTE, palette_png, read_palette_png, smooth_blobs
 
 from regcli.cli.main import cli
 from regcli.io import read_image, read_transform_json, write_image
@@ -94,6 +95,78 @@ def test_translate_clips_cubic_overshoot(runner, tmp_path):
     assert moved[5, 9] == 0
     assert moved[5, 11] == 255
     assert moved[5, 10] in (127, 128)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "uint64"])
+@pytest.mark.parametrize("fill", ["0", "1e30"])
+def test_translate_64_bit_integers_saturate_instead_of_wrapping(run_regcli, tmp_path, dtype, fill):
+    top = np.iinfo(dtype).max
+    image = np.zeros((32, 32), dtype)
+    image[:, 16:] = top
+    src = tmp_path / "in.npy"
+    np.save(src, image)
+    out = tmp_path / "out.npy"
+    # A real subprocess: numpy's RuntimeWarning of the overflowing cast went to stderr.
+    done = run_regcli("translate", src, "--dy", 1, "--fill", fill, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    moved = np.load(out)
+    assert moved.dtype == np.dtype(dtype)
+    bright = moved[5:, 20:]  # far from the edge: no ringing, only the brightest value
+    assert bright.min() >= top - (top >> 52)  # about the maximum, not INT64_MIN or 0
+    if fill == "1e30":  # the uncovered top row saturates at the maximum too
+        assert moved[0].min() >= top - (top >> 52)
+    else:
+        assert moved[5:, :10].max() <= 1
+
+
+@pytest.mark.parametrize(
+    "move", [["translate", "--dx", 0.5, "--dy", 0.5], ["rotate", "--angle", 10]], ids=lambda m: m[0]
+)
+def test_a_palette_png_is_moved_nearest_neighbour_and_keeps_its_palette(
+    runner, tmp_path, caplog, move
+):
+    labels = np.zeros((40, 40), np.uint8)
+    labels[:, 20:] = 2  # 0 next to 2: cubic interpolation invents a 1 between them
+    src = palette_png(tmp_path / "labels.png", labels)
+    out = tmp_path / "out.png"
+    result = invoke(runner, move[0], src, *move[1:], "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["order"] == 0
+    mode, palette, moved = read_palette_png(out)
+    assert (mode, palette) == ("P", PALETTE)
+    assert set(np.unique(moved)) == {0, 2}
+    # --order given: done as asked (labels mixed), with a warning; still a palette PNG
+    cubic = tmp_path / "cubic.png"
+    with caplog.at_level(logging.WARNING, logger="regcli"):
+        assert invoke(runner, move[0], src, *move[1:], "-o", cubic, "--order", 3).exit_code == 0
+    assert "labels.png is a palette image (a label map): --order 3 creates label values" in (
+        caplog.text
+    )
+    mode, palette, moved = read_palette_png(cubic)
+    assert (mode, palette) == ("P", PALETTE)
+    assert 1 in np.unique(moved)
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        ["translate", "--dx", "1e300"],
+        ["translate", "--dy", "-64"],
+        ["rotate", "--angle", "90", "--center", "500,500"],
+    ],
+    ids=["dx-1e300", "dy-whole-height", "rotate-far-centre"],
+)
+def test_a_move_of_the_content_wholly_out_of_the_image_is_refused(runner, tmp_path, blob_png, move):
+    # It wrote an image of --fill only, exit 0: nothing said the content had gone.
+    out = tmp_path / "out.png"
+    result = invoke(runner, move[0], blob_png, *move[1:], "-o", out)
+    assert result.exit_code == 2, result.output
+    assert "wholly out of the image, so every output pixel would be --fill" in result.output
+    assert ("--dx/--dy" if move[0] == "translate" else "--angle/--center") in result.output
+    assert not out.exists()
+    # a move that keeps a sliver of the content is done
+    assert invoke(runner, "translate", blob_png, "--dx", 63.5, "-o", out).exit_code == 0
 
 
 def test_translate_with_truth_parameters_reproduces_brainmri_2(runner, tmp_path, samples, truth):

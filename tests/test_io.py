@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 
 import numpy as np
 import pytest
 import tifffile
+from conftest import PALETTE, palette_png, read_palette_png
 
 from regcli.errors import InputError
 from regcli.io import (
@@ -19,6 +21,7 @@ from regcli.io import (
     check_output_format,
     check_output_path,
     check_same_shape,
+    read_channels,
     read_image,
     read_transform_json,
     to_dtype,
@@ -78,9 +81,57 @@ def test_write_clips_interpolation_overshoot_instead_of_wrapping(tmp_path, dtype
     np.testing.assert_array_equal(back, [[0, 0, 10, top, top]])  # rint(10.5) = 10 (even)
 
 
+INTEGER_DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
+@pytest.mark.parametrize("source", ["float32", "float64"])
+def test_to_dtype_saturates_at_every_integer_dtypes_extremes(dtype, source):
+    # In float64, iinfo(int64).max rounds up to 2**63 (uint64: 2**64), one past the range: a
+    # clip to that bound used to wrap the brightest pixels to INT64_MIN (uint64: 0).
+    info = np.iinfo(dtype)
+    values = np.array([-1e30, float(info.min), 0.4, float(info.max), 1e30]).astype(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value encountered in cast"
+        out = to_dtype(values, dtype)
+    assert out.dtype == np.dtype(dtype)
+    assert out[0] == out[1] == info.min
+    assert out[2] == 0
+    # The top values are the largest float64 the dtype holds (within 2**-52 of its maximum).
+    assert out[3] == out[4] >= info.max - (info.max >> 52)
+
+
+def test_to_dtype_between_integer_dtypes_clips_exactly():
+    big = np.array([-5, 300, 2**40], np.int64)
+    np.testing.assert_array_equal(to_dtype(big, np.uint8), [0, 255, 255])
+    top = np.array([2**64 - 1], np.uint64)
+    np.testing.assert_array_equal(to_dtype(top, np.int64), [np.iinfo(np.int64).max])
+
+
 def test_to_dtype_float_stays_unclipped():
     values = np.array([[-2.5, 7.25]])
     np.testing.assert_array_equal(to_dtype(values, np.float32), values.astype(np.float32))
+
+
+def test_a_palette_png_is_a_label_map_written_back_with_its_palette(tmp_path):
+    labels = np.zeros((12, 17), np.uint8)
+    labels[:, 8:] = 2
+    src = palette_png(tmp_path / "labels.png", labels, transparency=0)
+    pixels, meta = read_channels(src)
+    np.testing.assert_array_equal(pixels, labels)  # the indices, not the colours
+    assert meta.label_map and meta.palette.rgb == PALETTE and meta.palette.transparency == 0
+    mode, palette, back = read_palette_png(write_image(tmp_path / "out.png", pixels, meta=meta))
+    assert (mode, palette) == ("P", PALETTE)
+    np.testing.assert_array_equal(back, labels)
+    from PIL import Image
+
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.info.get("transparency") == 0
+    # elsewhere a label map is its indices; a grey PNG is no label map
+    np.testing.assert_array_equal(
+        read_image(write_image(tmp_path / "o.tif", pixels, meta=meta)), labels
+    )
+    assert not read_channels(write_image(tmp_path / "grey.png", labels))[1].label_map
 
 
 @pytest.mark.parametrize(("channels", "kind"), [(3, "RGB"), (4, "RGBA")], ids=["rgb", "rgba"])
@@ -376,6 +427,21 @@ def test_transform_json_round_trip(tmp_path):
     assert data["moving_shape"] == (40, 50)
     assert data["transform"] == "rigid"
     assert data["metric"] == "ssd"
+
+
+def test_transform_files_saved_with_a_utf8_bom_are_read(tmp_path):
+    # Windows Notepad saves "UTF-8" with a BOM; transforms.csv was read past it, transform
+    # JSON was refused with Python's "Unexpected UTF-8 BOM (decode using utf-8-sig)".
+    from regcli.transform_files import read_transform, write_itk_transform
+
+    matrix = translation_matrix(2.0, -1.5)
+    for written in (
+        write_transform_json(tmp_path / "t.json", matrix),
+        write_itk_transform(tmp_path / "t.tfm", matrix),
+    ):
+        bom = tmp_path / f"bom{written.suffix}"
+        bom.write_text(written.read_text(), encoding="utf-8-sig")
+        np.testing.assert_allclose(read_transform(bom)["matrix"], matrix, atol=1e-12)
 
 
 def test_transform_json_matches_truth_json_convention(truth):

@@ -9,6 +9,7 @@ import functools
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,33 @@ def test_huge_learning_rate_stops_with_a_message_not_an_exception(name):
     assert out.diverged
     assert "smaller learning rate" in out.message and "10000" in out.message
     assert all(math.isfinite(c) for c in out.costs)
+
+
+@pytest.mark.parametrize("name", STEP_RULES)
+def test_an_absurd_learning_rate_diverges_quietly_and_points_to_the_default(name):
+    # The parameters reach ~1e308: |x - x0| overflowed in numpy's norm, whose
+    # RuntimeWarning leaked onto the terminal; the advice was a tenth of the absurd rate.
+    objective, x0 = ill_posed_start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = OPTIMIZERS[name].run(objective, x0, learning_rate=1e308, iterations=300)
+    assert out.diverged and not out.converged
+    default = OPTIMIZERS[name].default_learning_rate
+    assert f"try a smaller learning rate (the default is {default:g})" in out.message
+    assert "1e+307" not in out.message
+
+
+def test_nelder_mead_with_a_simplex_larger_than_the_image_says_so():
+    objective, x0 = ill_posed_start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = OPTIMIZERS["nelder-mead"].run(objective, x0, learning_rate=1e300, iterations=50)
+    assert not out.converged
+    assert "raise the iteration limit" not in out.message  # more iterations would not help
+    assert "the starting simplex (the learning rate, 1e+300 px) is larger than the image" in (
+        out.message
+    )
+    assert "the default is 2" in out.message
 
 
 @pytest.mark.parametrize("name", STEP_RULES)

@@ -135,3 +135,9 @@ def test_a_bad_transforms_csv_is_refused(tmp_path, text, match):
     (tmp_path / "t.csv").write_text(text)
     with pytest.raises(InputError, match=match):
         read_transforms_csv(tmp_path / "t.csv")
+
+
+def test_write_stack_refuses_a_stack_without_pixels_before_writing(tmp_path):
+    with pytest.raises(InputError, match=r"shape \(0, 4, 4\) has no pixels"):
+        write_stack(tmp_path / "o.tif", iter(()), shape=(0, 4, 4), dtype=np.uint8)
+    assert list(tmp_path.iterdir()) == []

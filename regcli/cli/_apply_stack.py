@@ -40,7 +40,8 @@ def apply_stack(
         with contextlib.closing(source):
             if len(source) != len(matrices):
                 raise InputError(
-                    f"{image}: has {len(source)} frames but {table} has {len(matrices)} transforms"
+                    f"{image}: has {helpers.plural(len(source), 'frame')} but {table} has "
+                    f"{helpers.plural(len(matrices), 'transform')}"
                 )
             frames = (
                 to_dtype(warped, source.dtype)
@@ -67,6 +68,6 @@ def apply_stack(
         helpers.echo_json(facts)
     else:
         click.echo(
-            f"{output}: {len(matrices)} frames of {image} resampled with {table} "
+            f"{output}: {helpers.plural(len(matrices), 'frame')} of {image} resampled with {table} "
             f"({source.dtype.name}, order {order})"
         )

@@ -3,11 +3,37 @@ content (:func:`move_content`); ``apply`` uses the output staging and the writer
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 
 from regcli.cli import interrupts, outputs
+
+log = logging.getLogger("regcli")
+
+#: The interpolation order of a resampled image that is not a label map: cubic spline.
+DEFAULT_ORDER = 3
+
+
+def resampling_order(order: int | None, meta, name) -> int:
+    """The interpolation order to resample the image ``name`` (whose
+    :class:`~regcli.images.ImageMeta` is ``meta``) with: ``order`` (``--order``) when given;
+    else nearest-neighbour (0) for a label map (a palette PNG: its values are label indices,
+    and interpolating between two labels invents a third that is nowhere in the input), cubic
+    (:data:`DEFAULT_ORDER`) for anything else.  An order > 0 asked for a label map is done,
+    with a warning.  Every command that writes a resampled image chooses its order here."""
+    label_map = meta is not None and meta.label_map
+    if order is None:
+        return 0 if label_map else DEFAULT_ORDER
+    if label_map and order > 0:
+        log.warning(
+            "%s is a palette image (a label map): --order %d creates label values between "
+            "neighbouring labels; without --order it is resampled nearest-neighbour",
+            name,
+            order,
+        )
+    return order
 
 
 def stage_image_output(out: outputs.OutputSet, output: Path) -> Path:
@@ -50,11 +76,12 @@ def move_content(
     *,
     output: Path,
     save_transform: Path | None,
-    order: int,
+    order: int | None,
     fill: float,
     overwrite: bool,
     transform_name: str,
     describe,
+    moved_by: str,
 ) -> dict:
     """Write IMAGE with its content moved by the geometric map ``geometric(shape) -> 3x3`` and
     return the facts for the report.
@@ -62,7 +89,9 @@ def move_content(
     The output is warped by the inverse of the map (see :mod:`regcli.resample`); the matrix
     reported is the map itself, which is the fixed (IMAGE) -> moving (output) matrix of
     regcli's convention, so registering the output back onto IMAGE gives the same matrix.
-    Both files (the image and ``--save-transform``) are written, or neither.
+    Both files (the image and ``--save-transform``) are written, or neither.  ``order``
+    ``None``: :func:`resampling_order` chooses (the report says which).  A map that moves
+    the content wholly out of the image is a usage error on the options ``moved_by``.
     """
     import numpy as np
 
@@ -80,8 +109,10 @@ def move_content(
         pixels, meta = read_channels(image_path, allow_nan=True)  # NaN: no data, kept
         image = pixels if pixels.ndim == 2 else pixels[..., 0]  # the grid
         interrupts.pause("read")
+        order = resampling_order(order, meta, image_path)
         matrix = geometric(image.shape)
         params = describe(image.shape)
+        _check_content_stays(matrix, image.shape, image_path, moved_by)
         write_warped(
             output, staged, pixels, np.linalg.inv(matrix), order=order, fill=fill, meta=meta
         )
@@ -109,3 +140,22 @@ def move_content(
         "order": order,
         "fill": fill,
     }
+
+
+def _check_content_stays(matrix, shape, image_path: Path, moved_by: str) -> None:
+    """A usage error on ``moved_by`` (e.g. ``--dx/--dy``) when ``matrix`` moves the content
+    wholly out of the image: the output would be ``--fill`` everywhere, which nobody asks
+    for (``--dx 1e300`` is a typo or a unit mix-up, not a wish for a blank image)."""
+    import numpy as np
+
+    from regcli.resample import inside_mask
+
+    # Output pixels whose source lies within a pixel of the image get some of its content.
+    if inside_mask(np.linalg.inv(matrix), shape, shape, margin=-0.999).any():
+        return
+    rows, cols = shape
+    raise click.BadParameter(
+        f"moves the content of {image_path} ({rows} x {cols} pixels) wholly out of the image, "
+        "so every output pixel would be --fill; give a move smaller than the image",
+        param_hint=moved_by,
+    )

@@ -66,8 +66,10 @@ def apply(
 
     Every channel of IMAGE is moved by the same matrix (RGB stays RGB, RGBA keeps its
     alpha). Use --order 0 for label maps: nearest-neighbour keeps label values exactly (no
-    new values between labels). The output has IMAGE's dtype, clipped to its range, and the
-    fixed image's pixel spacing (from --like, else from transform.json) in a TIFF.
+    new values between labels); a palette PNG is a label map, resampled with --order 0
+    unless --order is given, and written as a PNG keeps its palette. The output has IMAGE's
+    dtype, clipped to its range, and the fixed image's pixel spacing (from --like, else from
+    transform.json) in a TIFF.
 
     \b
     Examples:
@@ -87,7 +89,7 @@ def apply(
             transforms_csv,
             output,
             channel=channel,
-            order=order,
+            order=_resampling.DEFAULT_ORDER if order is None else order,  # stacks: no palette
             fill=fill,
             overwrite=overwrite,
             as_json=as_json,
@@ -103,7 +105,9 @@ def apply(
         data, pixels, out_meta, shape, source = _read_inputs(image, transform_file, like)
         moving = pixels if pixels.ndim == 2 else pixels[..., 0]
         interrupts.pause("read")
-        _hint_label_map(image, moving, order)
+        if not out_meta.label_map:  # a palette image: resampling_order says what matters
+            _hint_label_map(image, moving, order)
+        order = _resampling.resampling_order(order, out_meta, image)
         expected = data.get("moving_shape")
         if expected is not None and tuple(expected) != moving.shape:
             log.warning(
@@ -185,9 +189,11 @@ def _read_inputs(image: Path, transform_file: Path, like: Path | None):
 
 def _hint_label_map(path, image, order: int, *, most: int = 32) -> None:
     """Warn when an integer image with few distinct values (a label map or mask) is about
-    to be interpolated: order > 0 invents values between labels."""
+    to be interpolated (``order`` > 0, or ``None``: the default, cubic): it invents values
+    between labels."""
     import numpy as np
 
+    order = _resampling.DEFAULT_ORDER if order is None else order
     if order == 0 or not np.issubdtype(image.dtype, np.integer):
         return
     count = len(np.unique(image))

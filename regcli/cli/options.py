@@ -23,8 +23,8 @@ output_opt(...)      -o, --output    path: a file (no ending  per command       
                                      register, batch, stack
 image_argument(...)  FIXED, MOVING,  path (read by the core)  required           all but
                      IMAGE...                                                    jointhist
-order_opt            --order         0..5                     3                  translate,
-                                                                                 rotate, apply
+order_opt            --order         0..5                     3; 0 for a palette translate,
+                                                              PNG (label map)    rotate, apply
 fill_opt             --fill          finite number            0                  translate,
                                                                                  rotate, apply
 save_transform_opt   --save-transform path (.json)            none               translate,
@@ -253,9 +253,9 @@ def image_argument(name: str):
 order_opt = click.option(
     "--order",
     type=click.IntRange(0, 5),
-    default=3,
-    show_default=True,
-    help="Interpolation order: 0 nearest (label maps), 1 linear, 3 cubic spline.",
+    default=None,
+    help="Interpolation order: 0 nearest (label maps), 1 linear, 3 cubic spline. "
+    "[default: 3; 0 for a palette PNG, a label map]",
 )
 fill_opt = click.option(
     "--fill",

@@ -271,14 +271,14 @@ def aligned_for_output(warped, moving_image):
     return to_dtype(np.clip(warped, low, high), moving_image.dtype)
 
 
-def channels_for_output(pixels, matrix, shape):
-    """Every channel of ``pixels`` (``(rows, cols, channels)``) resampled by ``matrix`` onto
-    a grid of ``shape`` (the fixed image's; cubic, as ``result.warped``), each clipped to its
-    own range, in the input's dtype."""
+def channels_for_output(pixels, matrix, shape, order: int = 3):
+    """Every channel of ``pixels`` (``(rows, cols[, channels])``) resampled by ``matrix``
+    onto a grid of ``shape`` (the fixed image's; cubic, as ``result.warped``, unless
+    ``order`` says otherwise), each clipped to its own range, in the input's dtype."""
     from regcli.images import clip_channels, warp_channels
     from regcli.io import to_dtype
 
-    warped = warp_channels(pixels, matrix, output_shape=shape[:2], order=3)
+    warped = warp_channels(pixels, matrix, output_shape=shape[:2], order=order)
     return to_dtype(clip_channels(warped, pixels), pixels.dtype)
 
 
@@ -334,10 +334,14 @@ def write_outputs(
 
 def _write_files(result, report, fixed_image, moving_image, paths, inputs, moving_name, fixed_name):
     """Everything :func:`write_outputs` writes but the cost curve."""
+    from regcli.cli._resampling import resampling_order
     from regcli.io import write_image, write_transform_json
 
     warped = result.warped  # the cubic resampling, computed once for both uses
-    if inputs is not None and inputs.moving_pixels.ndim == 3:
+    if inputs is not None and inputs.moving_meta.label_map:  # nearest-neighbour, as apply
+        order = resampling_order(None, inputs.moving_meta, "the moving image")
+        aligned = channels_for_output(inputs.moving_pixels, result.matrix, fixed_image.shape, order)
+    elif inputs is not None and inputs.moving_pixels.ndim == 3:
         aligned = channels_for_output(inputs.moving_pixels, result.matrix, fixed_image.shape)
     else:
         aligned = aligned_for_output(warped, moving_image)

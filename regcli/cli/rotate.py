@@ -33,7 +33,8 @@ def rotate(image, angle, center, output, order, fill, save_transform, overwrite,
     centre is the top-left pixel (0, 0), as in the course assignment; --center center
     turns about the middle ((cols-1)/2, (rows-1)/2) and --center X,Y about any point
     (x = column, y = row). Corners that come from outside IMAGE get --fill. The output has
-    IMAGE's dtype (rounded and clipped) and is written atomically.
+    IMAGE's dtype (rounded and clipped) and is written atomically; a palette PNG (a label
+    map) is resampled nearest-neighbour unless --order is given, and keeps its palette.
 
     With --json, prints one JSON object: "output", "image", "matrix" (the 3x3 map of the
     content, which is also the fixed -> moving matrix with IMAGE as fixed and the output as
@@ -63,6 +64,7 @@ def rotate(image, angle, center, output, order, fill, save_transform, overwrite,
         order=order,
         fill=fill,
         overwrite=overwrite,
+        moved_by="--angle/--center",
         transform_name="rotation",
         describe=describe,
     )

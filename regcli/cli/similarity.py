@@ -61,7 +61,12 @@ def similarity(image1, image2, metric, bins, sigma, fixed_mask, moving_mask, as_
     first, second = helpers.read_pair(image1, image2, channel=channel, allow_nan=True)
     masks = helpers.read_masks(fixed_mask, moving_mask)
     interrupts.pause("work")
-    first, second, mask = _pixels_in_use(first, second, masks)
+    try:
+        first, second, mask = _pixels_in_use(first, second, masks)
+    except InputError as exc:  # the core speaks of image1/image2 and of registering
+        message = _with_file_names(str(exc), image1, image2)
+        message = message.replace("are needed to register", "are needed to compare the images")
+        raise InputError(message, param=exc.param) from None
     names = list(METRICS) if metric == "all" else [metric]
     given = {"bins": bins, "sigma": sigma}
     values = {}

@@ -127,7 +127,7 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
         helpers.echo_json(summary)
     else:
         click.echo(
-            f"{source.name}: {len(frames)} frames aligned onto {reference} in "
+            f"{source.name}: {helpers.plural(len(frames), 'frame')} aligned onto {reference} in "
             f"{summary['seconds']:.1f} s; {len(untrusted)} not converged or suspect; "
             f"outputs in {outdir}/"
         )

@@ -35,9 +35,10 @@ from regcli.cli import _resampling, helpers, options
 def translate(image, dx, dy, output, order, fill, save_transform, overwrite, as_json):
     """Move the content of IMAGE DX pixels right and DY pixels down.
 
-    Sub-pixel shifts are interpolated (--order); pixels uncovered at the border get --fill.
-    The output has IMAGE's dtype (values rounded and clipped to the dtype's range) and is
-    written atomically; IMAGE itself is never modified.
+    Sub-pixel shifts are interpolated (--order; a palette PNG, a label map, nearest-neighbour
+    unless --order is given, and it keeps its palette); pixels uncovered at the border get
+    --fill. The output has IMAGE's dtype (values rounded and clipped to the dtype's range)
+    and is written atomically; IMAGE itself is never modified.
 
     With --json, prints one JSON object: "output", "image", "matrix" (the 3x3 map of the
     content, [[1, 0, dx], [0, 1, dy], [0, 0, 1]], which is also the fixed -> moving matrix
@@ -59,6 +60,7 @@ def translate(image, dx, dy, output, order, fill, save_transform, overwrite, as_
         order=order,
         fill=fill,
         overwrite=overwrite,
+        moved_by="--dx/--dy",
         transform_name="translation",
         # Same params as sample_images/truth.json (the centre does not move a translation).
         describe=lambda shape: make_transform("translation", shape=shape).describe([dx, dy]),

@@ -230,6 +230,27 @@ def report(callback, iteration: int, cost: float, x) -> None:
         callback(iteration, cost, np.array(x, dtype=float))
 
 
+def distance(x, x0) -> float:
+    """``|x - x0|``, or ``inf`` when it overflows.
+
+    Parameters sent to 1e300 by an absurd learning rate are far off the image: every caller
+    compares this with ``max_displacement`` and stops the run as diverged, so numpy's
+    "overflow encountered" warning would only leak onto the user's terminal."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(np.subtract(x, x0)))
+
+
+def smaller_rate_advice(name: str, learning_rate: float) -> str:
+    """What to try after ``learning_rate`` made ``name`` diverge: the optimiser's default when
+    the rate was above it (a rate many times too large divided by 10 is still absurd), else
+    a tenth of the rate."""
+    record = REGISTRY.get(name)
+    default = None if record is None else record.default_learning_rate
+    if default is not None and learning_rate > default:
+        return f"try a smaller learning rate (the default is {default:g})"
+    return f"try a smaller learning rate (e.g. {learning_rate / 10:g})"
+
+
 def diverged_outcome(name: str, learning_rate, reason: str, best_x, costs) -> OptimizeOutcome:
     """The outcome of a run that blew up: the best point seen and a message saying why."""
     if learning_rate is None:
@@ -237,7 +258,7 @@ def diverged_outcome(name: str, learning_rate, reason: str, best_x, costs) -> Op
     else:
         message = (
             f"{name} diverged ({reason}) with learning rate {learning_rate:g}; "
-            f"try a smaller learning rate (e.g. {learning_rate / 10:g})"
+            f"{smaller_rate_advice(name, learning_rate)}"
         )
     return OptimizeOutcome(
         np.array(best_x, dtype=float), costs, len(costs), False, message, diverged=True

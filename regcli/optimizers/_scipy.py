@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from regcli.optimizers._base import Objective, OptimizeOutcome
+from regcli.optimizers._base import REGISTRY, Objective, OptimizeOutcome, distance
 
 __all__ = ["FINITE_DIFFERENCE_STEP", "run_lbfgs", "run_nelder_mead", "run_powell"]
 
@@ -67,12 +67,14 @@ class _Recorder:
         self.x = self.x0.copy()
         self.best_x, self.best_cost = self.x0.copy(), math.inf
         self.penalty = None
+        #: What to try when the iteration limit is reached.
+        self.advice = "raise the iteration limit"
 
     def cost(self, x) -> float:
         x = np.asarray(x, dtype=float)
         key = x.tobytes()
         if key not in self._cache:
-            if not np.all(np.isfinite(x)) or np.linalg.norm(x - self.x0) > self.limit:
+            if not np.all(np.isfinite(x)) or distance(x, self.x0) > self.limit:
                 value = math.inf
             else:
                 value = float(self.objective.cost(x))
@@ -81,7 +83,7 @@ class _Recorder:
 
     def cost_gradient(self, x) -> tuple[float, np.ndarray]:
         x = np.asarray(x, dtype=float)
-        if not np.all(np.isfinite(x)) or np.linalg.norm(x - self.x0) > self.limit:
+        if not np.all(np.isfinite(x)) or distance(x, self.x0) > self.limit:
             self._remember(x.tobytes(), x, math.inf)
             return self._finite(math.inf), np.zeros_like(x)
         value, gradient = self.objective.cost_gradient(x)
@@ -123,13 +125,13 @@ class _Recorder:
                 converged=False,
                 diverged=True,
             )
-        step = float(np.linalg.norm(x - self.x))
+        step = distance(x, self.x)
         if len(self.costs) >= self.iterations:
             # As the step rules do: the point reached is kept, its cost is not recorded.
             self.x = x
             raise _Stop(
                 f"{self.name}: stopped at the iteration limit ({self.iterations}) before the "
-                f"steps fell below {self.tolerance:g} px; raise the iteration limit",
+                f"steps fell below {self.tolerance:g} px; {self.advice}",
                 converged=False,
             )
         self.x = x
@@ -248,6 +250,14 @@ def run_nelder_mead(
     recorder = _Recorder("nelder-mead", objective, x0, iterations, tolerance, callback, False)
     x = np.array(x0, dtype=float)
     size = float(learning_rate)
+    if size > recorder.limit:
+        # Every vertex but the start is off the image; the simplex can only halve its way
+        # back, which more iterations would not cure.
+        recorder.advice = (
+            f"the starting simplex (the learning rate, {size:g} px) is larger than the image "
+            f"({recorder.limit:.3g} px): try a few pixels (the default is "
+            f"{REGISTRY['nelder-mead'].default_learning_rate:g})"
+        )
     for restart in range(NELDER_MEAD_RESTARTS + 1):
         outcome = _minimize(
             "nelder-mead",
@@ -263,7 +273,7 @@ def run_nelder_mead(
                 "maxfev": 50 * iterations * max(1, x.size),
             },
         )
-        moved = float(np.linalg.norm(outcome.x - x))
+        moved = distance(outcome.x, x)
         if not outcome.converged or (restart > 0 and moved < 10 * tolerance):
             break
         # A simplex can collapse before it reaches the minimum (a known failure of the

@@ -17,6 +17,7 @@ from regcli.optimizers._base import (
     Objective,
     OptimizeOutcome,
     curvature_of,
+    distance,
     diverged_outcome,
     report,
 )
@@ -189,9 +190,12 @@ def run_step_rule(
             flat_costs = 0
         if flat_costs >= PATIENCE:
             return OptimizeOutcome(x, costs, len(costs), True, f"{name}: the cost stopped changing")
-        step = rule_state.step(gradient / curvature)
-        x = x + step
-        if not np.all(np.isfinite(x)) or np.linalg.norm(x - x0) > limit:
+        with np.errstate(over="ignore", invalid="ignore"):
+            # An absurd learning rate overflows here; the test below stops the run as
+            # diverged, so numpy's warning would only leak onto the terminal.
+            step = rule_state.step(gradient / curvature)
+            x = x + step
+        if not np.all(np.isfinite(x)) or distance(x, x0) > limit:
             reason = "the parameters left the image"
             return diverged_outcome(name, learning_rate, reason, best_x, costs)
         small_steps = small_steps + 1 if np.linalg.norm(step) < tolerance else 0

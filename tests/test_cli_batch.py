@@ -97,6 +97,14 @@ def test_equal_file_names_from_two_folders_get_two_folders(runner, tmp_path):
         assert mean_displacement(np.array(row["matrix"]), truth, (96, 112)) < 0.1
 
 
+def test_the_summary_of_one_pair_says_one_pair(runner, tmp_path):
+    fixed, movings = write_pairs(tmp_path, 1)
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["batch", str(fixed), str(movings[0][0]), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("1 pair: 1 registered,"), result.stdout
+
+
 def test_names_from_a_pairs_csv_never_leave_outdir(runner, data, tmp_path):
     folder, fixed, movings = data
     csv_path = folder / "pairs.csv"

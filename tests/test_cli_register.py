@@ -219,6 +219,17 @@ def test_an_absurd_learning_rate_gives_advice_and_no_numpy_warning(
     assert "raise the iteration limit" not in done.stderr
 
 
+def test_a_run_stopped_on_a_coarse_level_does_not_call_it_the_finest(run_regcli, workdir):
+    done = run_regcli(
+        "register", "BrainMRI_1.png", "BrainMRI_2.png", "-o", "out", "--plots", "none",
+        "--opt", "gd", "--lr", "1e308",
+        cwd=workdir,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "at the last level run (64x64)" in done.stdout
+    assert "finest" not in done.stdout
+
+
 def assert_clean_failure(result, code: int, *needles: str, workdir=None):
     assert result.exit_code == code, result.output
     for needle in needles:

@@ -527,7 +527,8 @@ def _report(summary: dict, *, as_json: bool) -> None:
         helpers.echo_json(summary)
         return
     click.echo(
-        f"{summary['pairs']} pairs: {summary['registered']} registered, {summary['kept']} kept "
+        f"{helpers.plural(summary['pairs'], 'pair')}: {summary['registered']} registered, "
+        f"{summary['kept']} kept "
         f"from an earlier run, {summary['failed']} failed, {summary['untrusted']} not "
         f"converged or suspect; results in {summary['outdir']}/"
     )

@@ -233,7 +233,7 @@ def register(
     if as_json:
         helpers.echo_json(report)
     else:
-        click.echo(_text_report(report, outdir, removed=out.removed))
+        click.echo(_text_report(report, outdir, fixed_image.shape[:2], removed=out.removed))
     if code:
         _report_suspect(ctx, result, outdir, allowed=allow_suspect)
 
@@ -397,16 +397,18 @@ def _report_suspect(ctx, result, outdir: Path, *, allowed: bool) -> None:
         ctx.exit(verdict.EXIT_SUSPECT)
 
 
-def _text_report(summary: dict, outdir: Path, removed=()) -> str:
+def _text_report(summary: dict, outdir: Path, shape, removed=()) -> str:
     status = "converged" if summary["converged"] else "NOT converged"
     outputs = summary["outputs"]
     rows, cols = summary["level_shapes"][-1] if summary["level_shapes"] else ("?", "?")
+    # A run that stopped on a coarse level (diverged there) never reached the finest one.
+    where = "the finest level" if (rows, cols) == tuple(shape) else "the last level run"
     lines = [
         f"{Path(summary['moving']).name} onto {Path(summary['fixed']).name}: "
         f"{summary['transform']}, {summary['metric']}, {summary['optimizer']}: {status} after "
         f"{helpers.plural(summary['iterations'], 'iteration')} in {summary['seconds']:.2f} s",
         f"  parameters{_params_unit(summary)}: {helpers.format_params(summary['params'])}",
-        f"  cost ({summary['cost_label']}) at the finest level ({rows}x{cols}): "
+        f"  cost ({summary['cost_label']}) at {where} ({rows}x{cols}): "
         f"{_number(summary['initial_cost'])} -> {_number(summary['final_cost'])}",
         verdict.quality_line(summary["quality"]),
         f"  outputs in {outdir}/:",

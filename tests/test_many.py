@@ -223,6 +223,28 @@ def test_after_stop_only_the_running_pairs_finish(pairs, workers):
     assert all(r.ok for r in records)
 
 
+def _frozen_objects(record, fixed, moving):
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_forked_workers_start_with_the_parents_objects_frozen(pairs):
+    """Their collector leaves the parent's objects (and the pages they lie on) alone; the
+    parent unfreezes its own at once."""
+    import gc
+
+    from regcli.many import _pool_context
+
+    if _pool_context().get_start_method() != "fork":
+        pytest.skip("the workers are not forked here")
+    fixed, movings = pairs
+    items = [(fixed, m) for m, _ in movings[:2]]
+    records = list(register_many(items, workers=2, finish=_frozen_objects))
+    assert all(r.output > 1000 for r in records), [r.output for r in records]
+    assert gc.get_freeze_count() == 0
+
+
 def _mark(record, fixed, moving):
     (record.data / str(record.index)).touch()
 

@@ -7,7 +7,8 @@
   ImageJ metadata and resolution, atomically.
 * :func:`write_transforms_csv` / :func:`read_transforms_csv`: one row per frame, ``frame`` and
   the matrix entries ``m00 m01 m02 m10 m11 m12`` (reference grid -> frame), then the
-  parameters and the verdict.  Reading parses numbers only.
+  parameters and the verdict (and, from ``regcli stack``, the aligned stack's file name).
+  Reading parses numbers only.
 """
 
 from __future__ import annotations
@@ -406,10 +407,12 @@ def _checked(frames: Iterable, shape, dtype) -> Iterator[np.ndarray]:
 # --------------------------------------------------------------------------- transforms CSV
 
 
-def write_transforms_csv(path, frames) -> Path:
+def write_transforms_csv(path, frames, *, aligned: str | None = None) -> Path:
     """Write one row per :class:`~regcli.stack.FrameResult`: ``frame``, ``m00``...``m12``,
     the parameters (``center`` as ``center_x``, ``center_y``), ``converged``, ``quality``,
-    ``quality_reasons``, ``searched``, ``seconds``, ``message``."""
+    ``quality_reasons``, ``searched``, ``seconds``, ``message``; with ``aligned`` (the file
+    name of the aligned stack the frames were written to) an ``aligned`` column, which tells
+    a later ``stack --overwrite`` which stack of this folder is its own."""
     rows = []
     for record in frames:
         m = np.asarray(record.matrix, dtype=float)
@@ -429,6 +432,8 @@ def write_transforms_csv(path, frames) -> Path:
             seconds=f"{record.seconds:.4f}",
             message=record.message,
         )
+        if aligned is not None:
+            row["aligned"] = aligned
         rows.append(row)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     with atomic_output(Path(path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:

@@ -118,6 +118,34 @@ def test_stack_usage_errors_and_existing_outputs(runner, stack_file, tmp_path):
     )
 
 
+def test_overwrite_removes_the_earlier_runs_aligned_stack_only(runner, stack_file, tmp_path):
+    """``--overwrite`` with another input replaces the whole output set: the earlier run's
+    ``movie_aligned.tif`` (named in its transforms.csv) goes, a stack moved into the folder by
+    ``apply --transforms`` and an input stay."""
+    path, frames, _ = stack_file
+    out = tmp_path / "out"
+    assert runner.invoke(cli, ["stack", str(path), "-o", str(out), "-q"]).exit_code == 0
+    moved = ["apply", "--transforms", str(out / "transforms.csv"), str(path)]
+    assert runner.invoke(cli, [*moved, "-o", str(out / "green_aligned.tif")]).exit_code == 0
+    other = tmp_path / "other.npy"
+    np.save(other, frames)
+    again = runner.invoke(cli, ["stack", str(other), "-o", str(out), "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert "removed the earlier run's movie_aligned.tif" in again.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "drift.png",
+        "green_aligned.tif",
+        "other_aligned.tif",
+        "transforms.csv",
+    ]
+    # the earlier run's aligned stack given as the input is never removed
+    earlier = out / "other_aligned.tif"
+    size = earlier.stat().st_size
+    last = runner.invoke(cli, ["stack", str(earlier), "-o", str(out), "--overwrite", "-q"])
+    assert last.exit_code == 0, last.output
+    assert earlier.stat().st_size == size and (out / "other_aligned_aligned.tif").exists()
+
+
 def test_apply_transforms_checks_the_frame_count_and_the_output(runner, stack_file, tmp_path):
     path, frames, _ = stack_file
     out = tmp_path / "out"

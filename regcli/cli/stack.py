@@ -69,7 +69,7 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
                           (ImageJ metadata and resolution kept)
       transforms.csv      one row per frame: frame, m00 m01 m02 m10 m11 m12 (the matrix
                           mapping a reference pixel to that frame's pixel), the parameters,
-                          converged, quality
+                          converged, quality, aligned (the aligned stack's file name)
       drift.png           tx, ty and angle against frame, suspect frames marked
 
     --reference-mask MASK (a frame's shape, non-zero = use) leaves pixels of the reference
@@ -105,13 +105,15 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
     inputs = (*stack, *([] if mask_path is None else [mask_path]))
     with outputs.OutputSet(outdir, overwrite=overwrite, inputs=inputs, create=True) as out:
         staged = {key: out.stage(name) for key, name in names.items()}
+        for name in _earlier_outputs(outdir, names.values()):  # (only with --overwrite)
+            out.retire(name)
         if mask_path is not None:
             register_options["fixed_mask"] = helpers.read_masks(mask_path, None)["fixed_mask"]
         with helpers.cli_wording():
             source = open_stack(stack if len(stack) > 1 else stack[0], channel=kwargs["channel"])
         with contextlib.closing(source):
             reference = check_reference(reference, len(source))
-            frames = _align(ctx, source, staged, reference, register_options)
+            frames = _align(ctx, source, staged, reference, register_options, names["aligned"])
     paths = {key: outdir / name for key, name in names.items()}
     untrusted = [f.index for f in frames if not f.trustworthy]
     summary = {
@@ -131,10 +133,33 @@ def stack(ctx, stack, outdir, reference, overwrite, allow_suspect, as_json, **kw
             f"{summary['seconds']:.1f} s; {len(untrusted)} not converged or suspect; "
             f"outputs in {outdir}/"
         )
+        if out.removed:
+            removed = ", ".join(path.name for path in out.removed)
+            click.echo(f"  removed the earlier run's {removed} (not written by this run)")
     if untrusted and not allow_suspect:
         shown = ", ".join(map(str, untrusted[:10])) + (" ..." if len(untrusted) > 10 else "")
         click.echo(f"regcli: frames not converged or suspect: {shown}", err=True)
         ctx.exit(verdict.EXIT_SUSPECT)
+
+
+def _earlier_outputs(outdir: Path, written) -> list[str]:
+    """The aligned stack of an earlier run in ``outdir`` that this run does not write (the
+    stack of another input), which the earlier run's ``transforms.csv`` names in its
+    ``aligned`` column.  An ``--overwrite`` run removes it
+    (:meth:`~regcli.cli.outputs.OutputSet.retire`), so that the folder holds the outputs of
+    one run; a file stack did not name (another channel moved there by ``apply
+    --transforms``) is never touched, nor a name that is not stack's ``<name>_aligned.tif``."""
+    import csv
+
+    try:  # (read with the names locked: no other run is writing it)
+        with open(outdir / TRANSFORMS_NAME, newline="", encoding="utf-8") as fh:
+            row = next(csv.DictReader(fh), None) or {}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # no earlier run, or not one of stack's
+    name = row.get("aligned") or ""
+    if name != Path(name).name or not name.endswith("_aligned.tif") or name in set(written):
+        return []
+    return [name]
 
 
 def _check_outdir(outdir: Path, stack) -> None:
@@ -161,9 +186,10 @@ def _check_outdir(outdir: Path, stack) -> None:
             )
 
 
-def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
+def _align(ctx, source, paths: dict, reference, register_options: dict, aligned: str) -> list:
     """Register, warp and write the frames one by one into ``paths["aligned"]``; write the
-    table and the drift plot (the staged paths of the command's output set)."""
+    table (naming the aligned stack's file, ``aligned``) and the drift plot (the staged paths
+    of the command's output set)."""
     from dataclasses import replace
 
     from regcli.cli._apply_stack import in_file
@@ -202,7 +228,7 @@ def _align(ctx, source, paths: dict, reference, register_options: dict) -> list:
     write_stack(
         paths["aligned"], aligned_frames(), shape=source.shape, dtype=source.dtype, tiff=source.tiff
     )
-    write_transforms_csv(paths["transforms"], records)
+    write_transforms_csv(paths["transforms"], records, aligned=aligned)
     flagged = [r.index for r in records if not r.trustworthy]
     plot_drift(
         paths["drift"],

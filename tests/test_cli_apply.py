@@ -227,3 +227,19 @@ def test_infinite_pixels_are_still_refused(runner, tmp_path):
     table = hand_made_json(tmp_path / "t.json", np.eye(3))
     result = invoke(runner, "apply", tmp_path / "inf.npy", table, "-o", tmp_path / "o.npy")
     assert result.exit_code == 1 and "inf.npy" in result.output and "infinite" in result.output
+
+
+@pytest.mark.parametrize("like", [False, True], ids=["own-grid", "like"])
+def test_a_transform_that_maps_the_grid_outside_the_image_is_refused(runner, tmp_path, like):
+    """A shift of 5000 px (another image's transform, a unit mix-up) would give an image of
+    --fill only: one error line naming the transform file, exit 1, nothing written; a shift
+    that keeps a sliver of the image is still applied."""
+    image = write_image(tmp_path / "m.png", np.rint(smooth_blobs((40, 44)) * 255).astype(np.uint8))
+    grid = ["--like", write_image(tmp_path / "f.png", np.zeros((30, 50), np.uint8))] if like else []
+    far = hand_made_json(tmp_path / "far.json", translation_matrix(5000, 0))
+    result = invoke(runner, "apply", image, far, "-o", tmp_path / "a.png", *grid)
+    assert result.exit_code == 1, result.output
+    assert "far.json: maps the whole" in result.stderr and "--fill" in result.stderr
+    assert not (tmp_path / "a.png").exists()
+    edge = hand_made_json(tmp_path / "edge.json", translation_matrix(43, 0))
+    assert invoke(runner, "apply", image, edge, "-o", tmp_path / "b.png", *grid).exit_code == 0

@@ -173,3 +173,31 @@ def test_the_cli_finds_the_matrices_of_the_python_api(runner, stack_file, tmp_pa
     assert runner.invoke(cli, ["stack", str(path), "-o", str(out), "-q"]).exit_code == 0
     expected = register_stack(frames, reference="first").matrices
     np.testing.assert_allclose(read_transforms_csv(out / "transforms.csv"), expected, atol=1e-9)
+
+
+def test_apply_transforms_warns_about_blank_frames_and_refuses_a_blank_stack(
+    runner, stack_file, tmp_path, caplog
+):
+    """A row that maps the grid outside its frame gives a frame of --fill only: the frames
+    are named in a warning and the stack is written (its pages stay in step with the table);
+    a table under which every frame would be blank is refused, exit 1, nothing written."""
+    path, frames, _ = stack_file
+
+    def table(name, far_frames):
+        rows = ["frame,m00,m01,m02,m10,m11,m12"]
+        rows += [f"{i},1,0,{5000 if i in far_frames else 0},0,1,0" for i in range(len(frames))]
+        (tmp_path / name).write_text("\n".join(rows) + "\n")
+        return str(tmp_path / name)
+
+    some = ["apply", "--transforms", table("some.csv", {2, 4}), str(path)]
+    with caplog.at_level("WARNING", logger="regcli"):
+        result = runner.invoke(cli, [*some, "-o", str(tmp_path / "some.tif")])
+    assert result.exit_code == 0, result.output
+    assert "some.csv: frames 2, 4 (2 of 6) are --fill only" in caplog.text
+    moved = tifffile.imread(tmp_path / "some.tif")
+    assert not moved[2].any() and not moved[4].any() and moved[3].any()
+    every = ["apply", "--transforms", table("all.csv", set(range(6))), str(path)]
+    refused = runner.invoke(cli, [*every, "-o", str(tmp_path / "all.tif")])
+    assert refused.exit_code == 1
+    assert "all.csv: maps the whole grid outside every frame" in refused.stderr
+    assert not (tmp_path / "all.tif").exists()

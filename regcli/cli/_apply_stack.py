@@ -4,11 +4,14 @@ another stack (a second channel, a label stack), streamed frame by frame."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 import click
 
-from regcli.cli import helpers, outputs
+from regcli.cli import _resampling, helpers, outputs
+
+log = logging.getLogger("regcli")
 
 
 def in_file(name: str, exc: Exception) -> Exception:
@@ -19,6 +22,37 @@ def in_file(name: str, exc: Exception) -> Exception:
     if isinstance(exc, InputError) and getattr(exc, "frame", None) is not None:
         return InputError(f"{name}, {exc}")
     return exc
+
+
+def _check_frames_land(matrices, shape, image: Path, table: Path) -> None:
+    """Warn, naming them, about frames whose transform maps the whole grid outside the
+    frame (they come out ``--fill`` only), and refuse the stack, naming the table, when
+    every frame would: the single-image check of ``apply``, frame by frame.  A few blank
+    frames keep the output's pages in step with the table (and the other channels), which
+    is what a user of a time series expects; a blank stack is no one's wish."""
+    from regcli.errors import InputError
+
+    blank = [i for i, m in enumerate(matrices) if not _resampling.content_lands(m, shape, shape)]
+    if not blank:
+        return
+    if len(blank) == len(matrices):
+        raise InputError(
+            f"{table}: maps the whole grid outside every frame of {image} ({shape[0]} x "
+            f"{shape[1]} pixels), so every output pixel would be --fill; check that the table "
+            "was written by `regcli stack` for this stack"
+        )
+    shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
+    log.warning(
+        "%s: %s %s (%d of %d) %s --fill only: the table maps the whole grid outside the "
+        "frame of %s there",
+        table,
+        "frame" if len(blank) == 1 else "frames",
+        shown,
+        len(blank),
+        len(matrices),
+        "is" if len(blank) == 1 else "are",
+        image,
+    )
 
 
 def apply_stack(
@@ -43,6 +77,7 @@ def apply_stack(
                     f"{image}: has {helpers.plural(len(source), 'frame')} but {table} has "
                     f"{helpers.plural(len(matrices), 'transform')}"
                 )
+            _check_frames_land(matrices, source.shape[1:], image, table)
             frames = (
                 to_dtype(warped, source.dtype)
                 for warped in warp_frames(source, matrices, order=order, fill=fill)

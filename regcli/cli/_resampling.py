@@ -142,16 +142,23 @@ def move_content(
     }
 
 
+def content_lands(matrix, output_shape, input_shape) -> bool:
+    """True if resampling an image of ``input_shape`` by ``matrix`` (output pixel -> input
+    pixel) onto a grid of ``output_shape`` gives some output pixel the image's content, not
+    only ``--fill``: the source of at least one output pixel lies within a pixel of the
+    image.  Every resampling command checks its matrix with it before writing."""
+    from regcli.resample import inside_mask
+
+    return bool(inside_mask(matrix, output_shape, input_shape, margin=-0.999).any())
+
+
 def _check_content_stays(matrix, shape, image_path: Path, moved_by: str) -> None:
     """A usage error on ``moved_by`` (e.g. ``--dx/--dy``) when ``matrix`` moves the content
     wholly out of the image: the output would be ``--fill`` everywhere, which nobody asks
     for (``--dx 1e300`` is a typo or a unit mix-up, not a wish for a blank image)."""
     import numpy as np
 
-    from regcli.resample import inside_mask
-
-    # Output pixels whose source lies within a pixel of the image get some of its content.
-    if inside_mask(np.linalg.inv(matrix), shape, shape, margin=-0.999).any():
+    if content_lands(np.linalg.inv(matrix), shape, shape):
         return
     rows, cols = shape
     raise click.BadParameter(

@@ -117,6 +117,7 @@ def apply(
                 moving.shape,
                 tuple(expected),
             )
+        _check_content_lands(data["matrix"], shape, moving.shape, image, transform_file)
         _resampling.write_warped(
             output,
             staged,
@@ -185,6 +186,23 @@ def _read_inputs(image: Path, transform_file: Path, like: Path | None):
         spacing = None  # recorded as 1 x 1 pixel: the fixed image had no spacing
     out_meta = dataclasses.replace(meta, spacing=spacing, unit=unit)
     return data, pixels, out_meta, tuple(shape), source
+
+
+def _check_content_lands(matrix, shape, image_shape, image: Path, transform_file: Path) -> None:
+    """An error naming TRANSFORM when its matrix maps the whole output grid outside IMAGE:
+    the output would be ``--fill`` everywhere, which nobody asks for (a transform made for
+    another image, a shift in the wrong units, a typo in a hand-written file).  Like a
+    singular matrix, it is a fault of the file's content: exit 1."""
+    from regcli.errors import InputError
+
+    if _resampling.content_lands(matrix, shape, image_shape):
+        return
+    raise InputError(
+        f"{transform_file}: maps the whole {shape[0]} x {shape[1]} output grid outside {image} "
+        f"({image_shape[0]} x {image_shape[1]} pixels), so every output pixel would be --fill; "
+        "check that the transform was made for this image (its matrix maps a pixel of the "
+        "fixed grid to a pixel of IMAGE, in pixels)"
+    )
 
 
 def _hint_label_map(path, image, order: int, *, most: int = 32) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -356,6 +357,35 @@ def test_a_real_full_disk(run_regcli, work, small_disk, command):
     assert expected in one_error_line(proc.stderr)
     assert_clean(work, before)
     assert list(small_disk.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["writing", "staging"])
+def test_a_batch_pair_on_a_full_disk_names_its_own_folder(runner, work, monkeypatch, where):
+    """The pair's error row names the file in the pair's folder (its hidden staging folder is
+    gone by then) and says the disk is full, as register does; nothing of the pair is left."""
+    import regcli.io
+    from regcli.cli import _batch_folder
+
+    out = work / "out" / "b"
+    if where == "writing":  # the pair's first file hits the full disk
+        fake = _FullDisk(0)
+        fake.original, fake.total = regcli.io.atomic_output, 1
+        monkeypatch.setattr(regcli.io, "atomic_output", fake)
+        expected = f"No space left on device: {out}/m/m_aligned.png (the disk is full;"
+    else:  # not even the staging folder can be made
+
+        def full(outdir, name):
+            path = outdir / f".staging-{name}-x1y2z3"  # (batch's own prefix)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+        monkeypatch.setattr(_batch_folder, "staging_folder", full)
+        expected = f"No space left on device: {out}/m (the disk is full;"
+    args = argv(["-q", "batch", "{f}", "{m}", "--workers", "1", "--plots", "none"], work)
+    result = runner.invoke(cli, [*args, "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    row = json.loads((out / "results.jsonl").read_text())
+    assert row["error"].startswith(expected) and ".staging-" not in row["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv", "results.jsonl"]
 
 
 # --------------------------------------------------------------------------- two runs at once

@@ -24,7 +24,10 @@ CONTACT_SHEET = "contact_sheet.png"
 RESERVED = (RESULTS_CSV, RESULTS_JSONL, CONTACT_SHEET)
 #: In each pair's folder (register's name for it).
 TRANSFORM_NAME = "transform.json"
-_STAGING, _TRASH = ".staging-", ".trash-"
+#: The hidden folder a pair is written into (``.staging-<name>-<random>``) before it is
+#: renamed into place.
+STAGING_PREFIX = ".staging-"
+_STAGING, _TRASH = STAGING_PREFIX, ".trash-"
 #: Hidden temporaries of OUTDIR itself (atomic writes of the tables and the sheet).
 _TEMPORARY = (_STAGING, _TRASH, *(f".{name}." for name in RESERVED))
 

@@ -47,8 +47,9 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
         result, name=record.name, fixed=job["fixed"], moving=job["moving"], job=job
     )
     final = folder_io.pair_folder(outdir, record.name)
-    staging = folder_io.staging_folder(outdir, record.name)
+    staging = None
     try:
+        staging = folder_io.staging_folder(outdir, record.name)
         names = {"aligned": report["aligned"]}
         if plots == "all":  # everything register writes
             names.update(cost_plot=COST_PLOT_NAME, overlay=OVERLAY_NAME)
@@ -69,11 +70,15 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
                 inputs=pair_inputs(record, fixed_image, moving_image, job),
             )
         folder_io.publish(staging, final)
-    except BaseException:
+    except BaseException as exc:
         import shutil
 
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        public = _public_error(exc, outdir, record.name, final)
+        if public is None:
+            raise
+        raise public from exc
     thumbnail = None
     if plots == "qc":
         from regcli.qc import overlay_thumbnail
@@ -82,6 +87,25 @@ def write_pair(record, fixed_image, moving_image, *, outdir, plots: str) -> dict
             fixed_image, moving_image, aligned_for_output(result.warped, moving_image)
         )
     return {"report": report, "thumbnail": thumbnail}
+
+
+def _public_error(exc: BaseException, outdir: Path, name: str, final: Path):
+    """The error of a pair that failed while writing, re-made to name the pair's own folder
+    ``final`` instead of its hidden staging folder (removed by then, so naming it would send
+    the user to a path that does not exist), and a full disk said plainly, as ``register``
+    says it (:func:`~regcli.cli.outputs.describe_os_error`); ``None``: nothing to change."""
+    import re
+
+    from regcli.cli.outputs import DISK_FULL, describe_os_error, public_error
+    from regcli.errors import RegcliError
+
+    # The staging folder's random suffix is unknown here when making it failed: match it.
+    hidden = re.compile(re.escape(str(outdir / f"{folder_io.STAGING_PREFIX}{name}-")) + r"[^/]*")
+    renamed = public_error(exc, lambda text: hidden.sub(lambda _: str(final), text))
+    error = exc if renamed is None else renamed
+    if isinstance(error, OSError) and error.errno in DISK_FULL:
+        return RegcliError(describe_os_error(error))  # (a batch row keeps only the text)
+    return renamed
 
 
 def pair_inputs(record, fixed_image, moving_image, job: dict):

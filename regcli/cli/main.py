@@ -15,7 +15,6 @@ Signals are turned into :class:`~regcli.cli.interrupts.Interrupted` by :func:`ma
 
 from __future__ import annotations
 
-import errno
 import gc
 import importlib
 import os
@@ -26,6 +25,7 @@ import click
 
 from regcli import __version__
 from regcli.cli import helpers, interrupts, options
+from regcli.cli.outputs import describe_os_error
 
 #: Subcommand name -> module in regcli.cli holding a click command of the same name.
 COMMANDS = {
@@ -99,16 +99,6 @@ class RegcliGroup(click.Group):
             raise click.ClickException(
                 f"unexpected {type(exc).__name__}: {text}{hint}; please report it"
             ) from exc
-
-
-def describe_os_error(exc: OSError) -> str:
-    """One line for an ``OSError``: the file first, the disk-full case said plainly."""
-    name = os.fsdecode(exc.filename) if getattr(exc, "filename", None) is not None else None
-    reason = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        where = f": {name}" if name else ""
-        return f"{os.strerror(exc.errno)}{where} (the disk is full; nothing was written)"
-    return f"{name}: {reason}" if name else reason
 
 
 def _show_traceback(ctx: click.Context) -> None:

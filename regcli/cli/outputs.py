@@ -54,11 +54,14 @@ from regcli import _atomic
 from regcli.cli import interrupts
 
 __all__ = [
+    "DISK_FULL",
     "FIGURE_SUFFIXES",
     "LOCK_PREFIX",
     "STAGING_PREFIX",
     "OutputSet",
+    "describe_os_error",
     "input_at",
+    "public_error",
     "refuse_input",
     "refuse_input_inside",
 ]
@@ -68,6 +71,8 @@ LOCK_PREFIX = ".regcli-lock-"
 STAGING_PREFIX = ".regcli-tmp-"
 #: Figure endings matplotlib writes for regcli's plots.
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".tif", ".tiff")
+#: The errnos of a full disk (or a full quota).
+DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 #: A lock file still empty after this many seconds was left by a run that died creating it.
 _EMPTY_LOCK_SECONDS = 30.0
 
@@ -444,24 +449,44 @@ class OutputSet:
     def _translate(self, exc: BaseException):
         """An error naming a staged file, re-made to name the output instead (``None`` when
         there is nothing to change)."""
-        from regcli.errors import InputError, RegcliError
+        return public_error(exc, self._public)
 
-        if isinstance(exc, OSError) and exc.filename is not None:
-            filename = os.fsdecode(exc.filename)
-            public = self._public(filename)
-            if public == filename:
-                return None
-            code = exc.errno if exc.errno is not None else errno.EIO
-            return OSError(code, exc.strerror or os.strerror(code), public)
-        if isinstance(exc, RegcliError):
-            text = str(exc)
-            public = self._public(text)
-            if public == text:
-                return None
-            if isinstance(exc, InputError):
-                return InputError(public, param=exc.param)
-            return RegcliError(public)
-        return None
+
+def public_error(exc: BaseException, public):
+    """``exc`` re-made with every hidden path in its file name or message replaced by
+    ``public(text)`` (the staged file -> the output's own path), else ``None`` when there is
+    nothing to change: an ``OSError`` keeps its errno, a :class:`~regcli.errors.RegcliError`
+    its class and parameter.  :class:`OutputSet` and each ``batch`` pair (whose folder is
+    staged whole) report their errors through it."""
+    from regcli.errors import InputError, RegcliError
+
+    if isinstance(exc, OSError) and exc.filename is not None:
+        filename = os.fsdecode(exc.filename)
+        renamed = public(filename)
+        if renamed == filename:
+            return None
+        code = exc.errno if exc.errno is not None else errno.EIO
+        return OSError(code, exc.strerror or os.strerror(code), renamed)
+    if isinstance(exc, RegcliError):
+        text = str(exc)
+        renamed = public(text)
+        if renamed == text:
+            return None
+        if isinstance(exc, InputError):
+            return InputError(renamed, param=exc.param)
+        return RegcliError(renamed)
+    return None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an ``OSError``: the file first, the disk-full case said plainly (the
+    ``Error:`` line of every command, and a failed ``batch`` pair's ``error``)."""
+    name = os.fsdecode(exc.filename) if getattr(exc, "filename", None) is not None else None
+    reason = exc.strerror or str(exc)
+    if exc.errno in DISK_FULL:
+        where = f": {name}" if name else ""
+        return f"{os.strerror(exc.errno)}{where} (the disk is full; nothing was written)"
+    return f"{name}: {reason}" if name else reason
 
 
 def refuse_input(final, inputs, *, advice: str = "choose another output name") -> None:

@@ -291,6 +291,35 @@ def test_a_full_disk_leaves_nothing_and_names_the_file(
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_disk_too_full_for_the_lock_file_names_the_output(runner, work, monkeypatch, command):
+    """With no byte free the lock file is created but writing the process id into it fails
+    (a write names no file): the error names the output, not nothing."""
+    real_fdopen = os.fdopen
+
+    def full_disk_for_locks(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        if ".regcli-lock-" in os.readlink(f"/proc/self/fd/{fd}"):
+
+            def write(text):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            handle.write = write
+        return handle
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd to tell a lock file's descriptor")
+    template, _ = COMMANDS[command]
+    before = tree(work)
+    monkeypatch.setattr(os, "fdopen", full_disk_for_locks)
+    result = runner.invoke(cli, argv(template, work))
+    assert result.exit_code == 1, result.output
+    line = one_error_line(result.stderr)
+    assert line.startswith(f"Error: No space left on device: {work / 'out'}/"), line
+    assert "(the disk is full; nothing was written)" in line and ".regcli-" not in line
+    assert_clean(work, before)
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_staging_folders_are_private_only_while_their_run_lasts(runner, work, command):
     """The output set's staging folder is written in place (regcli._atomic) while the
     command runs, and no folder stays marked after it, finished or failed."""

@@ -348,8 +348,12 @@ class OutputSet:
                     f"{final}: cannot write into folder {folder.path} ({exc.strerror})"
                 ) from None
             self._locks.append(lock)
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(f"{os.getpid()}\n")
+            try:
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(f"{os.getpid()}\n")
+            except OSError as exc:  # a full disk: the write names no file, so name the output
+                code = exc.errno if exc.errno is not None else errno.EIO
+                raise OSError(code, exc.strerror or os.strerror(code), str(final)) from None
             return
 
     def _staging(self, folder: _Folder) -> Path:

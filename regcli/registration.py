@@ -122,7 +122,8 @@ def register(
         transform (the global search, for every transform).  ``"none"`` starts from
         ``initial_matrix`` or the identity.
     initial_matrix : (3, 3) array, optional
-        Fixed -> moving matrix to start from.
+        Fixed -> moving matrix to start from; its translation within 10^6 pixels
+        (:data:`regcli._limits.MAX_CENTER`).
     callback : callable, optional
         ``callback(iteration, cost, params)`` after every iteration, ``iteration`` counting
         over all levels from 0 and ``params`` the transform's named parameters at full

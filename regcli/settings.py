@@ -14,6 +14,7 @@ import numpy as np
 
 from regcli import initialize
 from regcli import pyramid as _pyramid
+from regcli._limits import MAX_CENTER
 from regcli._validate import integer
 from regcli.errors import InputError
 from regcli.initialize import InitMethod
@@ -22,7 +23,13 @@ from regcli.optimizers import DEFAULT_GRADIENT_OPTIMIZER, OPTIMIZERS, Optimizer,
 from regcli.spacing import PhysicalTransform, check_spacings
 from regcli.transforms import Transform, check_matrix, make_transform
 
-__all__ = ["DERIVATIVE_FREE_OPTIMIZER", "MIN_LEVEL_SIDE", "Settings", "settings"]
+__all__ = [
+    "DERIVATIVE_FREE_OPTIMIZER",
+    "MIN_LEVEL_SIDE",
+    "Settings",
+    "check_initial_matrix",
+    "settings",
+]
 
 #: The optimiser for metrics without an analytic gradient when none is named.
 DERIVATIVE_FREE_OPTIMIZER = "powell"
@@ -156,9 +163,27 @@ def _check_start(
             raise InputError(
                 f"init: give either an initial matrix or init={init!r}, not both", param="init"
             )
-        return None, check_matrix(initial_matrix, name="initial_matrix", param="initial_matrix")
+        return None, check_initial_matrix(initial_matrix)
     method = initialize.default_method(family) if init is None else init
     return initialize.get_init_method(method), None
+
+
+def check_initial_matrix(matrix) -> np.ndarray:
+    """``initial_matrix`` as a float 3x3 array: an invertible affine matrix whose translation
+    is within :data:`~regcli._limits.MAX_CENTER` pixels (the bound of a centre of rotation),
+    else an :class:`InputError` on ``initial_matrix``.  A start a million pixels away leaves
+    the images without overlap whatever they are (a shift in the wrong units, a typo), and
+    a translation of 1e300 overflows the single-precision warps."""
+    m = check_matrix(matrix, name="initial_matrix", param="initial_matrix")
+    tx, ty = float(m[0, 2]), float(m[1, 2])
+    if max(abs(tx), abs(ty)) > MAX_CENTER:
+        raise InputError(
+            f"initial_matrix: its translation (tx={tx:.6g}, ty={ty:.6g} pixels) is beyond "
+            f"{MAX_CENTER:g} pixels, so the images would not overlap; give a start that "
+            "leaves them overlapping (a shift in pixels, not in physical units)",
+            param="initial_matrix",
+        )
+    return m
 
 
 def _level_count(shape: tuple[int, int], levels, init: InitMethod | None) -> int:

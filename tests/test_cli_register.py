@@ -148,6 +148,19 @@ def test_overwrite_never_replaces_the_initial_transform(runner, workdir, name):
     assert snapshot(workdir / "out") == before
 
 
+def test_an_initial_transform_beyond_1e6_pixels_is_a_usage_error(runner, workdir):
+    """A translation of 1e300 (a typo, physical units) overflowed the warps' float32 cast
+    with a RuntimeWarning on stderr and was printed as a 300-digit number: it is refused
+    on the option, naming the file, with no warning and no output folder."""
+    matrix = [[1, 0, 1e300], [0, 1, 0], [0, 0, 1]]
+    (workdir / "huge.json").write_text(json.dumps({"matrix": matrix}))
+    args = ["register", "BrainMRI_1.png", "BrainMRI_2.png", "-o", "out", "--plots", "none"]
+    result = runner.invoke(cli, [*args, "--initial-transform", "huge.json"])
+    assert result.exit_code == 2, result.output
+    assert "'--initial-transform': huge.json: its translation (tx=1e+300" in result.stderr
+    assert "Warning" not in result.stderr and not (workdir / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("suffix", "dtype"), [(".png", np.uint8), (".png", np.uint16), (".npy", np.float32)]
 )

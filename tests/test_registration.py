@@ -351,6 +351,8 @@ def small_pair():
         ({"metric": "gradient", "optimizer": "gd"}, "optimizer", "needs the gradient"),
         ({"init": "none", "initial_matrix": np.ones((3, 3))}, "initial_matrix", "initial_matrix"),
         ({"init": "search", "initial_matrix": np.eye(3)}, "init", "not both"),
+        ({"initial_matrix": [[1, 0, 1e300], [0, 1, 0]]}, "initial_matrix", "beyond 1e\\+06"),
+        ({"initial_matrix": [[1, 0, 0], [0, 1, -2e6]]}, "initial_matrix", "ty=-2e\\+06"),
         ({"init": "guess"}, "init", "init.*'guess'"),
         ({"callback": 5}, "callback", "callable|function"),
     ],

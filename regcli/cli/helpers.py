@@ -274,6 +274,8 @@ def spacing_for_register(inputs: Inputs) -> dict:
 def initial_matrix(path: Path, inputs: Inputs):
     """The fixed -> moving pixel matrix of ``--initial-transform`` (a regcli JSON, or an ITK
     file converted with the pair's spacings)."""
+    from regcli.errors import InputError
+    from regcli.settings import check_initial_matrix
     from regcli.transform_files import read_transform
 
     data = read_transform(
@@ -281,7 +283,12 @@ def initial_matrix(path: Path, inputs: Inputs):
         fixed_spacing=inputs.fixed_meta.spacing,
         moving_spacing=inputs.moving_meta.spacing,
     )
-    return data["matrix"]
+    try:  # (checked here too, to name the option and the file)
+        return check_initial_matrix(data["matrix"])
+    except InputError as exc:
+        raise click.BadParameter(
+            f"{path}: {exc.reason}", param_hint="'--initial-transform'"
+        ) from None
 
 
 def write_itk(path: Path, result, inputs: Inputs | None) -> None:

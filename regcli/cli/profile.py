@@ -9,6 +9,11 @@ import click
 
 from regcli.cli import helpers, interrupts, options, outputs
 
+#: Largest magnitude of a --range or --truth value: pixels for tx/ty (the bound of a centre
+#: of rotation, far beyond any image), and far beyond any useful angle (degrees) or scale.
+#: Larger values overflow the cost computation or the figure's axis (1e308).
+MAX_VALUE = options.MAX_CENTER
+
 
 def _parse_range(ctx, param, value):
     """``START:STOP:STEP`` (display units, STOP included) -> the list of values, or None."""
@@ -25,6 +30,10 @@ def _parse_range(ctx, param, value):
         ) from None
     if not all(math.isfinite(v) for v in (start, stop, step)):
         raise click.BadParameter(f"expected finite numbers, got {value!r}")
+    if max(abs(start), abs(stop)) > MAX_VALUE:
+        raise click.BadParameter(
+            f"START and STOP must be within -{MAX_VALUE:g} and {MAX_VALUE:g}, got {value!r}"
+        )
     if not step > 0:
         raise click.BadParameter(f"STEP must be > 0, got {step:g} in {value!r}")
     if not stop > start:
@@ -91,7 +100,7 @@ def _parse_range(ctx, param, value):
 )
 @click.option(
     "--truth",
-    type=options.FINITE_FLOAT,
+    type=options.FiniteFloatRange(-MAX_VALUE, MAX_VALUE),
     default=None,
     metavar="VALUE",
     help="Known true value of the parameter (degrees for angle), drawn as a dashed line.",

@@ -3,10 +3,10 @@ are what the commands print: every ```sh and ```console block is run with the in
 ``regcli`` in a fresh copy of ``sample_images/`` (each block in its own folder), and the
 Python API section's ```python blocks as one script.
 
-Shown output is compared line by line: numbers to half a percent, run times not at all, and a
-line ``...`` stands for whatever follows.  A block under an HTML comment starting
-``<!-- not run`` is left out (it needs a Dask scheduler), as are lines that do not start with
-``regcli`` (``make ...``).
+Shown output is compared line by line: numbers to half a percent (or 0.002 near 0, unless
+written with an exponent), run times not at all, and a line ``...`` stands for whatever
+follows.  A block under an HTML comment starting ``<!-- not run`` is left out (it needs a Dask
+scheduler), as are lines that do not start with ``regcli`` (``make ...``).
 """
 
 from __future__ import annotations
@@ -101,7 +101,10 @@ def _same_token(shown: str, got: str) -> bool:
         a, b = float(shown.strip(strip)), float(got.strip(strip))
     except ValueError:
         return False
-    return math.isclose(a, b, rel_tol=5e-3, abs_tol=2e-3)
+    # A number in exponent notation (a cost of 1.7e-05) is compared relatively: the absolute
+    # tolerance, for numbers near 0 such as angle_deg=-0.001, would let any small cost pass.
+    absolute = 0.0 if "e" in shown.lower() else 2e-3
+    return math.isclose(a, b, rel_tol=5e-3, abs_tol=absolute)
 
 
 def _same_output(shown: list[str], printed: str) -> str | None:

@@ -60,6 +60,7 @@ ROLES = ("fixed", "moving", "fixed_mask", "moving_mask")
     "--scheduler",
     metavar="ADDRESS",
     default=None,
+    callback=lambda ctx, param, value: scheduler_io.check_address(value),
     help="Run the pairs on the Dask distributed cluster whose scheduler is at ADDRESS "
     "(tcp://host:port); needs " + scheduler_io.INSTALL_DASK + ".",
 )

@@ -108,9 +108,11 @@ def not_dask(request):
 def test_the_cli_on_a_server_that_is_not_a_scheduler_says_so(runner, pairs, not_dask, tmp_path):
     (fixed, moving), out = pairs[0], tmp_path / "o"
     args = ["batch", str(fixed), str(moving), "-o", str(out), "--scheduler", not_dask]
-    started = time.monotonic()
+    started, clients = time.monotonic(), _clients()
     result = runner.invoke(cli, args)
     assert time.monotonic() - started < 10
+    # The failed client is gone: left to a later collection it hung the next one's start.
+    assert _clients() <= clients
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         f"Error: cannot reach a Dask scheduler at {not_dask}: it did not answer as one (is that "
@@ -118,6 +120,13 @@ def test_the_cli_on_a_server_that_is_not_a_scheduler_says_so(runner, pairs, not_
         "dashboard's, 8787?)"
     ]
     assert not out.exists()
+
+
+def _clients() -> int:
+    """Dask clients in this process, garbage not yet collected included."""
+    import gc
+
+    return sum(isinstance(o, distributed.Client) for o in gc.get_objects())
 
 
 def test_a_worker_killed_mid_batch_does_not_lose_a_pair(client, pairs, serial):

@@ -3,9 +3,12 @@ connection, with one line for each way it can fail."""
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 INSTALL_DASK = "pip install 'regcli[dask]'"
+
 #: The schemes of a remote scheduler's address (distributed's ``inproc://`` reaches only a
 #: scheduler in this process, and ``ucx://`` needs UCX-Py); no scheme means tcp://.
 SCHEMES = ("tcp", "tls", "ws", "wss")
@@ -55,17 +58,23 @@ def connect(address: str):
         raise exc from None
     try:
         return Client(address, timeout="20s", set_as_default=False)
-    except CommClosedError as exc:  # something answered, then hung up
-        raise _not_a_scheduler(address) from exc
+    except CommClosedError:  # something answered, then hung up
+        failure = _not_a_scheduler(address)
     except (OSError, TimeoutError, TypeError, ValueError) as exc:
         # Refused, no such host, nothing answered in time; or, before connecting, a setting
         # missing (tls:// without a TLS configuration is a TypeError).
-        raise click.ClickException(f"cannot reach a Dask scheduler at {address}: {exc}") from exc
-    except Exception as exc:
+        failure = click.ClickException(f"cannot reach a Dask scheduler at {address}: {exc}")
+    except Exception:
         # The handshake decodes whatever the server sends, so another kind of server can make
         # it raise anything: a MemoryError when its reply, read as a frame length, asks for
         # exbibytes; struct.error, AssertionError...
-        raise _not_a_scheduler(address) from exc
+        failure = _not_a_scheduler(address)
+    # The half-made client lives on in a reference cycle (the error's frames): collected at
+    # some later moment, its __del__ waits for a lock that a client starting then holds
+    # (distributed's LoopRunner), and a second connection in this process hung.  Now that the
+    # error is gone, it is collected here.
+    gc.collect()
+    raise failure
 
 
 def _not_a_scheduler(address: str) -> click.ClickException:

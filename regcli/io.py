@@ -36,7 +36,7 @@ from regcli._atomic import _named_os_error, atomic_output  # noqa: F401  (re-exp
 from regcli._json import dumps
 from regcli._limits import MAX_TRANSFORM_JSON_BYTES
 from regcli._transform_json import check_matrix_entries, parse_json, shape_pair
-from regcli._validate import check_image, check_same_shape
+from regcli._validate import _describe, check_image, check_same_shape
 from regcli.errors import InputError
 from regcli.images import ImageMeta, check_spacing, grey_for_registration, tiff_resolution
 
@@ -354,10 +354,17 @@ def write_image(
     spacing to store (XResolution, YResolution, ResolutionUnit), and for a 2-D uint8 PNG
     the palette to write it with (``meta.palette``: a label map stays a palette PNG).
     Read back with :func:`read_channels`, every dtype a format holds comes back as itself.
-    Raises :class:`InputError` for an unknown ending, a dtype or channel count the format
-    cannot store, or an image that is empty, or has infinite pixels, or NaN pixels where the
-    dtype written is not a float (a float image keeps its NaN: no data there).
+    Raises :class:`InputError` for an unknown ending, a ``meta`` that is not an ImageMeta, a
+    dtype or channel count the format cannot store, or an image that is empty, or has
+    infinite pixels, or NaN pixels where the dtype written is not a float (a float image
+    keeps its NaN: no data there).
     """
+    if meta is not None and not isinstance(meta, ImageMeta):  # (it failed on meta.spacing)
+        raise InputError(
+            f"meta: expected a regcli.ImageMeta (as read_channels gives it) or None, got "
+            f"{_describe(meta)}",
+            param="meta",
+        )
     p = Path(path)
     suffix = check_output_format(p)
     if not overwrite:

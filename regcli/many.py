@@ -13,12 +13,12 @@ without any of them leaving it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from regcli import _many_dask
 from regcli.errors import InputError, RegcliError
 from regcli.pairnames import pair_names, safe_name
 
@@ -390,25 +391,13 @@ def _read_shared_fixed(jobs: list[_Job]) -> None:
 
 
 def _dask(jobs: list[_Job], client) -> Iterator[PairResult]:
-    from distributed import as_completed
-
-    batch = uuid.uuid4().hex[:12]
-    keys = [f"regcli-pair-{batch}-{job.index}" for job in jobs]
-    futures = client.map(_run_remote, jobs, key=keys, pure=False)
-    by_key = {future.key: job for future, job in zip(futures, jobs, strict=True)}
-    pending = set(futures)
-    try:
-        for future in as_completed(futures, loop=client.loop):  # (not the default client)
-            pending.discard(future)
-            job = by_key[future.key]
+    with contextlib.closing(_many_dask.as_finished(jobs, client, _run_remote)) as finished:
+        for job, future in finished:
             try:
                 outcome = future.result()
             except Exception as exc:  # KilledWorker, a lost scheduler...: this pair failed
                 outcome = _Outcome(error=f"on the Dask cluster: {_describe(exc)}")
             yield _record(job, outcome)
-    finally:
-        if pending:
-            client.cancel(list(pending))
 
 
 # --------------------------------------------------------------------------- the public API
@@ -467,6 +456,7 @@ def _check_workers(workers, client) -> int:
     if client is not None:
         if workers is not None:
             raise InputError("workers: give either workers or a Dask client", param="workers")
+        _many_dask.check_client(client)
         return 0
     if workers is None:
         return default_workers()
@@ -539,7 +529,7 @@ def register_many(
     ------
     InputError
         At the call, for a malformed ``pairs`` item, an unknown register option, or bad
-        ``workers``.
+        ``workers`` or ``client``.
 
     Notes
     -----

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from regcli._validate import _describe
 from regcli.errors import InputError
 
 __all__ = [
@@ -180,6 +181,18 @@ def frame_error(index, exc: InputError) -> InputError:
     return error
 
 
+def _check_not_one_image(frames, name: str) -> None:
+    """Refuse one 2-D image given as the stack: iterated, it is a stack of 1-D rows, and the
+    error said only "frame 0 has shape (128,), expected 2-D"."""
+    if isinstance(frames, np.ndarray) and frames.ndim == 2:
+        raise InputError(
+            f"{name}: expected a (T, rows, cols) stack or a sequence of 2-D frames, got a "
+            f"single 2-D image of shape {frames.shape} (np.asarray(image)[None] is a stack of "
+            "one frame)",
+            param=name,
+        )
+
+
 def _reference_name(reference, index: int):
     """The frame a registration of frame ``index`` is made onto."""
     if reference == "mean":
@@ -255,6 +268,7 @@ def iter_register_stack(
             "reference_frame: reference='mean' needs the mean image when frames are streamed",
             param="reference_frame",
         )
+    _check_not_one_image(frames, "frames")
     target = None if reference_frame is None else np.asarray(reference_frame, dtype=np.float64)
     transform = previous = cumulative = guess = None
     for index, frame in enumerate(frames):
@@ -341,6 +355,7 @@ def register_stack(stack, *, reference="first", **register_options) -> StackResu
     count = len(frames)
     if count == 0:
         raise InputError("stack: got no frames", param="stack")
+    _check_not_one_image(frames, "stack")
     reference = check_reference(reference, count)
     reference_frame = None
     if reference == "mean":
@@ -372,14 +387,26 @@ def mean_frame(frames: Iterable) -> np.ndarray:
 def warp_frames(frames: Iterable, matrices, *, order: int = 3, fill: float = 0.0):
     """Yield each frame resampled onto the reference grid by its matrix (float arrays).
 
-    ``matrices`` is (T, 3, 3) (:attr:`StackResult.matrices`, or read from a transforms CSV);
-    a stack with another number of frames is an :class:`InputError`.  ``order=0`` keeps the
+    ``matrices`` is (T, 3, 3) (:attr:`StackResult.matrices`, or read from a transforms CSV)
+    or any iterable of T 3x3 matrices; a stack with another number of frames is an
+    :class:`InputError`.  ``order=0`` keeps the
     values of a label stack.  NaN pixels of a float frame (no data) stay NaN where they land;
     pixels that map outside the frame get ``fill``.
     """
     from regcli.resample import warp_keeping_nan
 
-    matrices = np.asarray(matrices, dtype=float)
+    if isinstance(matrices, Iterator):  # (numpy made an array of one object of it)
+        matrices = list(matrices)
+    expected = "matrices: expected (T, 3, 3) numbers (StackResult.matrices, or 3x3 matrices)"
+    try:
+        array = np.asarray(matrices, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{expected}, got {_describe(matrices)}", param="matrices") from None
+    if array.size == 0:  # (no transforms: as many frames as that)
+        array = array.reshape(0, 3, 3)
+    if array.ndim != 3 or array.shape[1:] not in ((3, 3), (2, 3)):
+        raise InputError(f"{expected}, got shape {array.shape}", param="matrices")
+    matrices = array
     done = 0
     for frame in frames:
         if done == len(matrices):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from regcli._validate import affine_matrix, shape_pair
+from regcli._validate import affine_matrix, finite_number, shape_pair
 from regcli.errors import InputError
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ __all__ = [
 def translation_matrix(dx: float, dy: float) -> np.ndarray:
     """Matrix of ``(x, y) -> (x + dx, y + dy)``."""
     m = np.eye(3)
-    m[0, 2], m[1, 2] = dx, dy
+    m[0, 2], m[1, 2] = finite_number(dx, "dx"), finite_number(dy, "dy")
     return m
 
 
@@ -70,6 +70,7 @@ def rotation_matrix(angle_rad: float, center: Sequence[float] = (0.0, 0.0)) -> n
     The linear part is ``[[cos, -sin], [sin, cos]]`` in ``(x, y)``; with ``y`` pointing down a
     positive angle turns clockwise on screen.
     """
+    angle_rad = finite_number(angle_rad, "angle_rad")  # (NaN gave a matrix of NaN)
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     return _about_center(np.array([[c, -s], [s, c]]), np.zeros(2), center)
 

@@ -61,6 +61,72 @@ def test_bad_arguments_raise_input_error(name):
         call()
 
 
+STACK = np.stack([IMAGE, IMAGE])
+
+#: Calls that gave numpy's or Python's own error (or a NaN matrix): each is now an InputError
+#: whose ``param`` is the argument at fault.
+NAMED_CALLS = {
+    # "frames: frame 0 has shape (26,), expected 2-D"
+    "register_stack of one image": (
+        lambda path: regcli.register_stack(IMAGE),
+        "stack",
+        r"^stack: expected a \(T, rows, cols\) stack or a sequence of 2-D frames, got a single "
+        r"2-D image of shape \(24, 26\)",
+    ),
+    "iter_register_stack of one image": (
+        lambda path: next(regcli.iter_register_stack(IMAGE)),
+        "frames",
+        "got a single 2-D image",
+    ),
+    # TypeError: float() argument must be ... not 'dict'
+    "warp_frames of a dict": (
+        lambda path: list(regcli.warp_frames(STACK, {"a": 1})),
+        "matrices",
+        r"^matrices: expected \(T, 3, 3\) numbers",
+    ),
+    "warp_frames of one matrix": (
+        lambda path: list(regcli.warp_frames(STACK, np.eye(3))),
+        "matrices",
+        r"got shape \(3, 3\)$",
+    ),
+    # AttributeError: 'str' object has no attribute 'spacing'
+    "write_image meta text": (
+        lambda path: regcli.write_image(path, IMAGE, meta="abc"),
+        "meta",
+        "^meta: expected a regcli.ImageMeta .* got 'abc'$",
+    ),
+    # ValueError: could not convert string to float: 'a'
+    "translation_matrix dx text": (lambda path: regcli.translation_matrix("a", 1), "dx", "'a'"),
+    "translation_matrix dy None": (lambda path: regcli.translation_matrix(1, None), "dy", "None"),
+    # a matrix of NaN, silently
+    "rotation_matrix NaN": (
+        lambda path: regcli.rotation_matrix(float("nan")),
+        "angle_rad",
+        "^angle_rad: expected a finite number, got nan$",
+    ),
+    "rotation_matrix inf": (lambda path: regcli.rotation_matrix(np.inf), "angle_rad", "inf"),
+}
+
+
+@pytest.mark.parametrize("name", list(NAMED_CALLS))
+def test_bad_arguments_name_the_argument(name, tmp_path):
+    call, param, match = NAMED_CALLS[name]
+    with pytest.raises(InputError, match=match) as raised:
+        call(tmp_path / "out.tif")
+    assert raised.value.param == param
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_warp_frames_takes_any_iterable_of_matrices():
+    matrices = [regcli.translation_matrix(1.5, -2), np.eye(3)]
+    expected = list(regcli.warp_frames(STACK, np.array(matrices)))
+    for given in (iter(matrices), (m for m in matrices), matrices, tuple(matrices)):
+        got = list(regcli.warp_frames(STACK, given))
+        assert len(got) == 2
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_a_masked_array_without_masked_pixels_is_its_data():
     plain = np.ma.masked_array(IMAGE, mask=False)
     np.testing.assert_array_equal(regcli.warp(plain, np.eye(3)), regcli.warp(IMAGE, np.eye(3)))

@@ -308,6 +308,40 @@ def test_usage_errors_exit_2(runner, data, tmp_path):
     assert both.exit_code == 2 and "not both" in both.output
 
 
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("", "the address is empty"),  # was exit 1, "missing port number in address ''"
+        ("inproc://x", "inproc:// is not a scheme of a remote scheduler"),  # "not enough values"
+        ("tcp://localhost:99999", "port 99999 is not between 1 and 65535"),  # waited 20 s
+        ("tcp://localhost:0", "port 0 is not between 1 and 65535"),
+        ("tcp://localhost", "it has no port number"),
+        ("tcp://localhost:http", "it has no port number"),
+        ("tcp://:8786", "it has no host name"),
+        ("tcp://::1:8786", "it has no host name"),  # (IPv6 needs brackets)
+    ],
+)
+def test_a_malformed_scheduler_address_is_a_usage_error(runner, data, tmp_path, address, problem):
+    _, fixed, movings = data
+    args = ["batch", str(fixed), str(movings[0][0]), "-o", str(tmp_path / "o")]
+    result = runner.invoke(cli, [*args, "--scheduler", address])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: Invalid value for --scheduler: {address!r}: {problem}; expected "
+        "tcp://HOST:PORT (or tls://, ws://, wss://) as the scheduler prints it, e.g. "
+        "tcp://127.0.0.1:8786"
+    )
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://127.0.0.1:8786", "127.0.0.1:8786", "tls://host.example:1", "ws://[::1]:80"]
+)
+def test_a_well_formed_scheduler_address_is_accepted(address):
+    from regcli.cli import _scheduler
+
+    assert _scheduler.check_address(address) == address
+
+
 def test_scheduler_without_dask_says_how_to_install_it(runner, data, tmp_path, monkeypatch):
     import sys
 

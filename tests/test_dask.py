@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socketserver
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -76,6 +79,54 @@ def test_the_cli_on_a_scheduler_address_gives_the_workers_1_matrices(
         matrices[mode[0]] = np.array([r["matrix"] for r in rows])
         assert (out / "contact_sheet.png").is_file()
     np.testing.assert_allclose(matrices["--workers"], matrices["--scheduler"], rtol=0, atol=1e-9)
+
+
+@pytest.fixture
+def not_dask(request):
+    """The address of a TCP server on 127.0.0.1 that is not a Dask scheduler: it answers every
+    connection with the bytes ``request.param`` and hangs up."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(request.param)
+            time.sleep(0.1)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+@pytest.mark.parametrize(
+    "not_dask",
+    # An HTTP reply, read as a frame length, asked for 3 EiB: "out of memory" was reported.
+    [b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4, b"hello"],
+    ids=["http", "hangs-up"],
+    indirect=True,
+)
+def test_the_cli_on_a_server_that_is_not_a_scheduler_says_so(runner, pairs, not_dask, tmp_path):
+    (fixed, moving), out = pairs[0], tmp_path / "o"
+    args = ["batch", str(fixed), str(moving), "-o", str(out), "--scheduler", not_dask]
+    started, clients = time.monotonic(), _clients()
+    result = runner.invoke(cli, args)
+    assert time.monotonic() - started < 10
+    # The failed client is gone: left to a later collection it hung the next one's start.
+    assert _clients() <= clients
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: cannot reach a Dask scheduler at {not_dask}: it did not answer as one (is that "
+        "the scheduler's port, 8786 by default, and not another server's, such as its "
+        "dashboard's, 8787?)"
+    ]
+    assert not out.exists()
+
+
+def _clients() -> int:
+    """Dask clients in this process, garbage not yet collected included."""
+    import gc
+
+    return sum(isinstance(o, distributed.Client) for o in gc.get_objects())
 
 
 def test_a_worker_killed_mid_batch_does_not_lose_a_pair(client, pairs, serial):

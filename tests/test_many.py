@@ -158,6 +158,35 @@ def test_bad_arguments_raise_at_the_call_not_per_pair(pairs):
         register_many(["fixed.png"])
 
 
+@pytest.mark.parametrize(
+    ("client", "message"),
+    [
+        # An address instead of a client was an AttributeError: 'str' object has no attribute 'map'.
+        (
+            "tcp://127.0.0.1:8786",
+            "client: expected a dask.distributed.Client, got 'tcp://127.0.0.1:8786'; for a "
+            "scheduler's address give distributed.Client('tcp://127.0.0.1:8786')",
+        ),
+        (4, "client: expected a dask.distributed.Client, got 4"),
+    ],
+)
+def test_a_client_that_is_not_a_dask_client_is_refused_at_the_call(pairs, client, message):
+    pytest.importorskip("distributed")
+    fixed, movings = pairs
+    with pytest.raises(InputError) as raised:
+        register_many([(fixed, movings[0][0])], client=client)
+    assert str(raised.value) == message and raised.value.param == "client"
+
+
+def test_a_client_without_dask_installed_says_how_to_install_it(pairs, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    fixed, movings = pairs
+    with pytest.raises(InputError, match=r"got <object .*>; pip install 'regcli\[dask\]'$"):
+        register_many([(fixed, movings[0][0])], client=object())
+
+
 def test_the_public_name_is_exported():
     assert regcli.register_many is register_many
     assert "register_many" in regcli.__all__

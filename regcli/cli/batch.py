@@ -13,9 +13,9 @@ import click
 
 from regcli.cli import _batch_folder as folder_io
 from regcli.cli import _batch_signals as batch_signals
+from regcli.cli import _scheduler as scheduler_io
 from regcli.cli import helpers, interrupts, options, verdict
 
-INSTALL_DASK = "pip install 'regcli[dask]'"
 #: A pair's input files (its job records their fingerprint: a rerun redoes the pair when one
 #: of them changed).
 ROLES = ("fixed", "moving", "fixed_mask", "moving_mask")
@@ -60,8 +60,9 @@ ROLES = ("fixed", "moving", "fixed_mask", "moving_mask")
     "--scheduler",
     metavar="ADDRESS",
     default=None,
+    callback=lambda ctx, param, value: scheduler_io.check_address(value),
     help="Run the pairs on the Dask distributed cluster whose scheduler is at ADDRESS "
-    "(tcp://host:port); needs " + INSTALL_DASK + ".",
+    "(tcp://host:port); needs " + scheduler_io.INSTALL_DASK + ".",
 )
 @options.overwrite_opt
 @options.allow_suspect_opt("a pair's result")
@@ -121,7 +122,7 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     channel = kwargs.pop("channel")
     if scheduler is not None and workers is not None:
         raise click.UsageError("give either --workers or --scheduler, not both")
-    client = _connect(scheduler) if scheduler is not None else None
+    client = scheduler_io.connect(scheduler) if scheduler is not None else None
     # What the batch reads: none of it may be replaced by what it writes.
     inputs = [pairs_file, initial_transform]
     inputs += [pair.get(f"read_{role}") for pair in pairs for role in ROLES]
@@ -248,20 +249,6 @@ def _csv_rows(path: Path) -> list[tuple[int, dict]]:
         where = f"line {reader.line_num}: " if isinstance(exc, csv.Error) and reader else ""
         raise InputError(f"{path}: {where}cannot read the pairs CSV ({exc})") from exc
     return rows
-
-
-def _connect(address: str):
-    """A Dask client of the scheduler at ``address`` (and only there)."""
-    try:
-        from distributed import Client
-    except ImportError:
-        exc = click.ClickException(f"--scheduler needs Dask distributed: {INSTALL_DASK}")
-        exc.exit_code = 2
-        raise exc from None
-    try:
-        return Client(address, timeout="20s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise click.ClickException(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- the run

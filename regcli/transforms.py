@@ -77,7 +77,7 @@ def rotation_matrix(angle_rad: float, center: Sequence[float] = (0.0, 0.0)) -> n
 
 def scaling_matrix(scale: float, center: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
     """Matrix of the isotropic scaling by ``scale`` about ``center = (x, y)``."""
-    return _about_center(np.eye(2) * scale, np.zeros(2), center)
+    return _about_center(np.eye(2) * finite_number(scale, "scale"), np.zeros(2), center)
 
 
 def similarity_matrix(
@@ -95,6 +95,7 @@ def similarity_matrix(
     >>> similarity_matrix(math.pi / 2, 2.0, center=(1.0, 1.0), to=(5.0, 0.0)) @ [2.0, 1.0, 1.0]
     array([5., 2., 1.])
     """
+    angle_rad, scale = finite_number(angle_rad, "angle_rad"), finite_number(scale, "scale")
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     linear = scale * np.array([[c, -s], [s, c]])
     source = np.asarray(center, dtype=float)

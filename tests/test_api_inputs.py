@@ -9,6 +9,7 @@ from conftest import smooth_blobs
 
 import regcli
 from regcli.errors import InputError
+from regcli.transforms import scaling_matrix, similarity_matrix
 
 IMAGE = smooth_blobs((24, 26))
 NAN_IMAGE = np.where(IMAGE > 0.5, np.nan, IMAGE)
@@ -105,6 +106,13 @@ NAMED_CALLS = {
         "^angle_rad: expected a finite number, got nan$",
     ),
     "rotation_matrix inf": (lambda path: regcli.rotation_matrix(np.inf), "angle_rad", "inf"),
+    "scaling_matrix NaN": (lambda path: scaling_matrix(float("nan")), "scale", "nan"),
+    "similarity_matrix NaN angle": (
+        lambda path: similarity_matrix(float("nan"), 2.0),
+        "angle_rad",
+        "nan",
+    ),
+    "similarity_matrix inf scale": (lambda path: similarity_matrix(0.1, np.inf), "scale", "inf"),
 }
 
 

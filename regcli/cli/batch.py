@@ -85,8 +85,10 @@ def batch(ctx, images, pairs_file, outdir, plots, workers, scheduler, overwrite,
     holds:
 
     \b
-      results.csv, results.jsonl   one row per pair: fixed, moving, name, matrix, params,
-                                   quality, converged, seconds, error (empty if it worked)
+      results.csv, results.jsonl   one row per pair: fixed, moving, name, folder, status,
+                                   matrix, params, quality, converged, message, seconds,
+                                   error (empty if it worked); in the CSV the matrix is
+                                   m00..m12 and each parameter a column
       contact_sheet.png            (--plots qc) before/after thumbnails, name and verdict
 
     A pair that fails (unreadable file, a mask of another shape...) is a row with its error;

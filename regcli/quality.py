@@ -35,6 +35,10 @@ The measures:
     (the optimiser stopped in a wrong basin).  A candidate counts as a rival only if the
     cost rises between it and the solution (another basin) or stays flat far along the way
     (a ridge: an object that turns freely); a slightly worse neighbour is the same basin.
+``richer_gap`` (in ``details``)
+    (:func:`regcli.rivals.richer_gap`, ``rotation`` results only) The best pose of a rigid
+    search elsewhere against the result, in units of that search's own contrast: clearly
+    below zero, the images turned about another point than the rotation's.
 ``residual_px``
     How far an affine transform, refined from the solution by a few Levenberg-Marquardt
     steps on the same small level, moves the image (pixels at full resolution): large when
@@ -62,7 +66,7 @@ from regcli.metrics import METRICS, Metric
 from regcli.objective import LevelObjective
 from regcli.optimizers import OPTIMIZERS
 from regcli.resample import warp_linear
-from regcli.rivals import MIN_GAP, search_rivals
+from regcli.rivals import MIN_GAP, richer_gap, search_rivals
 from regcli.spectra import gradient_magnitude
 from regcli.transforms import Transform, implausible, make_transform
 from regcli.xcorr import MaskedCorrelator
@@ -343,6 +347,7 @@ def assess(evidence: Evidence) -> Quality:
     level = _level_of_area([im.shape for im in evidence.fixed_levels], QUALITY_SIZE)
     measures = _shift_evidence(evidence, level)
     measures.update(search_rivals(evidence))
+    measures.update(richer_gap(evidence))
     measures["residual_px"], measures["residual_limit"] = _residual(evidence)
     reasons = _reasons(evidence, measures)
     return Quality(
@@ -419,6 +424,13 @@ def _reasons(evidence: Evidence, measures: dict) -> list[str]:
             "ambiguous: another, different alignment is about as good (a repeating "
             "pattern, a symmetric object, or content that can slide along itself); check "
             "the overlay, or crop to a region without the ambiguity"
+        )
+    if measures.get("richer_gap", math.nan) < -MIN_GAP:
+        name, richer = evidence.family.name, measures["richer_family"]
+        reasons.append(
+            f"a {richer} transform matches clearly better elsewhere: the images moved in a "
+            f"way a {name} about its centre cannot follow (a turn about another point); try "
+            f"--transform {richer}, or set --center"
         )
     residual = measures["residual_px"]
     if residual > measures["residual_limit"]:

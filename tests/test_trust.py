@@ -244,6 +244,19 @@ def test_a_model_that_cannot_fit_is_reported(brain):
     assert "misaligned" in reasons or "chance" in reasons
 
 
+def test_a_turn_about_another_point_than_the_rotations_is_reported(brain):
+    """The slice turned 180 deg about its middle, registered with ``rotation`` about the
+    top-left corner: no such rotation follows it, and being nearly symmetric the slice
+    matched itself well enough that the local model-fit test passed; the rigid search finds
+    the turn.  The same family where it can follow the move stays ok."""
+    moving = rotate(brain, 180.0, center="center")
+    result = register(brain, moving, transform="rotation")
+    assert result.quality.verdict == "suspect"
+    assert any("a rigid transform matches clearly better" in r for r in result.quality.reasons)
+    assert register(brain, moving, transform="rotation", center="center").trustworthy
+    assert register(brain, rotate(brain, 8.0), transform="rotation").trustworthy
+
+
 def test_a_wrong_basin_is_reported(brain):
     """A local optimiser from the identity stops at the half-turned pose of a 150 degree turn;
     the quarter turns of the result (no global search ran) show a clearly better one."""

@@ -237,8 +237,9 @@ def test_a_pool_started_while_other_threads_run_works_too(pairs):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_after_stop_only_the_running_pairs_finish(pairs, workers):
     """``stop`` set while the first result is handled: no further pair starts (a pool runs
-    one pair per worker, nothing queued behind them; the worker that handed in the first
-    result had its next pair before the caller saw it)."""
+    one pair per worker, nothing queued behind them).  A worker that hands in a result gets
+    its next pair before the caller sees the result, and both workers may hand theirs in at
+    once: then up to two results arrive before the stop and two pairs are running, of 10."""
     import threading
 
     fixed, movings = pairs
@@ -248,7 +249,7 @@ def test_after_stop_only_the_running_pairs_finish(pairs, workers):
     for record in register_many(items, workers=workers, stop=stop):
         records.append(record)
         stop.set()
-    assert 1 <= len(records) <= (1 + workers if workers > 1 else 1)
+    assert 1 <= len(records) <= (2 * workers if workers > 1 else 1)
     assert all(r.ok for r in records)
 
 
